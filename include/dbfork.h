@@ -1,0 +1,427 @@
+/*
+ * dbfork.h — a pool of pre-forked worker processes in which every worker owns
+ * its own MySQL connection.
+ *
+ * This header is the manual. Every function says what it returns, who owns
+ * what, and what happens on error.
+ *
+ * Model
+ * -----
+ * The parent creates a pool (dbfork_pool_new), starts it (dbfork_pool_start):
+ * N worker processes are forked; in each, before any user code runs, inherited
+ * sockets are neutralised (a dead AF_UNIX socket is dup2()-ed over every
+ * inherited socket, so a stray use of an inherited MYSQL* fails cleanly and
+ * never touches the parent's session), then the built-in initializer opens the
+ * worker's own connection, then the user's initializer runs. The parent then
+ * submits tasks (byte payloads); each runs in some worker through the user's
+ * task function with the worker's MYSQL* at hand; each accepted task ends in
+ * exactly one completion callback: ok, failed (with class, MySQL errno,
+ * SQLSTATE and message) or cancelled.
+ *
+ * The parent side runs on a libuv loop: the pool's own (default) or one the
+ * caller passes in (dbfork_options.loop). Completion callbacks run on the
+ * thread that runs that loop, from inside uv_run(). With the pool's own loop,
+ * the loop runs inside the blocking calls (dbfork_pool_start, dbfork_map,
+ * dbfork_pool_join, dbfork_pool_terminate, a blocking dbfork_submit) and
+ * dbfork_pool_run().
+ *
+ * Errors
+ * ------
+ * Functions return 0 (or a non-negative count) on success and a negative
+ * DBFORK_E* code on failure; system errors are -errno. A function that takes
+ * a callback and returns an error never calls that callback.
+ * dbfork_strerror() and dbfork_err_name() describe a code.
+ *
+ * Workers
+ * -------
+ * The worker side uses plain blocking calls. Finalizers registered with
+ * dbfork_worker_atexit() run, highest priority first and then
+ * last-registered first, on every exit path the process survives: drain,
+ * recycle, SIGTERM/SIGINT/SIGHUP, parent death. The built-in mysql_close()
+ * runs after all of them, so user finalizers may still use the connection.
+ */
+#ifndef DBFORK_H
+#define DBFORK_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define DBFORK_EXTERN __attribute__((visibility("default")))
+#define DBFORK_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define DBFORK_EXTERN
+#define DBFORK_PRINTF(a, b)
+#endif
+
+#define DBFORK_VERSION_MAJOR 0
+#define DBFORK_VERSION_MINOR 1
+#define DBFORK_VERSION_PATCH 0
+
+/* Returns the library's version as "MAJOR.MINOR.PATCH"; a static string. */
+DBFORK_EXTERN const char *dbfork_version(void);
+
+/* ---------------------------------------------------------------------------
+ * Error codes.
+ *
+ * One table: XX(NAME, value, message). System errors keep their -errno value
+ * so that callers can compare with errno.h; dbfork's own classes live below
+ * -30000. Codes are appended, never renumbered.
+ *
+ * The classes a task completion can carry (dbfork_result.status):
+ *   DBFORK_ESQL           the task's SQL failed; mysql_errno/sqlstate/message say why
+ *   DBFORK_ETASK          the task function failed without an SQL error
+ *   DBFORK_EWORKERLOST    the worker died while holding the task, more times than
+ *                         max_retries allows
+ *   DBFORK_ECOMMITUNKNOWN the connection was lost while COMMIT was in flight: the
+ *                         transaction may or may not have committed; never retried
+ *   DBFORK_ECONNLOST      the connection was lost and the task could not be retried
+ *   DBFORK_ETIMEDOUT      the task exceeded its soft or hard time limit
+ *   DBFORK_ECANCELED      the pool was terminated before the task ran to its end
+ *   DBFORK_EINIT          no worker could start: the initializer's error is attached
+ *   DBFORK_ERETRIES       a retryable error (deadlock, lock wait timeout, lost
+ *                         connection) persisted through max_retries attempts
+ * ------------------------------------------------------------------------- */
+#define DBFORK_ERRNO_MAP(XX)                                                                   \
+  XX(EPERM, -EPERM, "operation not permitted")                                                 \
+  XX(ENOENT, -ENOENT, "no such file or directory")                                             \
+  XX(EIO, -EIO, "i/o error")                                                                   \
+  XX(EAGAIN, -EAGAIN, "resource temporarily unavailable (queue full)")                         \
+  XX(ENOMEM, -ENOMEM, "not enough memory")                                                     \
+  XX(EACCES, -EACCES, "permission denied")                                                     \
+  XX(EBUSY, -EBUSY, "resource busy")                                                           \
+  XX(EINVAL, -EINVAL, "invalid argument")                                                      \
+  XX(EMFILE, -EMFILE, "too many open files")                                                   \
+  XX(EPIPE, -EPIPE, "broken pipe")                                                             \
+  XX(ERANGE, -ERANGE, "result out of range")                                                   \
+  XX(ENOSYS, -ENOSYS, "function not implemented")                                              \
+  XX(ESQL, -30001, "SQL error")                                                                \
+  XX(ETASK, -30002, "task failed")                                                             \
+  XX(EWORKERLOST, -30003, "worker lost while running the task")                                \
+  XX(ECOMMITUNKNOWN, -30004, "connection lost during COMMIT: commit outcome unknown")          \
+  XX(ECONNLOST, -30005, "lost connection to the server")                                       \
+  XX(ETIMEDOUT, -30006, "task time limit exceeded")                                            \
+  XX(ECANCELED, -30007, "task cancelled")                                                      \
+  XX(EINIT, -30008, "worker initializer failed")                                               \
+  XX(ERETRIES, -30009, "retryable error persisted through max_retries attempts")               \
+  XX(ECLOSED, -30010, "pool is closed to new tasks")                                           \
+  XX(ESTATE, -30011, "call not valid in the pool's current state")                             \
+  XX(EPROTO, -30012, "protocol error between parent and worker")                               \
+  XX(ETOOBIG, -30013, "payload larger than max_payload")                                       \
+  XX(EOWNER, -30014, "MYSQL handle used by a process that did not open it")                    \
+  XX(ECONNECT, -30015, "cannot connect to the server")
+
+typedef enum {
+#define DBFORK__XX(name, val, msg) DBFORK_##name = (val),
+  DBFORK_ERRNO_MAP(DBFORK__XX)
+#undef DBFORK__XX
+} dbfork_errno_t;
+
+/* Returns a static, human-readable message for a code; never NULL. Unknown
+ * negative codes that are -errno values fall back to strerror's text. */
+DBFORK_EXTERN const char *dbfork_strerror(int err);
+/* Returns the code's name ("DBFORK_EAGAIN"), or "DBFORK_UNKNOWN"; static. */
+DBFORK_EXTERN const char *dbfork_err_name(int err);
+
+/* ---------------------------------------------------------------------------
+ * Types.
+ * ------------------------------------------------------------------------- */
+typedef struct dbfork_pool dbfork_pool;     /* parent side, opaque */
+typedef struct dbfork_worker dbfork_worker; /* child side, opaque */
+struct st_mysql;                            /* MYSQL from <mysql.h> */
+struct uv_loop_s;                           /* uv_loop_t from <uv.h> */
+
+/* The outcome of one task, handed to its completion callback. Every pointer
+ * in it is owned by the pool and valid only during the callback: copy what
+ * you keep. */
+typedef struct dbfork_result {
+  int status;                 /* 0: ok; else a negative DBFORK_E* class (see above) */
+  unsigned int mysql_errno;   /* server/client error number, 0 if none */
+  char sqlstate[6];           /* NUL-terminated SQLSTATE, "" if none */
+  const char *message;        /* NUL-terminated detail, "" if none; never NULL */
+  const void *data;           /* the reply the task wrote (dbfork_worker_reply) */
+  size_t len;                 /* its length in bytes */
+  unsigned int attempts;      /* how many times the task was started (1 = no retry) */
+  int worker_slot;            /* slot of the worker that ended it, -1 if none */
+  long worker_pid;            /* pid of that worker, 0 if none */
+  unsigned long connection_id; /* that worker's server connection id, 0 if none */
+} dbfork_result;
+
+/* Completion callback: called exactly once per accepted task, on the loop
+ * thread. It may call dbfork_submit() (which then never blocks: it returns
+ * DBFORK_EAGAIN when the queue is full). */
+typedef void (*dbfork_done_cb)(const dbfork_result *result, void *ud);
+
+/* Runs in the worker after its connection is open. Return 0, or a negative
+ * DBFORK_E* code (DBFORK_ESQL picks up mysql_errno/sqlstate/error from the
+ * worker's connection; see also dbfork_worker_fail). A failing initializer
+ * counts as a start failure of that worker. */
+typedef int (*dbfork_init_fn)(dbfork_worker *w, void *arg);
+
+/* Runs one task in the worker. `in`/`len` is the payload (owned by the
+ * worker, valid during the call). Write the reply with dbfork_worker_reply().
+ * Return 0 on success; DBFORK_ESQL to fail with the connection's current
+ * error (classified: deadlocks, lock wait timeouts and lost connections are
+ * retried per policy); any other negative code fails the task with that
+ * class. */
+typedef int (*dbfork_task_fn)(dbfork_worker *w, const void *in, size_t len, void *arg);
+
+/* Log levels and callback. The library never prints; it reports here. */
+enum { DBFORK_LOG_ERROR = 1, DBFORK_LOG_WARN = 2, DBFORK_LOG_INFO = 3, DBFORK_LOG_DEBUG = 4 };
+typedef void (*dbfork_log_fn)(int level, const char *msg, void *arg);
+
+/* ---------------------------------------------------------------------------
+ * Options. Initialise with dbfork_options_init(), then set fields. Strings are
+ * copied by dbfork_pool_new(); the caller keeps ownership of its own.
+ * A zero numeric field means "the default" named beside it.
+ * ------------------------------------------------------------------------- */
+typedef struct dbfork_options {
+  int workers; /* number of worker processes; default 2 */
+
+  /* MySQL connection (any NULL/0 field falls back to the option files and the
+   * client library's defaults, as the mysql client does). */
+  const char *host;
+  unsigned int port;
+  const char *unix_socket;
+  const char *user;
+  const char *password;
+  const char *database;
+  const char *charset;         /* default "utf8mb4" */
+  unsigned int connect_timeout; /* seconds; default 10 */
+  const char *defaults_file;   /* read only this option file (--defaults-file) */
+  const char *defaults_group;  /* group read besides [client]; default "dbfork" */
+  int no_defaults;             /* 1: read no option file at all */
+  const char *ssl_mode;        /* DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY */
+  const char *ssl_ca;
+  const char *ssl_cert;
+  const char *ssl_key;
+  const char *program_name;    /* connect attribute program_name; default "dbfork" */
+  int local_infile;            /* 1: allow LOAD DATA LOCAL INFILE on worker connections */
+
+  /* Worker code. */
+  dbfork_init_fn init; /* optional user initializer */
+  void *init_arg;
+  dbfork_task_fn task; /* required unless every task is a no-op */
+  void *task_arg;
+
+  /* Scheduling and memory bounds. */
+  unsigned int queue_max;  /* tasks waiting in the parent; default 1024 */
+  unsigned int prefetch;   /* tasks in flight per worker; default 32 */
+  int submit_nonblocking;  /* 1: a full queue makes dbfork_submit return DBFORK_EAGAIN;
+                              0 (default): dbfork_submit waits for room */
+  size_t max_payload;      /* largest payload or reply in bytes; default 64 MiB */
+
+  /* Policies. */
+  int transaction;                  /* 1: wrap each task in BEGIN .. COMMIT/ROLLBACK */
+  unsigned int max_retries;         /* retries per task; default 3 (set retries_off to disable) */
+  int retries_off;                  /* 1: never retry */
+  unsigned int retry_backoff_ms;    /* base of the jittered exponential backoff; default 20 */
+  unsigned int max_start_failures;  /* consecutive worker start failures before the pool
+                                       fails; default 3 */
+  unsigned int start_backoff_ms;    /* base respawn backoff after a start failure; default 100 */
+  unsigned int max_tasks_per_worker; /* recycle after this many tasks; 0 = never */
+  size_t max_rss_bytes;             /* recycle when the worker's RSS exceeds this; 0 = never */
+  unsigned int max_lifetime_ms;     /* recycle after this long (plus up to 10% jitter); 0 = never */
+  unsigned int idle_ping_ms;        /* ping an idle connection after this long; default 60000 */
+  unsigned int soft_time_limit_ms;  /* KILL QUERY the worker's statement; 0 = none */
+  unsigned int hard_time_limit_ms;  /* SIGKILL the worker and KILL its session; 0 = none */
+  unsigned int term_grace_ms;       /* terminate(): SIGTERM, then SIGKILL after; default 2000 */
+
+  /* Loop and diagnostics. */
+  struct uv_loop_s *loop; /* run on this loop instead of the pool's own; not owned */
+  dbfork_log_fn log;      /* diagnostics; NULL = discard */
+  void *log_arg;
+  int log_level;          /* highest level passed to log; default DBFORK_LOG_INFO */
+} dbfork_options;
+
+/* Fills *o with defaults (all zero, which means "the defaults above").
+ * Always call it first, so fields added later get their defaults. */
+DBFORK_EXTERN void dbfork_options_init(dbfork_options *o);
+
+/* ---------------------------------------------------------------------------
+ * Pool lifecycle (parent).
+ * ------------------------------------------------------------------------- */
+
+/* Creates a pool from *opts (copied; opts may be freed afterwards). Forks
+ * nothing yet. Returns 0 and sets *out, or DBFORK_EINVAL (bad option; the log
+ * callback names it) / DBFORK_ENOMEM with *out = NULL. Free with
+ * dbfork_pool_free(). */
+DBFORK_EXTERN int dbfork_pool_new(dbfork_pool **out, const dbfork_options *opts);
+
+/* Forks the workers and runs the loop until every worker has connected and
+ * run its initializer. Returns 0; or the first start failure: DBFORK_EINIT
+ * with the detail in dbfork_pool_last_error(), after max_start_failures
+ * consecutive failures with backoff (never a respawn storm); or -errno if
+ * fork/socketpair fail. Must not be called from inside a callback of the
+ * pool's loop. */
+DBFORK_EXTERN int dbfork_pool_start(dbfork_pool *p);
+
+/* Submits a task: `len` bytes at `in` are copied, so the caller may reuse its
+ * buffer at once. `cb` is called exactly once with the outcome, unless this
+ * function returns an error, in which case it is never called. Thread-safe.
+ * Returns 0; DBFORK_EAGAIN when the queue is full and the pool is
+ * nonblocking, or when a blocking submit is made from inside a callback;
+ * DBFORK_ECLOSED after close/terminate; DBFORK_ETOOBIG if len > max_payload;
+ * DBFORK_EINIT if the pool failed to keep workers alive; DBFORK_ESTATE before
+ * start. A blocking submit on the loop thread runs the loop while it waits;
+ * on another thread it waits for the loop thread to make room. */
+DBFORK_EXTERN int dbfork_submit(dbfork_pool *p, const void *in, size_t len, dbfork_done_cb cb,
+                                void *ud);
+
+/* dbfork_map: runs n tasks and hands their results back in input order.
+ * `input(i, &data, &len, ud)` supplies payload i (0 <= i < n) when the map is
+ * ready to send it; the bytes are copied before the next call. Return 0, or
+ * a negative code to stop the map. `output(i, result, ud)` is called once per
+ * payload, strictly in order i = 0, 1, ...; return 0 to go on, non-zero to
+ * stop submitting (tasks in flight still finish and are reported). Memory
+ * stays bounded by the queue and prefetch windows, however large n is.
+ * Blocking; runs the loop. Returns 0 when every output was delivered (check
+ * each result's status for task failures), the first negative code from
+ * input(), or a pool error (DBFORK_ESTATE, DBFORK_ECLOSED, DBFORK_EINIT). */
+typedef int (*dbfork_map_input_fn)(size_t i, const void **data, size_t *len, void *ud);
+typedef int (*dbfork_map_output_fn)(size_t i, const dbfork_result *r, void *ud);
+DBFORK_EXTERN int dbfork_map(dbfork_pool *p, size_t n, dbfork_map_input_fn input,
+                             dbfork_map_output_fn output, void *ud);
+
+/* Runs the pool's loop once: mode 0 = UV_RUN_DEFAULT-like (until nothing is
+ * pending), 1 = UV_RUN_ONCE, 2 = UV_RUN_NOWAIT. For users of the pool's own
+ * loop who submit nonblocking. Returns uv_run's value, or DBFORK_ESTATE when
+ * the pool runs on the caller's loop. */
+DBFORK_EXTERN int dbfork_pool_run(dbfork_pool *p, int mode);
+
+/* Returns the loop the pool runs on (its own or the caller's). */
+DBFORK_EXTERN struct uv_loop_s *dbfork_pool_loop(dbfork_pool *p);
+
+/* Stops accepting tasks; tasks already accepted still run. Non-blocking.
+ * When the queue drains, workers are told to run their finalizers and exit.
+ * Returns 0 (also if already closed). */
+DBFORK_EXTERN int dbfork_pool_close(dbfork_pool *p);
+
+/* Closes the pool if not yet closed, then runs the loop until every accepted
+ * task has completed and every worker has run its finalizers and exited.
+ * Returns 0, or DBFORK_EINIT if the pool failed (completions say which tasks
+ * failed). Must not be called from inside a callback. */
+DBFORK_EXTERN int dbfork_pool_join(dbfork_pool *p);
+
+/* Stops now: queued tasks complete DBFORK_ECANCELED; workers get SIGTERM,
+ * finish the statement they run, roll back, run finalizers and exit (their
+ * in-flight tasks complete with their real outcome if it arrives, else
+ * DBFORK_ECANCELED); after term_grace_ms survivors get SIGKILL and their
+ * sessions KILL. Blocking; returns 0. */
+DBFORK_EXTERN int dbfork_pool_terminate(dbfork_pool *p);
+
+/* Frees the pool; terminates it first if workers are still running (which
+ * completes their tasks as cancelled). NULL is fine. Must not be called from
+ * inside a callback. */
+DBFORK_EXTERN void dbfork_pool_free(dbfork_pool *p);
+
+/* The last pool-level error detail (e.g. the initializer's server message),
+ * "" if none. Owned by the pool, valid until the next pool call. */
+DBFORK_EXTERN const char *dbfork_pool_last_error(const dbfork_pool *p);
+
+/* ---------------------------------------------------------------------------
+ * Statistics.
+ * ------------------------------------------------------------------------- */
+enum {
+  DBFORK_WORKER_EMPTY = 0,  /* slot has no process */
+  DBFORK_WORKER_STARTING,   /* forked, connecting */
+  DBFORK_WORKER_IDLE,       /* connected, no task */
+  DBFORK_WORKER_BUSY,       /* running tasks */
+  DBFORK_WORKER_STOPPING    /* finishing, running finalizers */
+};
+
+typedef struct dbfork_worker_stats {
+  int slot;
+  long pid;                     /* 0 if the slot is empty */
+  unsigned long connection_id;  /* 0 until connected */
+  int state;                    /* DBFORK_WORKER_* */
+  uint64_t tasks_ok;
+  uint64_t tasks_failed;
+  uint64_t tasks_retried;       /* retries this slot caused or ran */
+  unsigned int restarts;        /* processes started in this slot after the first */
+  size_t rss_bytes;             /* resident set size of the process, 0 if unknown */
+} dbfork_worker_stats;
+
+typedef struct dbfork_pool_stats {
+  uint64_t submitted;
+  uint64_t completed_ok;
+  uint64_t completed_failed;
+  uint64_t cancelled;
+  uint64_t retries;
+  uint64_t workers_started;     /* forks, including replacements */
+  uint64_t workers_lost;        /* died without finalizers */
+  uint64_t sessions_killed;     /* KILL <id> issued for lost workers */
+  unsigned int queued;          /* waiting in the parent now */
+  unsigned int in_flight;       /* sent to workers, not yet completed */
+} dbfork_pool_stats;
+
+/* Fills *ps (if not NULL) and up to `n` entries of `ws` (if not NULL), one per
+ * slot. Returns the number of slots (the worker count). Loop thread only. */
+DBFORK_EXTERN int dbfork_pool_stats_get(dbfork_pool *p, dbfork_pool_stats *ps,
+                                        dbfork_worker_stats *ws, size_t n);
+
+/* Returns a static name for a DBFORK_WORKER_* state. */
+DBFORK_EXTERN const char *dbfork_worker_state_name(int state);
+
+/* ---------------------------------------------------------------------------
+ * Worker side: call these from the initializer, task function or finalizers.
+ * ------------------------------------------------------------------------- */
+
+/* The worker's own connection. Owned by the worker; closed after the last
+ * finalizer. Never NULL inside init/task/finalizers (but it may have lost the
+ * server: check errors). */
+DBFORK_EXTERN struct st_mysql *dbfork_worker_mysql(dbfork_worker *w);
+
+/* The worker's slot (0 .. workers-1) and its server connection id. */
+DBFORK_EXTERN int dbfork_worker_slot(const dbfork_worker *w);
+DBFORK_EXTERN unsigned long dbfork_worker_connection_id(const dbfork_worker *w);
+
+/* Registers fn(arg) to run when the worker exits on any path it survives.
+ * Higher priority runs first; equal priorities run last-registered first.
+ * The built-in mysql_close() runs after every user finalizer. Returns 0 or
+ * DBFORK_ENOMEM. */
+DBFORK_EXTERN int dbfork_worker_atexit(dbfork_worker *w, void (*fn)(void *arg), void *arg,
+                                       int priority);
+
+/* Appends `len` bytes to the current task's reply (delivered as
+ * dbfork_result.data). Returns 0, DBFORK_ETOOBIG past max_payload, or
+ * DBFORK_ENOMEM. */
+DBFORK_EXTERN int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t len);
+
+/* Sets the failure detail of the current task and returns `code`, so a task
+ * can `return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "bad row %d", n);`.
+ * mysql_errno/sqlstate (may be NULL) are reported as given. */
+DBFORK_EXTERN int dbfork_worker_fail(dbfork_worker *w, int code, unsigned int mysql_errno,
+                                     const char *sqlstate, const char *fmt, ...)
+    DBFORK_PRINTF(5, 6);
+
+/* 1 when the worker has been asked to stop (SIGTERM, parent gone, recycle):
+ * long tasks may check it and return early. */
+DBFORK_EXTERN int dbfork_worker_stopping(const dbfork_worker *w);
+
+/* ---------------------------------------------------------------------------
+ * MySQL helpers, usable anywhere.
+ * ------------------------------------------------------------------------- */
+
+/* Forgets a MYSQL handle inherited across fork() without sending COM_QUIT or
+ * a TLS shutdown on its socket: the socket is replaced by a dead one (so the
+ * fd number stays taken and the parent's session is untouched), then the
+ * handle's memory is released. Use it in a child you forked yourself.
+ * NULL is fine. Returns 0 or -errno. */
+DBFORK_EXTERN int dbfork_mysql_abandon(struct st_mysql *m);
+
+/* The pid ownership guard. Returns 0 if `m` was opened through dbfork by the
+ * calling process; DBFORK_EOWNER if it was opened by another process (it was
+ * inherited across fork: using it would speak on the parent's session);
+ * DBFORK_EINVAL if dbfork did not open it or m is NULL. */
+DBFORK_EXTERN int dbfork_mysql_check_owner(struct st_mysql *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DBFORK_H */

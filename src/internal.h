@@ -1,0 +1,95 @@
+/*
+ * internal.h — what the parent side (pool.c, loop_uv.c), the child side
+ * (worker.c) and the database glue (mysql.c) share. Not installed.
+ * Internal non-static names carry the dbfork__ prefix.
+ */
+#ifndef DBFORK_INTERNAL_H
+#define DBFORK_INTERNAL_H
+
+#include "dbfork.h"
+#include "proto.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+/* Always-on assertion for states that cannot happen (e.g. across the fork
+ * boundary): a silent wrong answer is worse than an abort with a message. */
+#define DBFORK__CHECK(cond)                                                            \
+  do {                                                                                 \
+    if (!(cond)) dbfork__panic(__FILE__, __LINE__, #cond);                             \
+  } while (0)
+void dbfork__panic(const char *file, int line, const char *what) __attribute__((noreturn));
+
+/* Defaults for zero option fields. */
+#define DBFORK__DEF_WORKERS 2
+#define DBFORK__DEF_QUEUE 1024
+#define DBFORK__DEF_PREFETCH 32
+#define DBFORK__DEF_MAX_PAYLOAD (64u << 20)
+#define DBFORK__DEF_RETRIES 3
+#define DBFORK__DEF_BACKOFF_MS 20
+#define DBFORK__DEF_START_FAILS 3
+#define DBFORK__DEF_START_BACKOFF_MS 100
+#define DBFORK__DEF_IDLE_PING_MS 60000
+#define DBFORK__DEF_GRACE_MS 2000
+#define DBFORK__DEF_CONNECT_TIMEOUT 10
+/* How long a worker keeps trying to get its connection back mid-run (a
+ * server restart) before it gives up and exits. */
+#define DBFORK__RECONNECT_MS 30000
+
+/* A failure's detail, carried from the worker to the completion. */
+typedef struct dbfork__err {
+  int code; /* negative DBFORK_E* */
+  unsigned int mysql_errno;
+  char sqlstate[6];
+  char msg[DBFORK__MSG_MSG_MAX + 1];
+} dbfork__err;
+
+void dbfork__err_set(dbfork__err *e, int code, unsigned int mysql_errno, const char *sqlstate,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void dbfork__err_vset(dbfork__err *e, int code, unsigned int mysql_errno, const char *sqlstate,
+                      const char *fmt, va_list ap);
+
+/* Options with their strings owned by the pool and defaults filled in. */
+typedef struct dbfork__conf {
+  dbfork_options o;
+  char *strs[16]; /* the owned copies, freed with the pool */
+} dbfork__conf;
+int dbfork__conf_init(dbfork__conf *c, const dbfork_options *in, char *why, size_t whylen);
+void dbfork__conf_free(dbfork__conf *c);
+
+/* ---- mysql.c ---- */
+struct st_mysql;
+void dbfork__mysql_library_init(void);
+/* Opens a connection per the options; connect attributes carry program_name
+ * and the slot (-1 for the parent's control connection). Retries transient
+ * errors (server not up, too many connections) with backoff until
+ * deadline_ms has passed; permanent errors (access denied, unknown database)
+ * fail at once. Returns 0 and *out, or fills *err and returns its code. */
+int dbfork__mysql_connect(const dbfork_options *o, int slot, unsigned int deadline_ms,
+                          struct st_mysql **out, dbfork__err *err);
+/* Fills *err from the handle's last error with the given class. */
+void dbfork__mysql_err(struct st_mysql *m, int code, dbfork__err *err);
+/* 1 for errors that mean the connection is gone (2006, 2013, 2055, ...). */
+int dbfork__mysql_is_lost(unsigned int mysql_errno);
+/* 1 for errors a transaction can be retried after (1213 deadlock, 1205 lock wait). */
+int dbfork__mysql_is_retryable(unsigned int mysql_errno);
+/* Replaces fd with an unconnected AF_UNIX socket (keeping the number taken);
+ * returns 0 or -errno. */
+int dbfork__fd_neutralise(int fd);
+/* Closes the handle normally (COM_QUIT) and forgets its ownership record. */
+void dbfork__mysql_close(struct st_mysql *m);
+uint64_t dbfork__now_ms(void);
+void dbfork__sleep_ms(unsigned int ms);
+/* A random number in [0, n) from a per-process generator seeded by pid and time. */
+unsigned int dbfork__rand(unsigned int n);
+
+/* ---- worker.c ---- */
+/* The child's entry point after fork(); never returns. `keep_fd` is the
+ * worker's IPC socket; `parent` the pid that forked it; `close_fds` (n of them) are parent-only descriptors to
+ * close (the loop's backend etc.). */
+void dbfork__worker_main(const dbfork_options *o, int slot, int ipc_fd, pid_t parent,
+                         const int *close_fds, int nclose) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,420 @@
+/*
+ * loop_uv.c — every libuv call of the parent side: forking workers and
+ * watching them (a socketpair end as uv_pipe_t, the process as a pidfd under
+ * uv_poll_t — never waitpid(-1), never a SIGCHLD handler), framing writes,
+ * timers, and the control connection that KILLs sessions from libuv's
+ * threadpool so that the loop never blocks on the server.
+ */
+#include "parent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <mysql.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+#define WAITPID_POLL_MS 20
+
+int dbfork__bytes_add(dbfork__bytes *b, const void *p, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    uint8_t *np;
+    while (cap < b->len + n) cap *= 2;
+    np = realloc(b->p, cap);
+    if (!np) return DBFORK_ENOMEM;
+    b->p = np;
+    b->cap = cap;
+  }
+  if (n) memcpy(b->p + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+/* ---- process exit ---- */
+static void proc_reap(dbfork__proc *pr) {
+  int st = 0;
+  pid_t r;
+  if (pr->reaped) return;
+  do r = waitpid(pr->pid, &st, WNOHANG);
+  while (r < 0 && errno == EINTR);
+  if (r == 0) return; /* not yet */
+  pr->reaped = 1;
+  pr->exit_status = st;
+  dbfork__on_proc_exit(pr);
+}
+
+static void on_pidfd(uv_poll_t *h, int status, int events) { proc_reap(h->data); }
+
+static void on_life_timer(uv_timer_t *t) { dbfork__on_life_timer(t->data); }
+
+/* Without pidfd (kernels before 5.3) a timer polls waitpid() on this pid. */
+static void on_wait_timer(uv_timer_t *t) { proc_reap(t->data); }
+
+static void on_limit_timer(uv_timer_t *t) { dbfork__on_limit_timer(t->data); }
+
+/* ---- reading frames ---- */
+static void parse_rx(dbfork__proc *pr) {
+  size_t off = 0;
+  size_t max = pr->pool->o->max_payload + DBFORK__ERRBODY_FIXED + DBFORK__MSG_MSG_MAX;
+  while (!pr->detached) {
+    dbfork__frame f;
+    ssize_t n = dbfork__frame_parse(pr->rx.p + off, pr->rx.len - off, max, &f);
+    if (n == DBFORK__PROTO_INCOMPLETE) break;
+    if (n < 0) {
+      /* A worker that speaks garbage cannot be trusted with tasks. */
+      dbfork__log(pr->pool, DBFORK_LOG_ERROR, "worker %d (pid %ld) sent an invalid frame; killing it",
+                  pr->slot, (long)pr->pid);
+      kill(pr->pid, SIGKILL);
+      pr->rx.len = 0;
+      return;
+    }
+    off += (size_t)n;
+    dbfork__on_frame(pr, &f);
+  }
+  if (off) {
+    memmove(pr->rx.p, pr->rx.p + off, pr->rx.len - off);
+    pr->rx.len -= off;
+  }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  dbfork__proc *pr = h->data;
+  size_t want = 64 * 1024;
+  if (pr->rx.cap - pr->rx.len < want) {
+    size_t cap = pr->rx.cap ? pr->rx.cap : want;
+    uint8_t *np;
+    while (cap - pr->rx.len < want) cap *= 2;
+    np = realloc(pr->rx.p, cap);
+    if (!np) {
+      buf->base = NULL;
+      buf->len = 0;
+      return;
+    }
+    pr->rx.p = np;
+    pr->rx.cap = cap;
+  }
+  buf->base = (char *)pr->rx.p + pr->rx.len;
+  buf->len = pr->rx.cap - pr->rx.len;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  dbfork__proc *pr = s->data;
+  if (n > 0) {
+    pr->rx.len += (size_t)n;
+    parse_rx(pr);
+    dbfork__schedule(pr->pool);
+  } else if (n < 0) {
+    /* EOF or error: the worker is gone or going; its exit watch finishes
+     * the story. Nothing more will come from this pipe. */
+    uv_read_stop(s);
+  }
+}
+
+/* The exit watch can fire before the last bytes were read from the pipe;
+ * read what is left directly so that no result is mistaken for a loss. */
+static void drain_pipe(dbfork__proc *pr) {
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&pr->pipe, &fd) != 0) return;
+  for (;;) {
+    uv_buf_t b;
+    ssize_t n;
+    on_alloc((uv_handle_t *)&pr->pipe, 0, &b);
+    if (!b.base) return;
+    n = read(fd, b.base, b.len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pr->rx.len += (size_t)n;
+    parse_rx(pr);
+  }
+}
+
+/* ---- writing frames ---- */
+static void on_write(uv_write_t *req, int status) {
+  dbfork__proc *pr = req->data;
+  pr->writing = 0;
+  pr->wbuf.len = 0;
+  if (status < 0) return; /* the worker is gone; the exit watch handles it */
+  if (!pr->detached) dbfork__proc_flush(pr);
+}
+
+void dbfork__proc_send(dbfork__proc *pr, uint8_t type, uint16_t arg, uint64_t id,
+                       const void *payload, size_t len) {
+  uint8_t hdr[DBFORK__HDR_LEN];
+  dbfork__frame_header(hdr, type, arg, id, (uint32_t)len);
+  DBFORK__CHECK(dbfork__bytes_add(&pr->tx, hdr, sizeof hdr) == 0);
+  DBFORK__CHECK(dbfork__bytes_add(&pr->tx, payload, len) == 0);
+}
+
+void dbfork__proc_flush(dbfork__proc *pr) {
+  dbfork__bytes t;
+  uv_buf_t b;
+  if (pr->writing || pr->tx.len == 0 || pr->detached) return;
+  /* Double buffering: frames queued while a write is in flight collect in
+   * tx and go out together in the next write (one syscall for many tasks). */
+  t = pr->wbuf;
+  pr->wbuf = pr->tx;
+  pr->tx = t;
+  pr->tx.len = 0;
+  b = uv_buf_init((char *)pr->wbuf.p, (unsigned int)pr->wbuf.len);
+  pr->wreq.data = pr;
+  if (uv_write(&pr->wreq, (uv_stream_t *)&pr->pipe, &b, 1, on_write) == 0)
+    pr->writing = 1;
+  else
+    pr->wbuf.len = 0;
+}
+
+/* ---- timers ---- */
+void dbfork__proc_limit_timer(dbfork__proc *pr, uint64_t ms) {
+  if (ms)
+    uv_timer_start(&pr->limit_timer, on_limit_timer, ms, 0);
+  else
+    uv_timer_stop(&pr->limit_timer);
+}
+
+void dbfork__proc_life_timer(dbfork__proc *pr, uint64_t ms) {
+  uv_timer_start(&pr->life_timer, on_life_timer, ms, 0);
+}
+
+static void on_respawn(uv_timer_t *t) {
+  dbfork__slot *s = t->data;
+  dbfork_pool *p = s->pool;
+  s->respawn_pending = 0;
+  dbfork__on_respawn_timer(p, (int)(s - p->slots));
+}
+
+void dbfork__respawn_later(dbfork_pool *p, int slot, uint64_t ms) {
+  p->slots[slot].respawn_pending = 1;
+  uv_timer_start(&p->slots[slot].respawn_timer, on_respawn, ms, 0);
+}
+
+static void on_grace(uv_timer_t *t) { dbfork__on_grace_timer(t->data); }
+void dbfork__grace_timer(dbfork_pool *p, uint64_t ms) {
+  uv_timer_start(&p->grace_timer, on_grace, ms, 0);
+}
+
+/* ---- fork ---- */
+static void proc_handle_closed(uv_handle_t *h) {
+  dbfork__proc *pr = h->data;
+  if (--pr->nhandles == 0) {
+    pr->pool->open_procs--;
+    free(pr->rx.p);
+    free(pr->tx.p);
+    free(pr->wbuf.p);
+    if (pr->pidfd >= 0) close(pr->pidfd);
+    free(pr);
+  }
+}
+
+void dbfork__proc_release(dbfork__proc *pr) {
+  /* uv_close on the pipe cancels a pending write (its callback runs with
+   * UV_ECANCELED before the close callback), so wbuf stays alive until then. */
+  uv_close((uv_handle_t *)&pr->pipe, proc_handle_closed);
+  uv_close((uv_handle_t *)&pr->limit_timer, proc_handle_closed);
+  uv_close((uv_handle_t *)&pr->life_timer, proc_handle_closed);
+  if (pr->pidfd >= 0)
+    uv_close((uv_handle_t *)&pr->pidpoll, proc_handle_closed);
+  else
+    uv_close((uv_handle_t *)&pr->wait_timer, proc_handle_closed);
+}
+
+struct dbfork__ctl {
+  uv_mutex_t mu;
+  MYSQL *m;
+};
+
+int dbfork__spawn(dbfork_pool *p, int slot) {
+  int sv[2], rc, close_fds[1];
+  dbfork__proc *pr;
+  pid_t pid, me = getpid();
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
+  pr = calloc(1, sizeof *pr);
+  if (!pr) {
+    close(sv[0]);
+    close(sv[1]);
+    return DBFORK_ENOMEM;
+  }
+  close_fds[0] = uv_backend_fd(p->loop);
+  /* No control-connection I/O may be half-way through a client-library lock
+   * when we fork: the child would inherit the lock held. */
+  uv_mutex_lock(&p->ctl->mu);
+  pid = fork();
+  if (pid == 0) {
+    /* The child. From here on nothing of the parent's loop is touched. */
+    dbfork__worker_main(p->o, slot, sv[1], me, close_fds, 1);
+  }
+  rc = -errno;
+  uv_mutex_unlock(&p->ctl->mu);
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    free(pr);
+    return rc;
+  }
+  pr->pool = p;
+  pr->slot = slot;
+  pr->pid = pid;
+  pr->state = DBFORK_WORKER_STARTING;
+  pr->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pr->pidfd >= 0) fcntl(pr->pidfd, F_SETFD, FD_CLOEXEC);
+  uv_pipe_init(p->loop, &pr->pipe, 0);
+  DBFORK__CHECK(uv_pipe_open(&pr->pipe, sv[0]) == 0);
+  pr->pipe.data = pr;
+  uv_timer_init(p->loop, &pr->limit_timer);
+  pr->limit_timer.data = pr;
+  uv_timer_init(p->loop, &pr->life_timer);
+  pr->life_timer.data = pr;
+  pr->nhandles = 3;
+  if (pr->pidfd >= 0) {
+    uv_poll_init(p->loop, &pr->pidpoll, pr->pidfd);
+    pr->pidpoll.data = pr;
+    uv_poll_start(&pr->pidpoll, UV_READABLE, on_pidfd);
+    pr->nhandles++;
+  } else {
+    uv_timer_init(p->loop, &pr->wait_timer);
+    pr->wait_timer.data = pr;
+    uv_timer_start(&pr->wait_timer, on_wait_timer, WAITPID_POLL_MS, WAITPID_POLL_MS);
+    pr->nhandles++;
+  }
+  uv_read_start((uv_stream_t *)&pr->pipe, on_alloc, on_read);
+  p->slots[slot].cur = pr;
+  p->slots[slot].started++;
+  if (p->slots[slot].started > 1) p->slots[slot].restarts++;
+  p->slots[slot].last_pid = pid;
+  p->live_procs++;
+  p->open_procs++;
+  p->st.workers_started++;
+  return 0;
+}
+
+/* Called by pool.c once the exit has been reaped: read the rest first. */
+void dbfork__proc_drain(dbfork__proc *pr) { drain_pipe(pr); }
+
+/* ---- the control connection: KILL from the threadpool ---- */
+typedef struct kill_req {
+  uv_work_t work;
+  dbfork_pool *pool;
+  unsigned long id;
+  int query_only;
+  int ok;
+} kill_req;
+
+static void kill_work(uv_work_t *w) {
+  kill_req *k = w->data;
+  dbfork_pool *p = k->pool;
+  char sql[64];
+  int tries;
+  dbfork__err e;
+  snprintf(sql, sizeof sql, "KILL %s%lu", k->query_only ? "QUERY " : "", k->id);
+  uv_mutex_lock(&p->ctl->mu);
+  mysql_thread_init();
+  for (tries = 0; tries < 2; tries++) {
+    if (!p->ctl->m && dbfork__mysql_connect(p->o, -1, 2000, &p->ctl->m, &e)) break;
+    if (mysql_query(p->ctl->m, sql) == 0 || mysql_errno(p->ctl->m) == 1094 /* no such id */) {
+      k->ok = 1;
+      break;
+    }
+    if (!dbfork__mysql_is_lost(mysql_errno(p->ctl->m))) break;
+    dbfork__mysql_close(p->ctl->m);
+    p->ctl->m = NULL;
+  }
+  mysql_thread_end();
+  uv_mutex_unlock(&p->ctl->mu);
+}
+
+static void kill_after(uv_work_t *w, int status) {
+  kill_req *k = w->data;
+  dbfork_pool *p = k->pool;
+  p->pending_kills--;
+  if (k->ok && !k->query_only) p->st.sessions_killed++;
+  if (!k->ok)
+    dbfork__log(p, DBFORK_LOG_WARN, "could not KILL %s%lu on the control connection",
+                k->query_only ? "QUERY " : "", k->id);
+  free(k);
+}
+
+void dbfork__kill_session(dbfork_pool *p, unsigned long conn_id, int query_only) {
+  kill_req *k;
+  if (!conn_id) return;
+  k = calloc(1, sizeof *k);
+  if (!k) return;
+  k->pool = p;
+  k->id = conn_id;
+  k->query_only = query_only;
+  k->work.data = k;
+  if (uv_queue_work(p->loop, &k->work, kill_work, kill_after) == 0)
+    p->pending_kills++;
+  else
+    free(k);
+}
+
+void dbfork__ctl_close(dbfork_pool *p) {
+  if (!p->ctl) return;
+  if (p->ctl->m) dbfork__mysql_close(p->ctl->m); /* clean COM_QUIT */
+  uv_mutex_destroy(&p->ctl->mu);
+  free(p->ctl);
+  p->ctl = NULL;
+}
+
+/* ---- pool-level handles ---- */
+static void on_async(uv_async_t *a) { dbfork__schedule(a->data); }
+
+int dbfork__loop_init(dbfork_pool *p) {
+  int rc;
+  p->ctl = calloc(1, sizeof *p->ctl);
+  if (!p->ctl) return DBFORK_ENOMEM;
+  uv_mutex_init(&p->ctl->mu);
+  if (p->o->loop) {
+    p->loop = p->o->loop;
+  } else {
+    rc = uv_loop_init(&p->own_loop);
+    if (rc) return rc;
+    p->loop = &p->own_loop;
+    p->loop->data = p;
+  }
+  rc = uv_async_init(p->loop, &p->async, on_async);
+  if (rc) return rc;
+  p->async.data = p;
+  uv_timer_init(p->loop, &p->grace_timer);
+  p->grace_timer.data = p;
+  p->handles_open = 2;
+  return 0;
+}
+
+static void pool_handle_closed(uv_handle_t *h) {
+  dbfork_pool *p = h->data;
+  p->handles_open--;
+}
+
+void dbfork__loop_close(dbfork_pool *p) {
+  int i;
+  if (!p->loop) return;
+  if (p->handles_open) {
+    uv_close((uv_handle_t *)&p->async, pool_handle_closed);
+    uv_close((uv_handle_t *)&p->grace_timer, pool_handle_closed);
+  }
+  for (i = 0; i < p->nslots; i++) {
+    if (!uv_is_closing((uv_handle_t *)&p->slots[i].respawn_timer)) {
+      p->handles_open++;
+      p->slots[i].respawn_timer.data = p;
+      uv_close((uv_handle_t *)&p->slots[i].respawn_timer, pool_handle_closed);
+    }
+  }
+  while (p->handles_open > 0 || p->open_procs > 0 || p->pending_kills > 0)
+    uv_run(p->loop, UV_RUN_ONCE);
+  if (p->loop == &p->own_loop) uv_loop_close(&p->own_loop);
+  p->loop = NULL;
+}
+
+void dbfork__wake(dbfork_pool *p) { uv_async_send(&p->async); }
+
+int dbfork__run(dbfork_pool *p, int mode) {
+  uv_run_mode m = mode == 1 ? UV_RUN_ONCE : mode == 2 ? UV_RUN_NOWAIT : UV_RUN_DEFAULT;
+  return uv_run(p->loop, m);
+}

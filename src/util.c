@@ -1,0 +1,141 @@
+/*
+ * util.c — small pieces both sides of the fork use: error detail, the
+ * always-on assertion, clocks, jitter, and the options copy.
+ */
+#include "internal.h"
+
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void dbfork__panic(const char *file, int line, const char *what) {
+  /* No log callback here: we may be in a child whose parent is gone. A line
+   * on stderr and an abort is the most useful thing left to do. */
+  fprintf(stderr, "dbfork: %s:%d: impossible state: %s (pid %ld)\n", file, line, what,
+          (long)getpid());
+  abort();
+}
+
+void dbfork__err_vset(dbfork__err *e, int code, unsigned int mysql_errno, const char *sqlstate,
+                      const char *fmt, va_list ap) {
+  e->code = code;
+  e->mysql_errno = mysql_errno;
+  snprintf(e->sqlstate, sizeof e->sqlstate, "%s", sqlstate ? sqlstate : "");
+  if (fmt)
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  else
+    snprintf(e->msg, sizeof e->msg, "%s", dbfork_strerror(code));
+}
+
+void dbfork__err_set(dbfork__err *e, int code, unsigned int mysql_errno, const char *sqlstate,
+                     const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  dbfork__err_vset(e, code, mysql_errno, sqlstate, fmt, ap);
+  va_end(ap);
+}
+
+uint64_t dbfork__now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void dbfork__sleep_ms(unsigned int ms) {
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+unsigned int dbfork__rand(unsigned int n) {
+  /* xorshift, reseeded when the pid changes so that forked workers do not
+   * all draw the same jitter. */
+  static uint64_t state;
+  static pid_t seeded_for;
+  pid_t me = getpid();
+  if (n == 0) return 0;
+  if (seeded_for != me) {
+    state = ((uint64_t)me << 32) ^ dbfork__now_ms() ^ 0x9e3779b97f4a7c15ull;
+    seeded_for = me;
+  }
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return (unsigned int)(state % n);
+}
+
+void dbfork_options_init(dbfork_options *o) { memset(o, 0, sizeof *o); }
+
+static int own_str(dbfork__conf *c, const char **field, int *k) {
+  if (!*field) return 0;
+  if (*k >= (int)(sizeof c->strs / sizeof c->strs[0])) return DBFORK_ENOMEM;
+  c->strs[*k] = strdup(*field);
+  if (!c->strs[*k]) return DBFORK_ENOMEM;
+  *field = c->strs[(*k)++];
+  return 0;
+}
+
+int dbfork__conf_init(dbfork__conf *c, const dbfork_options *in, char *why, size_t whylen) {
+  dbfork_options *o = &c->o;
+  const char **strs[] = {&o->host,          &o->unix_socket, &o->user,    &o->password,
+                         &o->database,      &o->charset,     &o->defaults_file,
+                         &o->defaults_group, &o->ssl_mode,   &o->ssl_ca,  &o->ssl_cert,
+                         &o->ssl_key,       &o->program_name};
+  int k = 0;
+  size_t i;
+  memset(c, 0, sizeof *c);
+  *o = *in;
+  why[0] = 0;
+  if (o->workers < 0 || o->workers > 4096) {
+    snprintf(why, whylen, "option workers=%d out of range 1..4096", o->workers);
+    return DBFORK_EINVAL;
+  }
+  if (o->ssl_mode && strcmp(o->ssl_mode, "DISABLED") && strcmp(o->ssl_mode, "PREFERRED") &&
+      strcmp(o->ssl_mode, "REQUIRED") && strcmp(o->ssl_mode, "VERIFY_CA") &&
+      strcmp(o->ssl_mode, "VERIFY_IDENTITY")) {
+    snprintf(why, whylen,
+             "option ssl_mode='%s' is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, "
+             "VERIFY_IDENTITY",
+             o->ssl_mode);
+    return DBFORK_EINVAL;
+  }
+  if (o->max_payload > (1u << 30)) {
+    snprintf(why, whylen, "option max_payload=%zu above the 1 GiB frame limit", o->max_payload);
+    return DBFORK_EINVAL;
+  }
+  if (!o->workers) o->workers = DBFORK__DEF_WORKERS;
+  if (!o->charset) o->charset = "utf8mb4";
+  if (!o->defaults_group) o->defaults_group = "dbfork";
+  if (!o->program_name) o->program_name = "dbfork";
+  if (!o->connect_timeout) o->connect_timeout = DBFORK__DEF_CONNECT_TIMEOUT;
+  if (!o->queue_max) o->queue_max = DBFORK__DEF_QUEUE;
+  if (!o->prefetch) o->prefetch = DBFORK__DEF_PREFETCH;
+  if (!o->max_payload) o->max_payload = DBFORK__DEF_MAX_PAYLOAD;
+  if (o->retries_off)
+    o->max_retries = 0;
+  else if (!o->max_retries)
+    o->max_retries = DBFORK__DEF_RETRIES;
+  if (!o->retry_backoff_ms) o->retry_backoff_ms = DBFORK__DEF_BACKOFF_MS;
+  if (!o->max_start_failures) o->max_start_failures = DBFORK__DEF_START_FAILS;
+  if (!o->start_backoff_ms) o->start_backoff_ms = DBFORK__DEF_START_BACKOFF_MS;
+  if (!o->idle_ping_ms) o->idle_ping_ms = DBFORK__DEF_IDLE_PING_MS;
+  if (!o->term_grace_ms) o->term_grace_ms = DBFORK__DEF_GRACE_MS;
+  if (!o->log_level) o->log_level = DBFORK_LOG_INFO;
+  for (i = 0; i < sizeof strs / sizeof strs[0]; i++)
+    if (own_str(c, strs[i], &k)) {
+      dbfork__conf_free(c);
+      snprintf(why, whylen, "out of memory copying options");
+      return DBFORK_ENOMEM;
+    }
+  return 0;
+}
+
+void dbfork__conf_free(dbfork__conf *c) {
+  size_t i;
+  for (i = 0; i < sizeof c->strs / sizeof c->strs[0]; i++) {
+    /* Passwords leave no copy behind in freed memory. */
+    if (c->strs[i]) memset(c->strs[i], 0, strlen(c->strs[i]));
+    free(c->strs[i]);
+    c->strs[i] = NULL;
+  }
+}

@@ -1,0 +1,529 @@
+/*
+ * worker.c — the child side. After fork: hygiene (signals, parent-only fds,
+ * inherited sockets neutralised, parent-death signal), then the built-in
+ * initializer (our own connection), the user's initializer, a plain blocking
+ * task loop on the IPC socket, and the finalizers on every exit path the
+ * process survives. Nothing here touches libuv: the parent's loop is not ours.
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <mysql.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct finalizer {
+  void (*fn)(void *);
+  void *arg;
+  int priority;
+  unsigned int seq;
+} finalizer;
+
+typedef struct buf {
+  uint8_t *p;
+  size_t len, cap;
+} buf;
+
+struct dbfork_worker {
+  const dbfork_options *o;
+  int slot;
+  int fd; /* IPC socket to the parent */
+  pid_t parent;
+  MYSQL *mysql;
+  unsigned long conn_id;
+  finalizer *fins;
+  unsigned int nfins, capfins, seq;
+  buf rx, tx, reply;
+  dbfork__err err;  /* detail of the current task's failure */
+  int err_set;      /* dbfork_worker_fail() was called for this task */
+  int in_task;
+  int stopping;     /* asked to stop: signal, parent gone, STOP, recycle */
+  int why;          /* DBFORK__WHY_* */
+  uint64_t last_db_ms; /* last time the connection was used */
+};
+
+static volatile sig_atomic_t got_signal;
+static int sigpipe_w = -1;
+
+static void on_signal(int sig) {
+  int saved = errno;
+  got_signal = sig;
+  if (sigpipe_w >= 0) {
+    ssize_t r = write(sigpipe_w, "x", 1);
+    (void)r;
+  }
+  errno = saved;
+}
+
+/* ---- buffers ---- */
+static int buf_reserve(buf *b, size_t more) {
+  size_t need = b->len + more, cap = b->cap ? b->cap : 4096;
+  uint8_t *np;
+  if (need <= b->cap) return 0;
+  while (cap < need) cap *= 2;
+  np = realloc(b->p, cap);
+  if (!np) return DBFORK_ENOMEM;
+  b->p = np;
+  b->cap = cap;
+  return 0;
+}
+
+static int buf_add(buf *b, const void *p, size_t n) {
+  if (buf_reserve(b, n)) return DBFORK_ENOMEM;
+  if (n) memcpy(b->p + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+/* Writes all of tx to the parent, blocking. A parent that is gone makes
+ * this fail; the caller then treats the parent as dead. */
+static int flush_tx(dbfork_worker *w) {
+  size_t off = 0;
+  while (off < w->tx.len) {
+    ssize_t n = send(w->fd, w->tx.p + off, w->tx.len - off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      w->tx.len = 0;
+      return -errno;
+    }
+    off += (size_t)n;
+  }
+  w->tx.len = 0;
+  return 0;
+}
+
+static void send_frame(dbfork_worker *w, uint8_t type, uint16_t arg, uint64_t id,
+                       const void *payload, size_t len) {
+  uint8_t hdr[DBFORK__HDR_LEN];
+  dbfork__frame_header(hdr, type, arg, id, (uint32_t)len);
+  /* Out of memory here leaves the parent without an answer: it will see the
+   * worker exit and treat the task as lost, which the retry policy handles. */
+  DBFORK__CHECK(buf_add(&w->tx, hdr, sizeof hdr) == 0);
+  DBFORK__CHECK(buf_add(&w->tx, payload, len) == 0);
+}
+
+static void send_err(dbfork_worker *w, uint8_t type, uint16_t arg, uint64_t id,
+                     const dbfork__err *e) {
+  uint8_t body[DBFORK__ERRBODY_FIXED + DBFORK__MSG_MSG_MAX];
+  dbfork__errbody eb;
+  size_t n;
+  eb.status = e->code < 0 ? e->code : DBFORK_ETASK;
+  eb.mysql_errno = e->mysql_errno;
+  memcpy(eb.sqlstate, e->sqlstate, sizeof eb.sqlstate);
+  eb.msg = e->msg;
+  eb.msglen = (uint16_t)strnlen(e->msg, DBFORK__MSG_MSG_MAX);
+  n = dbfork__errbody_encode(body, sizeof body, &eb);
+  send_frame(w, type, arg, id, body, n);
+}
+
+static void send_hello(dbfork_worker *w, uint8_t type) {
+  uint8_t body[DBFORK__HELLO_LEN];
+  dbfork__hello h;
+  h.pid = (uint32_t)getpid();
+  h.slot = w->slot;
+  h.connection_id = w->conn_id;
+  dbfork__hello_encode(body, &h);
+  send_frame(w, type, 0, 0, body, sizeof body);
+}
+
+/* ---- post-fork hygiene ---- */
+static void reset_signals(void) {
+  struct sigaction sa;
+  sigset_t none;
+  int s;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  for (s = 1; s < NSIG; s++) sigaction(s, &sa, NULL); /* SIGKILL/SIGSTOP fail: fine */
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &sa, NULL);
+}
+
+static void install_stop_handlers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART; /* a statement in flight finishes; we stop after it */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+}
+
+/* Closes the parent-only descriptors we were told about, then neutralises
+ * every other inherited socket (invariant 1): a dead AF_UNIX socket is
+ * dup2()-ed over it, so the number stays taken, any use fails cleanly, and
+ * our reference to the parent's sessions is dropped without a byte sent. */
+static void fd_hygiene(int keep, const int *close_fds, int nclose) {
+  DIR *d;
+  struct dirent *de;
+  int i, fds[1024], n = 0;
+  for (i = 0; i < nclose; i++)
+    if (close_fds[i] >= 0 && close_fds[i] != keep) close(close_fds[i]);
+  d = opendir("/proc/self/fd");
+  if (!d) return;
+  while ((de = readdir(d)) && n < (int)(sizeof fds / sizeof fds[0])) {
+    char *end;
+    long fd = strtol(de->d_name, &end, 10);
+    if (*end || end == de->d_name) continue;
+    if (fd != dirfd(d) && fd != keep) fds[n++] = (int)fd;
+  }
+  closedir(d);
+  for (i = 0; i < n; i++) {
+    struct stat st;
+    char path[64], target[128];
+    ssize_t len;
+    if (fstat(fds[i], &st) < 0) continue;
+    if (S_ISSOCK(st.st_mode)) {
+      DBFORK__CHECK(dbfork__fd_neutralise(fds[i]) == 0);
+      continue;
+    }
+    /* The parent's event-loop kernel objects (epoll, eventfd, signalfd,
+     * timerfd, pidfd) are never ours to use. Files and pipes the user opened
+     * stay: they may be log files the task wants. */
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fds[i]);
+    len = readlink(path, target, sizeof target - 1);
+    if (len <= 0) continue;
+    target[len] = 0;
+    if (!strncmp(target, "anon_inode:", 11)) close(fds[i]);
+  }
+}
+
+/* ---- finalizers ---- */
+static int fin_cmp(const void *a, const void *b) {
+  const finalizer *x = a, *y = b;
+  if (x->priority != y->priority) return x->priority > y->priority ? -1 : 1;
+  return x->seq > y->seq ? -1 : (x->seq < y->seq ? 1 : 0);
+}
+
+static void run_finalizers_and_exit(dbfork_worker *w, int status) __attribute__((noreturn));
+static void run_finalizers_and_exit(dbfork_worker *w, int status) {
+  unsigned int i;
+  /* Order: higher priority first, then last-registered first. */
+  qsort(w->fins, w->nfins, sizeof *w->fins, fin_cmp);
+  for (i = 0; i < w->nfins; i++) w->fins[i].fn(w->fins[i].arg);
+  /* The built-in finalizer: a clean COM_QUIT on our own connection, last,
+   * so every user finalizer could still use it. */
+  if (w->mysql) dbfork__mysql_close(w->mysql);
+  w->mysql = NULL;
+  send_frame(w, DBFORK__MSG_BYE, (uint16_t)w->why, 0, NULL, 0);
+  flush_tx(w);
+  _exit(status);
+}
+
+/* ---- connection health ---- */
+static int reconnect(dbfork_worker *w, dbfork__err *e) {
+  MYSQL *m;
+  int rc;
+  if (w->mysql) dbfork__mysql_close(w->mysql);
+  w->mysql = NULL;
+  rc = dbfork__mysql_connect(w->o, w->slot, DBFORK__RECONNECT_MS, &m, e);
+  if (rc) return rc;
+  w->mysql = m;
+  w->conn_id = mysql_thread_id(m);
+  w->last_db_ms = dbfork__now_ms();
+  /* The parent must know the new id: it is what it KILLs if we die. */
+  send_hello(w, DBFORK__MSG_CONNINFO);
+  return 0;
+}
+
+static int ensure_connection(dbfork_worker *w, dbfork__err *e) {
+  if (w->mysql && mysql_ping(w->mysql) == 0) {
+    w->last_db_ms = dbfork__now_ms();
+    return 0;
+  }
+  return reconnect(w, e);
+}
+
+/* ---- one task, with the retry policy that can act inside the worker ---- */
+static int simple_query(dbfork_worker *w, const char *sql) {
+  return mysql_real_query(w->mysql, sql, (unsigned long)strlen(sql));
+}
+
+static void task_failure(dbfork_worker *w, int rc) {
+  if (w->err_set) return;
+  if (rc == DBFORK_ESQL && w->mysql && mysql_errno(w->mysql))
+    dbfork__mysql_err(w->mysql, DBFORK_ESQL, &w->err);
+  else
+    dbfork__err_set(&w->err, rc, 0, NULL, NULL);
+}
+
+static void run_task(dbfork_worker *w, const dbfork__frame *f) {
+  const dbfork_options *o = w->o;
+  unsigned int attempts = f->arg; /* attempts the parent already made */
+  unsigned int max_attempts = o->max_retries + 1;
+  int rc;
+  for (;;) {
+    int in_commit = 0;
+    attempts++;
+    w->reply.len = 0;
+    w->err_set = 0;
+    w->err.code = 0;
+    /* A connection idle for a while may have been dropped by the server
+     * (wait_timeout, restart); check before the task starts, when a reconnect
+     * is always safe. */
+    if (!w->mysql || dbfork__now_ms() - w->last_db_ms > 1000) {
+      rc = ensure_connection(w, &w->err);
+      if (rc) {
+        w->err_set = 1;
+        break;
+      }
+    }
+    w->in_task = 1;
+    rc = 0;
+    if (o->transaction && simple_query(w, "START TRANSACTION")) rc = DBFORK_ESQL;
+    if (!rc) rc = o->task ? o->task(w, f->payload, f->len, o->task_arg) : 0;
+    if (!rc && o->transaction) {
+      in_commit = 1;
+      if (simple_query(w, "COMMIT")) rc = DBFORK_ESQL;
+    }
+    w->in_task = 0;
+    w->last_db_ms = dbfork__now_ms();
+    if (!rc) break;
+    task_failure(w, rc);
+    if (w->err.code != DBFORK_ESQL) break;
+    if (dbfork__mysql_is_lost(w->err.mysql_errno)) {
+      if (in_commit) {
+        /* COMMIT went out and the answer did not come back: the transaction
+         * may have committed. Retrying could apply it twice. */
+        w->err.code = DBFORK_ECOMMITUNKNOWN;
+        break;
+      }
+      if (!o->transaction) {
+        /* Without a transaction some statements may have applied. */
+        w->err.code = DBFORK_ECONNLOST;
+        break;
+      }
+      /* In a transaction the server rolled everything back: safe to retry
+       * on a new connection. */
+      if (attempts >= max_attempts || w->stopping || got_signal) {
+        w->err.code = DBFORK_ERETRIES;
+        break;
+      }
+      if (reconnect(w, &w->err)) break;
+      continue;
+    }
+    if (o->transaction) simple_query(w, "ROLLBACK");
+    if (!dbfork__mysql_is_retryable(w->err.mysql_errno)) break;
+    if (!o->transaction) {
+      /* A deadlock rolls back the whole transaction, which the task owns and
+       * we cannot replay on its behalf unless we wrap it: roll back what is
+       * left and retry the task as a whole. */
+      simple_query(w, "ROLLBACK");
+    }
+    if (attempts >= max_attempts || w->stopping || got_signal) {
+      w->err.code = DBFORK_ERETRIES;
+      break;
+    }
+    {
+      unsigned int base = o->retry_backoff_ms << (attempts - 1 < 6 ? attempts - 1 : 6);
+      dbfork__sleep_ms(base / 2 + dbfork__rand(base));
+    }
+  }
+  if (attempts > 0xffff) attempts = 0xffff;
+  if (!rc && !w->err_set)
+    send_frame(w, DBFORK__MSG_RESULT, (uint16_t)attempts, f->id, w->reply.p, w->reply.len);
+  else
+    send_err(w, DBFORK__MSG_ERROR, (uint16_t)attempts, f->id, &w->err);
+}
+
+/* ---- the loop ---- */
+static size_t rss_bytes(void) {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  fclose(f);
+  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void check_stop(dbfork_worker *w) {
+  if (got_signal && !w->stopping) {
+    w->stopping = 1;
+    w->why = DBFORK__WHY_SIGNAL;
+  }
+  if (!w->stopping && getppid() != w->parent) {
+    w->stopping = 1;
+    w->why = DBFORK__WHY_PARENT;
+  }
+}
+
+/* Handles every complete frame in rx. Returns when rx holds no complete
+ * frame, or when the worker must stop. */
+static void handle_frames(dbfork_worker *w) {
+  size_t off = 0;
+  while (!w->stopping) {
+    dbfork__frame f;
+    ssize_t n = dbfork__frame_parse(w->rx.p + off, w->rx.len - off,
+                                    w->o->max_payload, &f);
+    if (n == DBFORK__PROTO_INCOMPLETE) break;
+    DBFORK__CHECK(n > 0); /* the parent never sends garbage */
+    off += (size_t)n;
+    if (f.type == DBFORK__MSG_TASK) {
+      run_task(w, &f);
+      /* Send replies in batches, not one write per task, but do not hold
+       * them back for long: the parent frees its slot when they arrive. */
+      if (w->tx.len >= 64 * 1024) flush_tx(w);
+      check_stop(w);
+    } else if (f.type == DBFORK__MSG_STOP) {
+      w->stopping = 1;
+      w->why = DBFORK__WHY_DRAIN;
+    } else {
+      DBFORK__CHECK(!"unexpected frame type from parent");
+    }
+  }
+  if (off) {
+    memmove(w->rx.p, w->rx.p + off, w->rx.len - off);
+    w->rx.len -= off;
+  }
+}
+
+static void worker_loop(dbfork_worker *w, int sigpipe_r) {
+  int recycle_sent = 0;
+  for (;;) {
+    struct pollfd pfd[2];
+    int timeout, r;
+    handle_frames(w);
+    flush_tx(w);
+    check_stop(w);
+    if (w->stopping) return;
+    if (w->o->max_rss_bytes && !recycle_sent && rss_bytes() > w->o->max_rss_bytes) {
+      /* Ask the parent to stop feeding us; it answers with STOP after the
+       * tasks it already sent, so nothing is dropped. */
+      send_frame(w, DBFORK__MSG_RECYCLE, DBFORK__WHY_RSS, 0, NULL, 0);
+      flush_tx(w);
+      recycle_sent = 1;
+    }
+    pfd[0].fd = w->fd;
+    pfd[0].events = POLLIN;
+    pfd[1].fd = sigpipe_r;
+    pfd[1].events = POLLIN;
+    timeout = 1000; /* the getppid() check and the idle ping run at least this often */
+    r = poll(pfd, 2, timeout);
+    if (r < 0 && errno != EINTR) return;
+    if (r > 0 && (pfd[1].revents & POLLIN)) {
+      char drain[16];
+      ssize_t x = read(sigpipe_r, drain, sizeof drain);
+      (void)x;
+    }
+    if (r > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t n;
+      if (buf_reserve(&w->rx, 64 * 1024)) return;
+      n = recv(w->fd, w->rx.p + w->rx.len, w->rx.cap - w->rx.len, 0);
+      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+        /* The parent's end is gone: it died or dropped us. */
+        w->stopping = 1;
+        w->why = DBFORK__WHY_PARENT;
+        return;
+      }
+      if (n > 0) w->rx.len += (size_t)n;
+    }
+    if (r == 0 && w->mysql && dbfork__now_ms() - w->last_db_ms >= w->o->idle_ping_ms) {
+      dbfork__err e;
+      if (ensure_connection(w, &e)) {
+        w->stopping = 1;
+        w->why = DBFORK__WHY_CONN;
+        return;
+      }
+    }
+  }
+}
+
+void dbfork__worker_main(const dbfork_options *o, int slot, int ipc_fd, pid_t parent,
+                         const int *close_fds, int nclose) {
+  static dbfork_worker w;
+  int sp[2];
+  dbfork__err e;
+  int rc;
+
+  /* 1. Hygiene before any user code: the parent's handlers are not ours. */
+  reset_signals();
+  w.parent = parent;
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  fd_hygiene(ipc_fd, close_fds, nclose);
+  DBFORK__CHECK(pipe2(sp, O_CLOEXEC | O_NONBLOCK) == 0);
+  sigpipe_w = sp[1];
+  install_stop_handlers();
+  w.o = o;
+  w.slot = slot;
+  w.fd = ipc_fd;
+  /* The parent may have died between fork() and prctl(). */
+  if (getppid() != w.parent) _exit(0);
+
+  /* 2. The built-in initializer: our own connection. */
+  rc = dbfork__mysql_connect(o, slot, o->connect_timeout * 1000u, &w.mysql, &e);
+  if (rc) {
+    send_err(&w, DBFORK__MSG_INITFAIL, 0, 0, &e);
+    flush_tx(&w);
+    _exit(3);
+  }
+  w.conn_id = mysql_thread_id(w.mysql);
+  w.last_db_ms = dbfork__now_ms();
+
+  /* 3. The user's initializer. */
+  if (o->init) {
+    w.err_set = 0;
+    rc = o->init(&w, o->init_arg);
+    if (rc) {
+      task_failure(&w, rc);
+      w.err.code = DBFORK_EINIT;
+      send_err(&w, DBFORK__MSG_INITFAIL, 0, 0, &w.err);
+      flush_tx(&w);
+      w.why = DBFORK__WHY_DRAIN;
+      /* Finalizers it registered before failing still run. */
+      run_finalizers_and_exit(&w, 3);
+    }
+  }
+  send_hello(&w, DBFORK__MSG_HELLO);
+  if (flush_tx(&w) == 0) worker_loop(&w, sp[0]);
+  if (!w.why && got_signal) w.why = DBFORK__WHY_SIGNAL;
+  run_finalizers_and_exit(&w, 0);
+}
+
+/* ---- public worker-side API ---- */
+MYSQL *dbfork_worker_mysql(dbfork_worker *w) { return w->mysql; }
+int dbfork_worker_slot(const dbfork_worker *w) { return w->slot; }
+unsigned long dbfork_worker_connection_id(const dbfork_worker *w) { return w->conn_id; }
+int dbfork_worker_stopping(const dbfork_worker *w) { return w->stopping || got_signal; }
+
+int dbfork_worker_atexit(dbfork_worker *w, void (*fn)(void *), void *arg, int priority) {
+  if (!w || !fn) return DBFORK_EINVAL;
+  if (w->nfins == w->capfins) {
+    unsigned int cap = w->capfins ? w->capfins * 2 : 8;
+    finalizer *nf = realloc(w->fins, cap * sizeof *nf);
+    if (!nf) return DBFORK_ENOMEM;
+    w->fins = nf;
+    w->capfins = cap;
+  }
+  w->fins[w->nfins].fn = fn;
+  w->fins[w->nfins].arg = arg;
+  w->fins[w->nfins].priority = priority;
+  w->fins[w->nfins].seq = w->seq++;
+  w->nfins++;
+  return 0;
+}
+
+int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t len) {
+  if (!w) return DBFORK_EINVAL;
+  if (w->reply.len + len > w->o->max_payload) return DBFORK_ETOOBIG;
+  return buf_add(&w->reply, data, len);
+}
+
+int dbfork_worker_fail(dbfork_worker *w, int code, unsigned int mysql_errno,
+                       const char *sqlstate, const char *fmt, ...) {
+  va_list ap;
+  if (code >= 0) code = DBFORK_ETASK;
+  va_start(ap, fmt);
+  dbfork__err_vset(&w->err, code, mysql_errno, sqlstate, fmt, ap);
+  va_end(ap);
+  w->err_set = 1;
+  return code;
+}
