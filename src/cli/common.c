@@ -1,0 +1,314 @@
+/*
+ * common.c — connection options in the mysql client's conventions (-h -P -S
+ * -u -p -D, --defaults-file, --no-defaults, the [client] and [dbfork]
+ * option-file groups, MYSQL_PWD), the no-echo password prompt, and small
+ * helpers shared by the subcommands.
+ */
+#include "common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+const struct option cli_conn_longopts[CLI_CONN_NLONGOPTS] = {
+    {"host", required_argument, NULL, 'h'},
+    {"port", required_argument, NULL, 'P'},
+    {"socket", required_argument, NULL, 'S'},
+    {"user", required_argument, NULL, 'u'},
+    {"password", optional_argument, NULL, 'p'},
+    {"database", required_argument, NULL, 'D'},
+    {"workers", required_argument, NULL, 'w'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"defaults-file", required_argument, NULL, 1000},
+    {"no-defaults", no_argument, NULL, 1001},
+    {"ssl-mode", required_argument, NULL, 1002},
+    {"ssl-ca", required_argument, NULL, 1003},
+    {"ssl-cert", required_argument, NULL, 1004},
+    {"ssl-key", required_argument, NULL, 1005},
+};
+
+void cli_conn_usage(FILE *f) {
+  fputs("Connection options (as the mysql client; option files [client] and [dbfork] are read):\n"
+        "  -h, --host=NAME          server host\n"
+        "  -P, --port=N             TCP port\n"
+        "  -S, --socket=PATH        unix socket\n"
+        "  -u, --user=NAME          user\n"
+        "  -p, --password[=PW]      password; -p alone prompts without echo. Prefer an option\n"
+        "                           file or MYSQL_PWD: a password in argv is visible to others\n"
+        "  -D, --database=NAME      default database\n"
+        "      --defaults-file=F    read only this option file\n"
+        "      --no-defaults        read no option file\n"
+        "      --ssl-mode=MODE      DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY\n"
+        "      --ssl-ca=F --ssl-cert=F --ssl-key=F\n"
+        "  -w, --workers=N          worker processes (default 2)\n"
+        "  -v, --verbose            more diagnostics on stderr\n",
+        f);
+}
+
+static int parse_uint(const char *opt, const char *arg, unsigned long max, unsigned long *out) {
+  char *end;
+  unsigned long v;
+  errno = 0;
+  v = strtoul(arg, &end, 10);
+  if (errno || *end || end == arg || v > max || arg[0] == '-') {
+    fprintf(stderr, "dbfork: option %s: '%s' is not a number in 0..%lu\n", opt, arg, max);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+int cli_conn_opt(cli_conn *c, int opt, const char *arg, char **argv) {
+  unsigned long v;
+  (void)argv;
+  switch (opt) {
+    case 'h': c->host = arg; return 1;
+    case 'S': c->socket = arg; return 1;
+    case 'u': c->user = arg; return 1;
+    case 'D': c->database = arg; return 1;
+    case 'v': c->verbose++; return 1;
+    case 'P':
+      if (parse_uint("--port", arg, 65535, &v)) return -1;
+      c->port = (unsigned int)v;
+      return 1;
+    case 'w':
+      if (parse_uint("--workers", arg, 1024, &v)) return -1;
+      if (v == 0) {
+        fprintf(stderr, "dbfork: option --workers: must be at least 1\n");
+        return -1;
+      }
+      c->workers = (int)v;
+      return 1;
+    case 'p':
+      if (arg) {
+        free(c->password);
+        c->password = strdup(arg);
+        /* Like the mysql client: wipe it from our argv, so that ps and
+         * /proc/PID/cmdline show x's instead (best effort: others may have
+         * looked already). */
+        memset((char *)arg, 'x', strlen(arg));
+        c->prompt = 0;
+      } else {
+        c->prompt = 1;
+      }
+      return 1;
+    case 1000: c->defaults_file = arg; return 1;
+    case 1001: c->no_defaults = 1; return 1;
+    case 1002: c->ssl_mode = arg; return 1;
+    case 1003: c->ssl_ca = arg; return 1;
+    case 1004: c->ssl_cert = arg; return 1;
+    case 1005: c->ssl_key = arg; return 1;
+    default: return 0;
+  }
+}
+
+static char *prompt_password(void) {
+  char buf[512];
+  struct termios old, quiet;
+  int fd = open("/dev/tty", O_RDWR | O_NOCTTY);
+  size_t n = 0;
+  ssize_t r;
+  if (fd < 0) {
+    fprintf(stderr, "dbfork: -p needs a terminal to prompt for the password; use an option "
+                    "file (--defaults-file) or MYSQL_PWD instead\n");
+    return NULL;
+  }
+  if (write(fd, "Enter password: ", 16) < 0) {}
+  tcgetattr(fd, &old);
+  quiet = old;
+  quiet.c_lflag &= ~(tcflag_t)ECHO;
+  tcsetattr(fd, TCSAFLUSH, &quiet);
+  while (n + 1 < sizeof buf && (r = read(fd, buf + n, 1)) == 1 && buf[n] != '\n') n++;
+  buf[n] = 0;
+  tcsetattr(fd, TCSAFLUSH, &old);
+  if (write(fd, "\n", 1) < 0) {}
+  close(fd);
+  return strdup(buf);
+}
+
+int cli_conn_finish(cli_conn *c) {
+  if (c->prompt) {
+    c->password = prompt_password();
+    if (!c->password) return -1;
+  } else if (!c->password && getenv("MYSQL_PWD")) {
+    c->password = strdup(getenv("MYSQL_PWD"));
+  }
+  if (!c->workers) c->workers = 2;
+  return 0;
+}
+
+void cli_conn_free(cli_conn *c) {
+  if (c->password) {
+    memset(c->password, 0, strlen(c->password));
+    free(c->password);
+    c->password = NULL;
+  }
+}
+
+void cli_conn_pool_options(const cli_conn *c, dbfork_options *o) {
+  dbfork_options_init(o);
+  o->workers = c->workers;
+  o->host = c->host;
+  o->port = c->port;
+  o->unix_socket = c->socket;
+  o->user = c->user;
+  o->password = c->password;
+  o->database = c->database;
+  o->defaults_file = c->defaults_file;
+  o->no_defaults = c->no_defaults;
+  o->ssl_mode = c->ssl_mode;
+  o->ssl_ca = c->ssl_ca;
+  o->ssl_cert = c->ssl_cert;
+  o->ssl_key = c->ssl_key;
+  o->log = cli_log;
+  o->log_level = c->verbose ? DBFORK_LOG_DEBUG : DBFORK_LOG_WARN;
+}
+
+MYSQL *cli_connect(const cli_conn *c) {
+  MYSQL *m = mysql_init(NULL);
+  if (!m) return NULL;
+  if (!c->no_defaults) {
+    if (c->defaults_file) mysql_options(m, MYSQL_READ_DEFAULT_FILE, c->defaults_file);
+    mysql_options(m, MYSQL_READ_DEFAULT_GROUP, "dbfork");
+  }
+  mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  mysql_options4(m, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "dbfork-cli");
+  if (c->ssl_ca || c->ssl_cert || c->ssl_key)
+    mysql_ssl_set(m, c->ssl_key, c->ssl_cert, c->ssl_ca, NULL, NULL);
+  if (c->ssl_mode && strcmp(c->ssl_mode, "DISABLED") && strcmp(c->ssl_mode, "PREFERRED")) {
+    my_bool yes = 1, verify = strcmp(c->ssl_mode, "REQUIRED") != 0;
+    mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &yes);
+    mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+  }
+  if (!mysql_real_connect(m, c->host, c->user, c->password, c->database, c->port, c->socket,
+                          0)) {
+    fprintf(stderr, "dbfork: cannot connect to the server: %s (MySQL error %u)\n",
+            mysql_error(m), mysql_errno(m));
+    mysql_close(m);
+    return NULL;
+  }
+  return m;
+}
+
+int cli_exec(MYSQL *m, const char *sql) {
+  if (mysql_query(m, sql)) {
+    fprintf(stderr, "dbfork: query failed: %s\n  error %u (%s): %s\n", sql, mysql_errno(m),
+            mysql_sqlstate(m), mysql_error(m));
+    return -1;
+  }
+  MYSQL_RES *r = mysql_store_result(m);
+  if (r) mysql_free_result(r);
+  return 0;
+}
+
+long long cli_query_ll(MYSQL *m, const char *sql) {
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  long long v = -1;
+  if (mysql_query(m, sql) || !(r = mysql_store_result(m))) return -1;
+  row = mysql_fetch_row(r);
+  if (row && row[0]) v = strtoll(row[0], NULL, 10);
+  mysql_free_result(r);
+  return v;
+}
+
+long long cli_status(MYSQL *m, const char *var) {
+  char sql[128];
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  long long v = -1;
+  snprintf(sql, sizeof sql, "SHOW GLOBAL STATUS LIKE '%s'", var);
+  if (mysql_query(m, sql) || !(r = mysql_store_result(m))) return -1;
+  row = mysql_fetch_row(r);
+  if (row && row[1]) v = strtoll(row[1], NULL, 10);
+  mysql_free_result(r);
+  return v;
+}
+
+double cli_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int cli_quote_ident(const char *in, char *out, size_t outlen, char *why, size_t whylen) {
+  /* Accept db.table or table; each part 1..64 characters; anything but NUL,
+   * and backticks are doubled. A dot inside a name needs the `db`.`t`
+   * form, which we accept as given when already backquoted. */
+  const char *dot = NULL, *p;
+  size_t o = 0;
+  int part = 0;
+  if (!in || !*in) {
+    snprintf(why, whylen, "empty table name");
+    return -1;
+  }
+  if (strlen(in) > 129) {
+    snprintf(why, whylen, "table name '%.40s...' is longer than 64 characters per part", in);
+    return -1;
+  }
+  dot = strchr(in, '.');
+  if (dot && strchr(dot + 1, '.')) {
+    snprintf(why, whylen, "table name '%s' has more than one dot (use DB.TABLE)", in);
+    return -1;
+  }
+  for (p = in;; p++) {
+    if (p == in || p == dot + 1) {
+      if (o + 1 >= outlen) break;
+      out[o++] = '`';
+      part = 0;
+    }
+    if (*p == 0 || p == dot) {
+      if (part == 0) {
+        snprintf(why, whylen, "table name '%s' has an empty part", in);
+        return -1;
+      }
+      if (o + 2 >= outlen) break;
+      out[o++] = '`';
+      if (*p == 0) {
+        out[o] = 0;
+        return 0;
+      }
+      out[o++] = '.';
+      continue;
+    }
+    if ((unsigned char)*p < 0x20) {
+      snprintf(why, whylen, "table name has a control character at position %d",
+               (int)(p - in) + 1);
+      return -1;
+    }
+    if (++part > 64) {
+      snprintf(why, whylen, "a part of table name '%.40s' is longer than 64 characters", in);
+      return -1;
+    }
+    if (*p == '`') {
+      if (o + 1 >= outlen) break;
+      out[o++] = '`';
+    }
+    if (o + 1 >= outlen) break;
+    out[o++] = *p;
+  }
+  snprintf(why, whylen, "table name too long");
+  return -1;
+}
+
+const char *cli_num(unsigned long long v, char *buf, size_t n) {
+  char tmp[32];
+  int len = snprintf(tmp, sizeof tmp, "%llu", v), i, o = 0;
+  for (i = 0; i < len && (size_t)o + 1 < n; i++) {
+    if (i && (len - i) % 3 == 0 && (size_t)o + 2 < n) buf[o++] = ',';
+    buf[o++] = tmp[i];
+  }
+  buf[o] = 0;
+  return buf;
+}
+
+void cli_log(int level, const char *msg, void *arg) {
+  static const char *names[] = {"", "error", "warning", "info", "debug"};
+  (void)arg;
+  fprintf(stderr, "dbfork: %s: %s\n", level >= 1 && level <= 4 ? names[level] : "log", msg);
+}

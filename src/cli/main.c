@@ -1,0 +1,38 @@
+/*
+ * main.c — the dbfork command: dispatches to a subcommand. Uses only the
+ * public API of libdbfork (plus the MySQL client library for its own
+ * connection and the tasks it runs in workers).
+ */
+#include "common.h"
+
+#include <string.h>
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: dbfork COMMAND [options]\n\n"
+          "Commands:\n"
+          "  demo     parallel transactional insert job over N workers, with a summary of\n"
+          "           what the server saw (rows, checksum, sessions, Aborted_clients)\n"
+          "  version  print the version\n\n"
+          "Run 'dbfork COMMAND --help' for a command's options.\n\n"
+          "Exit codes: 0 done, 1 done but input rejected, 2 failed, 64 bad usage.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  if (!strcmp(argv[1], "demo")) return cmd_demo(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+    printf("dbfork %s\n", dbfork_version());
+    return EXIT_OK;
+  }
+  if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    usage(stdout);
+    return EXIT_OK;
+  }
+  fprintf(stderr, "dbfork: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return EXIT_USAGE;
+}
