@@ -34,6 +34,18 @@
  *
  * Workers
  * -------
+ * What a new worker does before any user code runs: signal dispositions
+ * reset to default (SIGPIPE ignored) and the mask cleared; the parent's
+ * event-loop kernel objects (epoll, eventfd, timerfd, signalfd, pidfd
+ * descriptors) closed; every other inherited socket replaced by a dead,
+ * unconnected AF_UNIX socket (so a stray use of an inherited MYSQL* fails
+ * with a clean "lost connection" error and the parent's session never sees
+ * a byte); PR_SET_PDEATHSIG(SIGTERM). Regular files and pipes stay open.
+ * Note that Linux delivers the parent-death signal when the *thread* that
+ * forked exits: call dbfork_pool_start() (and run the pool's loop) from a
+ * thread that lives as long as the pool. The worker also notices the
+ * parent's death by EOF on its IPC socket and a getppid() check every second.
+ *
  * The worker side uses plain blocking calls. Finalizers registered with
  * dbfork_worker_atexit() run, highest priority first and then
  * last-registered first, on every exit path the process survives: drain,
@@ -268,8 +280,11 @@ DBFORK_EXTERN int dbfork_pool_start(dbfork_pool *p);
  * nonblocking, or when a blocking submit is made from inside a callback;
  * DBFORK_ECLOSED after close/terminate; DBFORK_ETOOBIG if len > max_payload;
  * DBFORK_EINIT if the pool failed to keep workers alive; DBFORK_ESTATE before
- * start. A blocking submit on the loop thread runs the loop while it waits;
- * on another thread it waits for the loop thread to make room. */
+ * start. A blocking submit on the loop thread (the thread that called
+ * dbfork_pool_start) runs the pool's own loop while it waits; with a caller's
+ * loop (options.loop) a submit on the loop thread never blocks and returns
+ * DBFORK_EAGAIN instead; on any other thread it waits until the loop thread
+ * makes room. */
 DBFORK_EXTERN int dbfork_submit(dbfork_pool *p, const void *in, size_t len, dbfork_done_cb cb,
                                 void *ud);
 

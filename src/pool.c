@@ -838,7 +838,8 @@ int dbfork_map(dbfork_pool *p, size_t n, dbfork_map_input_fn input, dbfork_map_o
       m.next_out++;
     }
     if (m.next_out == m.next_in && (m.next_in == n || stop || rc)) break;
-    if (m.next_out < m.next_in) uv_run(p->loop, UV_RUN_ONCE);
+    /* Wait for results, or for room in a queue that other submitters filled. */
+    if (m.next_out < m.next_in || p->queue.n >= p->o->queue_max) uv_run(p->loop, UV_RUN_ONCE);
   }
   free(m.ring);
   if (m.oom && !rc) rc = DBFORK_ENOMEM;

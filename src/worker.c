@@ -391,6 +391,7 @@ static void worker_loop(dbfork_worker *w, int sigpipe_r) {
   for (;;) {
     struct pollfd pfd[2];
     int timeout, r;
+    check_stop(w);
     handle_frames(w);
     flush_tx(w);
     check_stop(w);
