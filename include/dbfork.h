@@ -330,6 +330,15 @@ DBFORK_EXTERN int dbfork_pool_join(dbfork_pool *p);
  * sessions KILL. Blocking; returns 0. */
 DBFORK_EXTERN int dbfork_pool_terminate(dbfork_pool *p);
 
+/* Starts what dbfork_pool_terminate() does and returns at once: queued
+ * tasks complete DBFORK_ECANCELED (their callbacks run before this returns),
+ * workers get SIGTERM, the grace timer is armed. Safe from inside any
+ * callback on the loop thread, e.g. a uv_signal_t handler for SIGINT that the
+ * application installs (the library installs none); a blocking call in
+ * progress (dbfork_map, dbfork_pool_join) then returns once the workers are
+ * gone. Returns 0. */
+DBFORK_EXTERN int dbfork_pool_stop(dbfork_pool *p);
+
 /* Frees the pool; terminates it first if workers are still running (which
  * completes their tasks as cancelled). NULL is fine. Must not be called from
  * inside a callback. */

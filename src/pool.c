@@ -673,10 +673,9 @@ int dbfork_pool_join(dbfork_pool *p) {
   return p->failed ? DBFORK_EINIT : 0;
 }
 
-int dbfork_pool_terminate(dbfork_pool *p) {
+int dbfork_pool_stop(dbfork_pool *p) {
   int i;
   if (!p) return DBFORK_EINVAL;
-  if (p->in_cb) return DBFORK_ESTATE;
   uv_mutex_lock(&p->mu);
   p->closed = 1;
   p->terminating = 1;
@@ -688,7 +687,7 @@ int dbfork_pool_terminate(dbfork_pool *p) {
     dbfork__proc *pr = p->slots[i].cur;
     uv_timer_stop(&p->slots[i].respawn_timer);
     p->slots[i].respawn_pending = 0;
-    if (pr && !pr->reaped) {
+    if (pr && !pr->reaped && pr->state != DBFORK_WORKER_EMPTY) {
       pr->state = DBFORK_WORKER_STOPPING;
       /* SIGTERM: the worker finishes the task it runs, runs its finalizers
        * and exits; what it had not started comes back here as cancelled. */
@@ -696,6 +695,14 @@ int dbfork_pool_terminate(dbfork_pool *p) {
     }
   }
   if (p->live_procs) dbfork__grace_timer(p, p->o->term_grace_ms);
+  return 0;
+}
+
+int dbfork_pool_terminate(dbfork_pool *p) {
+  if (!p) return DBFORK_EINVAL;
+  if (p->in_cb) return DBFORK_ESTATE;
+  dbfork_pool_stop(p);
+  if (p->phase != POOL_RUNNING) return 0;
   run_until_quiet(p);
   p->phase = POOL_DONE;
   return 0;

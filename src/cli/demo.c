@@ -10,13 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
 
 typedef struct demo {
   char table[300];
   unsigned long long rows, batch;
   int tty;
   double t0, last_progress;
-  unsigned long long rows_done, failed;
+  unsigned long long rows_done, failed, cancelled;
   struct {
     long pid;
     int slot;
@@ -80,6 +81,10 @@ static int demo_output(size_t i, const dbfork_result *r, void *ud) {
   demo *d = ud;
   int k;
   double now;
+  if (r->status == DBFORK_ECANCELED) {
+    d->cancelled++;
+    return 0;
+  }
   if (r->status) {
     d->failed++;
     fprintf(stderr, "\ndbfork: batch %zu failed: %s: %s\n", i, dbfork_err_name(r->status),
@@ -108,6 +113,15 @@ static int demo_output(size_t i, const dbfork_result *r, void *ud) {
   return 0;
 }
 
+/* SIGINT/SIGTERM: the CLI (not the library) owns signals. Stop the pool:
+ * queued batches are cancelled, workers finish the batch they run, run
+ * their finalizers and exit; the summary then says what was done. */
+static void on_interrupt(uv_signal_t *s, int signum) {
+  fprintf(stderr, "\ndbfork demo: %s: stopping (batches in progress finish, the rest are "
+          "cancelled)\n", strsignal(signum));
+  dbfork_pool_stop(s->data);
+}
+
 static void demo_usage(FILE *f) {
   fputs("usage: dbfork demo [options]\n"
         "Runs a parallel, transactional insert job over N workers into a demo table and\n"
@@ -133,6 +147,8 @@ int cmd_demo(int argc, char **argv) {
   unsigned long long tasks;
   int opt, rc, i, ret = EXIT_FAILED;
   double secs;
+  uv_signal_t sigint, sigterm;
+  dbfork_pool_stats ps;
 
   memset(&c, 0, sizeof c);
   memcpy(longopts, cli_conn_longopts, sizeof cli_conn_longopts);
@@ -215,6 +231,11 @@ int cmd_demo(int argc, char **argv) {
     goto out;
   }
   printf("  pool started in %.1f ms\n", (cli_now() - d.t0) * 1e3);
+  uv_signal_init(dbfork_pool_loop(pool), &sigint);
+  uv_signal_init(dbfork_pool_loop(pool), &sigterm);
+  sigint.data = sigterm.data = pool;
+  uv_signal_start(&sigint, on_interrupt, SIGINT);
+  uv_signal_start(&sigterm, on_interrupt, SIGTERM);
   d.t0 = cli_now();
   tasks = (d.rows + d.batch - 1) / d.batch;
   rc = dbfork_map(pool, (size_t)tasks, demo_input, demo_output, &d);
@@ -228,7 +249,10 @@ int cmd_demo(int argc, char **argv) {
   strncat(sql, ")", sizeof sql - strlen(sql) - 1);
   sessions_during = cli_query_ll(m, sql);
   if (rc) fprintf(stderr, "dbfork demo: map stopped: %s\n", dbfork_strerror(rc));
+  dbfork_pool_stats_get(pool, &ps, NULL, 0);
   rc = dbfork_pool_join(pool);
+  uv_close((uv_handle_t *)&sigint, NULL);
+  uv_close((uv_handle_t *)&sigterm, NULL);
   left = cli_query_ll(m, sql);
   aborted_after = cli_status(m, "Aborted_clients");
 
@@ -237,13 +261,26 @@ int cmd_demo(int argc, char **argv) {
   snprintf(sql, sizeof sql, "SELECT SUM(id) FROM %s", d.table);
   sum = cli_query_ll(m, sql);
 
-  printf("\n  rows written   %s (expected %s) %s\n", cli_num((unsigned long long)count, b1, sizeof b1),
-         cli_num(d.rows, b2, sizeof b2), (unsigned long long)count == d.rows ? "ok" : "MISMATCH");
-  printf("  checksum       SUM(id) = %lld (expected %llu) %s\n", sum,
-         d.rows * (d.rows + 1) / 2, (unsigned long long)sum == d.rows * (d.rows + 1) / 2 ? "ok" : "MISMATCH");
+  {
+    /* Interrupted or not, the table must hold exactly the rows of the
+     * batches that completed ok: nothing lost, nothing half-applied. */
+    unsigned long long want = d.rows_done, want_sum = 0;
+    int complete = !d.cancelled && !d.failed;
+    if (complete) want_sum = d.rows * (d.rows + 1) / 2;
+    printf("\n  rows written   %s (%s %s) %s\n", cli_num((unsigned long long)count, b1, sizeof b1),
+           complete ? "expected" : "interrupted; completed batches hold",
+           cli_num(want, b2, sizeof b2), (unsigned long long)count == want ? "ok" : "MISMATCH");
+    if (complete)
+      printf("  checksum       SUM(id) = %lld (expected %llu) %s\n", sum, want_sum,
+             (unsigned long long)sum == want_sum ? "ok" : "MISMATCH");
+  }
   printf("  time           %.3f s\n", secs);
   printf("  rate           %s rows/s\n", cli_num((unsigned long long)(d.rows_done / secs), b1, sizeof b1));
-  printf("  failed tasks   %llu\n\n", d.failed);
+  printf("  tasks          %llu ok, %llu failed, %llu cancelled, %llu retries\n",
+         (unsigned long long)ps.completed_ok, d.failed, d.cancelled,
+         (unsigned long long)ps.retries);
+  printf("  workers        %llu started, %llu lost\n\n", (unsigned long long)ps.workers_started,
+         (unsigned long long)ps.workers_lost);
   printf("  %-6s %-8s %-14s %-8s %s\n", "worker", "pid", "connection id", "tasks", "rows");
   for (i = 0; i < d.nworkers; i++)
     printf("  %-6d %-8ld %-14lu %-8llu %s\n", d.workers[i].slot, d.workers[i].pid,
@@ -256,7 +293,7 @@ int cmd_demo(int argc, char **argv) {
   printf("  parent connection %lld: %s\n", parent_id,
          cli_query_ll(m, "SELECT CONNECTION_ID()") == parent_id ? "still alive, same session"
                                                                 : "LOST");
-  if (!rc && (unsigned long long)count == d.rows && !d.failed &&
+  if (!rc && (unsigned long long)count == d.rows && !d.failed && !d.cancelled &&
       (unsigned long long)sum == d.rows * (d.rows + 1) / 2)
     ret = EXIT_OK;
 out:
