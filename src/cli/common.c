@@ -4,6 +4,7 @@
  * option-file groups, MYSQL_PWD), the no-echo password prompt, and small
  * helpers shared by the subcommands.
  */
+#define _GNU_SOURCE /* strsignal, asprintf, strncasecmp */
 #include "common.h"
 
 #include <ctype.h>

@@ -66,5 +66,6 @@ const char *cli_num(unsigned long long v, char *buf, size_t n);
 void cli_log(int level, const char *msg, void *arg);
 
 int cmd_demo(int argc, char **argv);
+int cmd_load(int argc, char **argv);
 
 #endif

@@ -4,6 +4,7 @@
  * summary of what the server saw: rows and checksum, rate, each worker's
  * pid and connection id, sessions left, and Aborted_clients before/after.
  */
+#define _GNU_SOURCE /* strsignal, asprintf, strncasecmp */
 #include "common.h"
 
 #include <stdint.h>

@@ -11,11 +11,14 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: dbfork COMMAND [options]\n\n"
           "Commands:\n"
+          "  load     parallel, transactional, resumable CSV loader (LOAD DATA LOCAL INFILE\n"
+          "           or prepared INSERTs), one transaction per chunk\n"
           "  demo     parallel transactional insert job over N workers, with a summary of\n"
           "           what the server saw (rows, checksum, sessions, Aborted_clients)\n"
           "  version  print the version\n\n"
           "Run 'dbfork COMMAND --help' for a command's options.\n\n"
-          "Exit codes: 0 done, 1 done but input rejected, 2 failed, 64 bad usage.\n");
+          "Exit codes: 0 done; 1 done, but input rows were rejected; 2 failed or interrupted;\n"
+          "64 bad usage.\n");
 }
 
 int main(int argc, char **argv) {
@@ -24,6 +27,7 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (!strcmp(argv[1], "demo")) return cmd_demo(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "load")) return cmd_load(argc - 1, argv + 1);
   if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
     printf("dbfork %s\n", dbfork_version());
     return EXIT_OK;

@@ -1,0 +1,1215 @@
+/*
+ * load.c — `dbfork load`: a parallel, transactional, resumable CSV loader.
+ *
+ * The parent splits the file into record-aligned byte ranges (csv.h) as it
+ * streams through it, and submits only (offset, length) descriptors; each
+ * worker pread()s its own range, validates it record by record, and loads it
+ * in one transaction together with a row in the progress table
+ * (sql/load_progress.sql), so a chunk is either loaded and recorded, or
+ * neither. A rerun of the same command skips recorded chunks after checking
+ * that their bytes did not change (a hash per chunk): exactly once, even
+ * after a SIGKILL or a power cut.
+ *
+ * Methods: load-data streams the chunk's good records into LOAD DATA LOCAL
+ * INFILE through a local-infile handler (no temporary file); insert binds
+ * them to a prepared multi-row INSERT.
+ */
+#define _GNU_SOURCE /* strsignal, asprintf, strncasecmp */
+#include "common.h"
+#include "csv.h"
+#include "load_progress_sql.h" /* generated from sql/load_progress.sql */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+enum { METHOD_LOAD_DATA, METHOD_INSERT };
+enum { DUP_ERROR, DUP_IGNORE, DUP_UPDATE, DUP_REPLACE };
+
+#define MAX_COLS 1024
+#define WARN_KEEP 5 /* warning messages kept per chunk */
+
+/* Everything a worker needs, set up in the parent before the pool starts and
+ * inherited across fork (read-only afterwards). */
+typedef struct job {
+  const char *path;
+  char table[300];      /* `db`.`t` */
+  char db[140];         /* `db` */
+  char cols_sql[65536]; /* `a`,`b`,... */
+  int ncols;
+  char col_names[MAX_COLS][65];
+  csv_dialect d;
+  int method, dup;
+  unsigned batch;
+  uint64_t chunk_bytes, skip_lines;
+  uint64_t max_errors;
+  char job_id[17];
+  char load_sql[70000]; /* LOAD DATA statement, minus nothing: fixed per job */
+} job;
+
+/* ---- the reply a worker sends for a chunk ----
+ * fixed part, then entries: u8 kind (1 reject, 2 warning), u64 line,
+ * u32 text length, text, u32 raw length, raw bytes (rejects only). */
+typedef struct chunk_reply {
+  uint64_t index, records, loaded, rejected, warnings, first_line, last_line;
+} chunk_reply;
+
+typedef struct wbuf {
+  char *p;
+  size_t len, cap;
+} wbuf;
+
+static int wb_add(wbuf *b, const void *p, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 65536;
+    char *np;
+    while (cap < b->len + n) cap *= 2;
+    np = realloc(b->p, cap);
+    if (!np) return -1;
+    b->p = np;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+  const unsigned char *s = p;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    h ^= s[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+#define FNV_INIT 0xcbf29ce484222325ull
+
+/* A cheap content hash of a chunk: FNV over 8-byte words (bytes at the
+ * tail). Recorded with the chunk so that a rerun notices a changed file. */
+static uint64_t chunk_hash(const char *p, size_t n) {
+  uint64_t h = FNV_INIT ^ n;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  return fnv1a(h, p + i, n - i);
+}
+
+/* ======================================================================
+ * Worker side
+ * ==================================================================== */
+
+typedef struct wstate {
+  const job *j;
+  int fd;
+  char *chunk;    /* the chunk's bytes */
+  size_t chunk_cap;
+  wbuf send;      /* good records when some were rejected */
+  const char *src;
+  size_t src_len, src_off;
+  wbuf reply;
+  uint64_t *lines; /* physical line of each good record, for warnings */
+  size_t nlines, lines_cap;
+  csv_field *fields;
+  char *scratch;
+  size_t scratch_cap;
+  /* insert method */
+  MYSQL_STMT *stmt, *tail;
+  unsigned tail_rows;
+  MYSQL_BIND *binds;
+  unsigned long *lens;
+  my_bool *nulls;
+  wbuf arena;
+  size_t *offs;
+  unsigned rows_in_batch;
+  uint64_t inserted;
+  const csv_chunk *c;
+  dbfork_worker *w;
+  uint64_t rejected;
+  int failed;
+} wstate;
+
+static wstate W;
+
+static void reply_entry(wstate *s, int kind, uint64_t line, const char *text, size_t tlen,
+                        const char *raw, size_t rlen) {
+  unsigned char k = (unsigned char)kind;
+  uint32_t tl = (uint32_t)tlen, rl = (uint32_t)rlen;
+  wb_add(&s->reply, &k, 1);
+  wb_add(&s->reply, &line, 8);
+  wb_add(&s->reply, &tl, 4);
+  wb_add(&s->reply, text, tlen);
+  wb_add(&s->reply, &rl, 4);
+  if (rlen) wb_add(&s->reply, raw, rlen);
+}
+
+static int infile_init(void **ptr, const char *name, void *ud) {
+  wstate *s = ud;
+  s->src_off = 0;
+  *ptr = s;
+  return 0;
+}
+
+static int infile_read(void *ptr, char *buf, unsigned int len) {
+  wstate *s = ptr;
+  size_t n = s->src_len - s->src_off;
+  if (n > len) n = len;
+  memcpy(buf, s->src + s->src_off, n);
+  s->src_off += n;
+  return (int)n;
+}
+
+static void infile_end(void *ptr) { (void)ptr; }
+
+static int infile_error(void *ptr, char *msg, unsigned int len) {
+  snprintf(msg, len, "dbfork: local infile stream failed");
+  return 2000;
+}
+
+static void worker_close_stmts(void *arg) {
+  wstate *s = arg;
+  if (s->stmt) mysql_stmt_close(s->stmt);
+  if (s->tail) mysql_stmt_close(s->tail);
+  s->stmt = s->tail = NULL;
+}
+
+static int load_init(dbfork_worker *w, void *arg) {
+  wstate *s = &W;
+  const job *j = arg;
+  s->j = j;
+  s->fd = open(j->path, O_RDONLY | O_CLOEXEC);
+  if (s->fd < 0)
+    return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "cannot open %s: %s", j->path,
+                              strerror(errno));
+  s->fields = calloc(MAX_COLS + 1, sizeof *s->fields);
+  if (!s->fields) return DBFORK_ENOMEM;
+  /* Prepared statements are closed before the connection (finalizers run
+   * before the built-in mysql_close). */
+  return dbfork_worker_atexit(w, worker_close_stmts, s, 0);
+}
+
+static char *insert_sql(const job *j, unsigned rows) {
+  size_t cap = 256 + strlen(j->table) + strlen(j->cols_sql) * 2 + (size_t)rows * (j->ncols * 2 + 4) +
+               (size_t)j->ncols * 160;
+  char *sql = malloc(cap);
+  size_t n;
+  unsigned r;
+  int c;
+  if (!sql) return NULL;
+  n = (size_t)snprintf(sql, cap, "%s INTO %s (%s) VALUES ",
+                       j->dup == DUP_REPLACE  ? "REPLACE"
+                       : j->dup == DUP_IGNORE ? "INSERT IGNORE"
+                                              : "INSERT",
+                       j->table, j->cols_sql);
+  for (r = 0; r < rows; r++) {
+    sql[n++] = r ? ',' : ' ';
+    sql[n++] = '(';
+    for (c = 0; c < j->ncols; c++) {
+      if (c) sql[n++] = ',';
+      sql[n++] = '?';
+    }
+    sql[n++] = ')';
+  }
+  sql[n] = 0;
+  if (j->dup == DUP_UPDATE) {
+    n += (size_t)snprintf(sql + n, cap - n, " ON DUPLICATE KEY UPDATE ");
+    for (c = 0; c < j->ncols; c++)
+      n += (size_t)snprintf(sql + n, cap - n, "%s`%s`=VALUES(`%s`)", c ? "," : "",
+                            j->col_names[c], j->col_names[c]);
+  }
+  return sql;
+}
+
+static MYSQL_STMT *prepare(dbfork_worker *w, const job *j, unsigned rows) {
+  MYSQL *m = dbfork_worker_mysql(w);
+  MYSQL_STMT *st = mysql_stmt_init(m);
+  char *sql = insert_sql(j, rows);
+  if (!st || !sql) {
+    free(sql);
+    if (st) mysql_stmt_close(st);
+    return NULL;
+  }
+  if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql))) {
+    dbfork_worker_fail(w, DBFORK_ESQL, mysql_stmt_errno(st), mysql_stmt_sqlstate(st),
+                       "%s", mysql_stmt_error(st));
+    mysql_stmt_close(st);
+    st = NULL;
+  }
+  free(sql);
+  return st;
+}
+
+/* Executes the rows gathered so far (a full batch, or the tail). */
+static int flush_batch(wstate *s) {
+  const job *j = s->j;
+  MYSQL_STMT *st;
+  unsigned r, n = s->rows_in_batch;
+  int c;
+  if (!n) return 0;
+  if (n == j->batch) {
+    if (!s->stmt && !(s->stmt = prepare(s->w, j, n))) return -1;
+    st = s->stmt;
+  } else {
+    if (s->tail && s->tail_rows != n) {
+      mysql_stmt_close(s->tail);
+      s->tail = NULL;
+    }
+    if (!s->tail && !(s->tail = prepare(s->w, j, n))) return -1;
+    s->tail_rows = n;
+    st = s->tail;
+  }
+  for (r = 0; r < n; r++)
+    for (c = 0; c < j->ncols; c++) {
+      size_t k = (size_t)r * j->ncols + c;
+      MYSQL_BIND *b = &s->binds[k];
+      memset(b, 0, sizeof *b);
+      b->buffer_type = MYSQL_TYPE_STRING;
+      b->buffer = s->arena.p + s->offs[k];
+      b->buffer_length = s->lens[k];
+      b->length = &s->lens[k];
+      b->is_null = &s->nulls[k];
+    }
+  if (mysql_stmt_bind_param(st, s->binds) || mysql_stmt_execute(st)) {
+    dbfork_worker_fail(s->w, DBFORK_ESQL, mysql_stmt_errno(st), mysql_stmt_sqlstate(st),
+                       "chunk %llu (lines %llu-...): %s", (unsigned long long)s->c->index,
+                       (unsigned long long)s->c->first_line, mysql_stmt_error(st));
+    return -1;
+  }
+  s->inserted += mysql_stmt_affected_rows(st);
+  s->rows_in_batch = 0;
+  s->arena.len = 0;
+  return 0;
+}
+
+static int on_good(void *ud, const csv_record *rec) {
+  wstate *s = ud;
+  const job *j = s->j;
+  size_t i;
+  if (s->nlines == s->lines_cap) {
+    size_t cap = s->lines_cap ? s->lines_cap * 2 : 4096;
+    uint64_t *nl = realloc(s->lines, cap * sizeof *nl);
+    if (!nl) return -1;
+    s->lines = nl;
+    s->lines_cap = cap;
+  }
+  s->lines[s->nlines++] = rec->line;
+  if (j->method == METHOD_LOAD_DATA) {
+    /* Only when something was rejected do good records need copying. */
+    if (s->rejected) return wb_add(&s->send, rec->raw, rec->raw_len) ? -1 : 0;
+    return 0;
+  }
+  for (i = 0; i < rec->nfields; i++) {
+    size_t k = (size_t)s->rows_in_batch * j->ncols + i;
+    s->offs[k] = s->arena.len;
+    s->lens[k] = (unsigned long)rec->fields[i].len;
+    s->nulls[k] = (my_bool)rec->fields[i].null;
+    if (wb_add(&s->arena, rec->fields[i].ptr, rec->fields[i].len)) return -1;
+  }
+  if (++s->rows_in_batch == j->batch && flush_batch(s)) return -1;
+  return 0;
+}
+
+static int on_bad(void *ud, const csv_error *e) {
+  wstate *s = ud;
+  char text[256];
+  int n = csv_error_format(e, text, sizeof text);
+  if (s->j->method == METHOD_LOAD_DATA && !s->rejected) {
+    /* First rejection: the records before it go to the send buffer now. */
+    s->send.len = 0;
+    if (wb_add(&s->send, s->chunk, (size_t)(e->raw - s->chunk))) return -1;
+  }
+  s->rejected++;
+  if (s->rejected > s->j->max_errors) {
+    dbfork_worker_fail(s->w, DBFORK_ETASK, 0, NULL, "%s: %s", s->j->path, text);
+    return 1;
+  }
+  reply_entry(s, 1, e->rec_line, text, n > 0 ? (size_t)n : 0, e->raw, e->raw_len);
+  return 0;
+}
+
+/* Collects up to WARN_KEEP of the server's warnings for this chunk, with the
+ * file line of the record each one names ("at row N"). */
+static uint64_t collect_warnings(wstate *s, MYSQL *m) {
+  unsigned int count = mysql_warning_count(m);
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  int kept = 0;
+  if (!count) return 0;
+  if (mysql_query(m, "SHOW WARNINGS LIMIT 5") || !(r = mysql_store_result(m))) return count;
+  while ((row = mysql_fetch_row(r)) && kept < WARN_KEEP) {
+    const char *msg = row[2] ? row[2] : "";
+    const char *at = strstr(msg, "at row ");
+    uint64_t line = s->c->first_line;
+    if (at) {
+      unsigned long long rn = strtoull(at + 7, NULL, 10);
+      if (rn >= 1 && rn <= s->nlines) line = s->lines[rn - 1];
+    }
+    reply_entry(s, 2, line, msg, strlen(msg), NULL, 0);
+    kept++;
+  }
+  mysql_free_result(r);
+  return count;
+}
+
+static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
+  wstate *s = &W;
+  const job *j = arg;
+  MYSQL *m = dbfork_worker_mysql(w);
+  csv_chunk c;
+  csv_parser p;
+  chunk_reply rep;
+  size_t got = 0;
+  uint64_t hash, warnings = 0, loaded = 0;
+  char sql[512];
+  int rc;
+
+  if (len != sizeof c) return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "bad chunk descriptor");
+  memcpy(&c, in, sizeof c);
+  s->c = &c;
+  s->w = w;
+  s->rejected = 0;
+  s->nlines = 0;
+  s->inserted = 0;
+  s->rows_in_batch = 0;
+  s->arena.len = 0;
+  s->send.len = 0;
+  s->reply.len = 0;
+  memset(&rep, 0, sizeof rep);
+  wb_add(&s->reply, &rep, sizeof rep); /* placeholder, filled at the end */
+
+  /* 1. Our own range of the file: the parent never touched these bytes. */
+  if (c.len + 16 > s->chunk_cap) {
+    char *np = realloc(s->chunk, c.len + 16);
+    if (!np) return DBFORK_ENOMEM;
+    s->chunk = np;
+    s->chunk_cap = c.len + 16;
+  }
+  while (got < c.len) {
+    ssize_t n = pread(s->fd, s->chunk + got, c.len - got, (off_t)(c.off + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "reading %s at byte %llu: %s", j->path,
+                                (unsigned long long)(c.off + got),
+                                n < 0 ? strerror(errno) : "file shrank");
+    got += (size_t)n;
+  }
+  hash = chunk_hash(s->chunk, c.len);
+  if (c.no_eol) {
+    /* The last record lacks a terminator: give the server one, so that it
+     * reads the record exactly as the parser did. */
+    memcpy(s->chunk + c.len, j->d.line_term, j->d.line_term_len);
+  }
+
+  /* 2. Validate (and for insert, bind) record by record. */
+  if (s->scratch_cap < c.len + 16) {
+    free(s->scratch);
+    s->scratch_cap = c.len + 16;
+    s->scratch = malloc(s->scratch_cap);
+    if (!s->scratch) return DBFORK_ENOMEM;
+  }
+  if (j->method == METHOD_INSERT && !s->binds) {
+    size_t nb = (size_t)j->batch * j->ncols;
+    s->binds = calloc(nb, sizeof *s->binds);
+    s->lens = calloc(nb, sizeof *s->lens);
+    s->nulls = calloc(nb, sizeof *s->nulls);
+    s->offs = calloc(nb, sizeof *s->offs);
+    if (!s->binds || !s->lens || !s->nulls || !s->offs) return DBFORK_ENOMEM;
+  }
+  csv_parser_init(&p, &j->d, s->fields, MAX_COLS, s->scratch, s->scratch_cap);
+  p.expect_fields = (size_t)j->ncols;
+  csv_parser_seek(&p, &c);
+  rc = csv_parse_chunk(&p, s->chunk, c.len + (c.no_eol ? j->d.line_term_len : 0), on_good,
+                       on_bad, s, NULL);
+  if (rc) {
+    if (rc == CSV_ENOSPC)
+      return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "a record near line %llu is too large",
+                                (unsigned long long)c.first_line);
+    return rc < 0 && rc > -4096 ? rc : DBFORK_ESQL; /* failure detail already set */
+  }
+
+  /* 3. Load. */
+  if (j->method == METHOD_LOAD_DATA) {
+    if (s->nlines) {
+      s->src = s->rejected ? s->send.p : s->chunk;
+      s->src_len = s->rejected ? s->send.len : c.len + (c.no_eol ? j->d.line_term_len : 0);
+      mysql_set_local_infile_handler(m, infile_init, infile_read, infile_end, infile_error, s);
+      if (mysql_query(m, j->load_sql)) return DBFORK_ESQL;
+      loaded = mysql_affected_rows(m);
+      warnings = collect_warnings(s, m);
+    }
+  } else {
+    if (flush_batch(s)) return DBFORK_ESQL;
+    loaded = s->inserted;
+    warnings = collect_warnings(s, m);
+  }
+
+  /* 4. Record the chunk in the same transaction as its rows. */
+  snprintf(sql, sizeof sql,
+           "INSERT INTO %s.dbfork_load_progress (job_id, chunk_no, byte_offset, byte_len, "
+           "first_line, records, rejected, warnings, worker_pid, chunk_hash) VALUES ('%s', %llu, "
+           "%llu, %llu, %llu, %llu, %llu, %llu, %ld, %llu)",
+           j->db, j->job_id, (unsigned long long)c.index, (unsigned long long)c.off,
+           (unsigned long long)c.len, (unsigned long long)c.first_line,
+           (unsigned long long)s->nlines, (unsigned long long)s->rejected,
+           (unsigned long long)warnings, (long)getpid(), (unsigned long long)hash);
+  if (mysql_query(m, sql)) return DBFORK_ESQL;
+
+  rep.index = c.index;
+  rep.records = c.records;
+  rep.loaded = loaded;
+  rep.rejected = s->rejected;
+  rep.warnings = warnings;
+  rep.first_line = c.first_line;
+  rep.last_line = s->nlines ? s->lines[s->nlines - 1] : c.first_line;
+  memcpy(s->reply.p, &rep, sizeof rep);
+  return dbfork_worker_reply(w, s->reply.p, s->reply.len);
+}
+
+/* ======================================================================
+ * Parent side
+ * ==================================================================== */
+
+typedef struct done_chunk {
+  uint64_t index, off, len, hash, records;
+} done_chunk;
+
+typedef struct loader {
+  job j;
+  dbfork_pool *pool;
+  MYSQL *m;
+  int fd;
+  uint64_t file_size;
+  /* resume */
+  done_chunk *done;
+  size_t ndone, done_seen;
+  int verify_only, mismatch;
+  char mismatch_msg[512];
+  /* progress */
+  uint64_t bytes_done, bytes_skipped, rows_loaded, records, rejected, warnings, retries;
+  uint64_t chunks_total, chunks_done, chunks_skipped, chunks_failed, chunks_cancelled;
+  uint64_t in_flight;
+  double t0, last_print;
+  int tty, json, quiet;
+  FILE *reject;
+  const char *reject_path;
+  int stop; /* stop submitting: a chunk failed or too many rejects */
+  char first_error[1024];
+  int unknown_commits;
+  char db_plain[130];
+} loader;
+
+typedef struct chunk_ticket {
+  loader *L;
+  csv_chunk c;
+} chunk_ticket;
+
+static int done_cmp(const void *a, const void *b) {
+  const done_chunk *x = a, *y = b;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static const done_chunk *done_find(const loader *L, uint64_t index) {
+  done_chunk key;
+  key.index = index;
+  return L->ndone ? bsearch(&key, L->done, L->ndone, sizeof key, done_cmp) : NULL;
+}
+
+static void print_progress(loader *L, int final) {
+  double now = cli_now(), el = now - L->t0;
+  double frac, rate;
+  uint64_t total = L->file_size ? L->file_size : 1;
+  char b1[32], b2[32];
+  if (L->quiet || L->json) return;
+  if (!final && now - L->last_print < (L->tty ? 0.2 : 5.0)) return;
+  L->last_print = now;
+  frac = (double)(L->bytes_done + L->bytes_skipped) / (double)total;
+  if (frac > 1) frac = 1;
+  rate = el > 0 ? (double)L->rows_loaded / el : 0;
+  if (L->tty) {
+    int width = 30, k, filled = (int)(frac * width);
+    double eta = frac > 0 && L->bytes_done ? el * (1 - frac) / (frac - (double)L->bytes_skipped / total + 1e-9) : 0;
+    dbfork_worker_stats ws[64];
+    int nw = dbfork_pool_stats_get(L->pool, NULL, ws, 64), busy = 0;
+    for (k = 0; k < nw && k < 64; k++) busy += ws[k].state == DBFORK_WORKER_BUSY;
+    fprintf(stderr, "\r[");
+    for (k = 0; k < width; k++) fputc(k < filled ? '#' : '.', stderr);
+    fprintf(stderr, "] %5.1f%%  %s rows  %s rows/s  ETA %4.0fs  workers %d/%d busy ", frac * 100,
+            cli_num(L->rows_loaded, b1, sizeof b1), cli_num((unsigned long long)rate, b2, sizeof b2),
+            final ? 0.0 : eta, busy, nw);
+    if (final) fputc('\n', stderr);
+  } else {
+    fprintf(stderr, "dbfork load: %.1f%% of %s bytes, %s rows, %.0f rows/s, %.1f s\n", frac * 100,
+            cli_num(L->file_size, b1, sizeof b1), cli_num(L->rows_loaded, b2, sizeof b2), rate, el);
+  }
+}
+
+/* Parses a worker's chunk reply: counts, rejects to the reject file,
+ * warnings to stderr. */
+static void take_reply(loader *L, const dbfork_result *r) {
+  chunk_reply rep;
+  const char *p = r->data, *end = (const char *)r->data + r->len;
+  if (r->len < sizeof rep) return;
+  memcpy(&rep, p, sizeof rep);
+  p += sizeof rep;
+  L->rows_loaded += rep.loaded;
+  L->records += rep.records;
+  L->rejected += rep.rejected;
+  L->warnings += rep.warnings;
+  if (rep.warnings && !L->json)
+    fprintf(stderr, "%sdbfork load: chunk %llu (lines %llu-%llu): %llu server warning%s\n",
+            L->tty ? "\r" : "", (unsigned long long)rep.index, (unsigned long long)rep.first_line,
+            (unsigned long long)rep.last_line, (unsigned long long)rep.warnings,
+            rep.warnings == 1 ? "" : "s");
+  while (p + 17 <= end) {
+    unsigned char kind = (unsigned char)p[0];
+    uint64_t line;
+    uint32_t tl, rl;
+    const char *text, *raw;
+    memcpy(&line, p + 1, 8);
+    memcpy(&tl, p + 9, 4);
+    text = p + 13;
+    if (text + tl + 4 > end) break;
+    memcpy(&rl, text + tl, 4);
+    raw = text + tl + 4;
+    if (raw + rl > end) break;
+    p = raw + rl;
+    if (kind == 1) {
+      if (!L->json)
+        fprintf(stderr, "%sdbfork load: %s: rejected %.*s\n", L->tty ? "\r" : "", L->j.path,
+                (int)tl, text);
+      if (L->reject) {
+        fprintf(L->reject, "# %s: %.*s\n", L->j.path, (int)tl, text);
+        fwrite(raw, 1, rl, L->reject);
+        if (rl && raw[rl - 1] != '\n') fputc('\n', L->reject);
+      }
+    } else if (!L->json) {
+      fprintf(stderr, "    line %llu: %.*s\n", (unsigned long long)line, (int)tl, text);
+    }
+  }
+}
+
+static int chunk_exists(loader *L, uint64_t index) {
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "SELECT COUNT(*) FROM %s.dbfork_load_progress WHERE job_id='%s' AND chunk_no=%llu",
+           L->j.db, L->j.job_id, (unsigned long long)index);
+  return cli_query_ll(L->m, sql) == 1;
+}
+
+static void submit_chunk(loader *L, const csv_chunk *c);
+
+static void chunk_done(const dbfork_result *r, void *ud) {
+  chunk_ticket *tk = ud;
+  loader *L = tk->L;
+  L->in_flight--;
+  if (r->attempts > 1) L->retries += r->attempts - 1;
+  if (r->status == 0) {
+    L->chunks_done++;
+    L->bytes_done += tk->c.len;
+    take_reply(L, r);
+  } else if (r->status == DBFORK_ECANCELED) {
+    L->chunks_cancelled++;
+  } else if (r->status == DBFORK_ECOMMITUNKNOWN) {
+    /* The progress row tells: it was committed with the rows, or neither. */
+    if (chunk_exists(L, tk->c.index)) {
+      L->chunks_done++;
+      L->bytes_done += tk->c.len;
+      L->unknown_commits++;
+    } else if (!L->stop) {
+      L->unknown_commits++;
+      submit_chunk(L, &tk->c);
+    }
+  } else {
+    char msg[1024];
+    L->chunks_failed++;
+    snprintf(msg, sizeof msg, "chunk %llu (lines %llu.., bytes %llu-%llu) failed: %s%s%s",
+             (unsigned long long)tk->c.index, (unsigned long long)tk->c.first_line,
+             (unsigned long long)tk->c.off, (unsigned long long)(tk->c.off + tk->c.len),
+             r->mysql_errno ? "" : "", r->message, r->mysql_errno ? "" : "");
+    if (r->mysql_errno)
+      snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (MySQL error %u, SQLSTATE %s)",
+               r->mysql_errno, r->sqlstate);
+    if (!L->json) fprintf(stderr, "%sdbfork load: %s; nothing of it was committed\n", L->tty ? "\r" : "", msg);
+    if (!L->first_error[0]) snprintf(L->first_error, sizeof L->first_error, "%s", msg);
+    L->stop = 1;
+  }
+  free(tk);
+  print_progress(L, 0);
+}
+
+static void submit_chunk(loader *L, const csv_chunk *c) {
+  chunk_ticket *tk = malloc(sizeof *tk);
+  int rc;
+  if (!tk) {
+    L->stop = 1;
+    return;
+  }
+  tk->L = L;
+  tk->c = *c;
+  rc = dbfork_submit(L->pool, &tk->c, sizeof tk->c, chunk_done, tk);
+  if (rc) {
+    free(tk);
+    if (rc != DBFORK_ECLOSED && !L->first_error[0])
+      snprintf(L->first_error, sizeof L->first_error, "cannot submit chunk: %s%s%s",
+               dbfork_strerror(rc), rc == DBFORK_EINIT ? ": " : "",
+               rc == DBFORK_EINIT ? dbfork_pool_last_error(L->pool) : "");
+    L->stop = 1;
+    return;
+  }
+  L->in_flight++;
+}
+
+static uint64_t chunk_hash_fd(int fd, uint64_t off, uint64_t len) {
+  char *buf = malloc(len ? len : 1);
+  uint64_t got = 0, h;
+  if (!buf) return 0;
+  while (got < len) {
+    ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
+    if (n <= 0) break;
+    got += (uint64_t)n;
+  }
+  h = chunk_hash(buf, got);
+  free(buf);
+  return h;
+}
+
+static int on_chunk(void *ud, const csv_chunk *c) {
+  loader *L = ud;
+  const done_chunk *d = done_find(L, c->index);
+  L->chunks_total++;
+  if (d) {
+    /* Loaded by an earlier run: only if it is the very same bytes. */
+    L->done_seen++;
+    if (d->off != c->off || d->len != c->len || d->hash != chunk_hash_fd(L->fd, c->off, c->len)) {
+      snprintf(L->mismatch_msg, sizeof L->mismatch_msg,
+               "chunk %llu (from line %llu) differs from what an earlier run of this load "
+               "committed (bytes %llu+%llu then, %llu+%llu now): the file or the options "
+               "(--chunk-size, dialect, --skip-lines) changed",
+               (unsigned long long)c->index, (unsigned long long)c->first_line,
+               (unsigned long long)d->off, (unsigned long long)d->len,
+               (unsigned long long)c->off, (unsigned long long)c->len);
+      L->mismatch = 1;
+      return 1;
+    }
+    if (!L->verify_only) {
+      L->chunks_skipped++;
+      L->bytes_skipped += c->len;
+    }
+    return 0;
+  }
+  if (L->verify_only) return 0;
+  if (L->stop) return 1;
+  submit_chunk(L, c);
+  return L->stop ? 1 : 0;
+}
+
+static void on_interrupt(uv_signal_t *s, int signum) {
+  loader *L = s->data;
+  fprintf(stderr, "\ndbfork load: %s: stopping; chunks in progress finish, rerun the same "
+                  "command to resume\n", strsignal(signum));
+  L->stop = 1;
+  dbfork_pool_stop(L->pool);
+}
+
+/* ---- setup ---- */
+static int split_table(const char *arg, const char *defdb, char *db, size_t dblen, char *t,
+                       size_t tlen) {
+  const char *dot = strchr(arg, '.');
+  if (dot) {
+    snprintf(db, dblen, "%.*s", (int)(dot - arg), arg);
+    snprintf(t, tlen, "%s", dot + 1);
+  } else {
+    if (!defdb) return -1;
+    snprintf(db, dblen, "%s", defdb);
+    snprintf(t, tlen, "%s", arg);
+  }
+  return 0;
+}
+
+static void sql_string(MYSQL *m, char *out, const char *in, size_t inlen) {
+  out[0] = '\'';
+  mysql_real_escape_string(m, out + 1, in, (unsigned long)inlen);
+  strcat(out, "'");
+}
+
+static int setup_columns(loader *L, const char *dbname, const char *tname, const char *cols) {
+  char sql[1024], e1[300], e2[300];
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  job *j = &L->j;
+  char names[MAX_COLS][65];
+  int n = 0, i;
+  sql_string(L->m, e1, dbname, strlen(dbname));
+  sql_string(L->m, e2, tname, strlen(tname));
+  snprintf(sql, sizeof sql,
+           "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s AND "
+           "TABLE_NAME=%s ORDER BY ORDINAL_POSITION",
+           e1, e2);
+  if (mysql_query(L->m, sql) || !(r = mysql_store_result(L->m))) {
+    fprintf(stderr, "dbfork load: cannot read the columns of %s: %s\n", j->table, mysql_error(L->m));
+    return -1;
+  }
+  while ((row = mysql_fetch_row(r)) && n < MAX_COLS) snprintf(names[n++], 65, "%.64s", row[0]);
+  mysql_free_result(r);
+  if (!n) {
+    fprintf(stderr, "dbfork load: option --table: table %s does not exist (or has no columns)\n",
+            j->table);
+    return -1;
+  }
+  j->ncols = 0;
+  if (cols) {
+    const char *p = cols;
+    while (*p) {
+      const char *comma = strchr(p, ',');
+      size_t len = comma ? (size_t)(comma - p) : strlen(p);
+      for (i = 0; i < n && !(strlen(names[i]) == len && !strncasecmp(names[i], p, len)); i++) {
+      }
+      if (i == n || j->ncols >= MAX_COLS) {
+        fprintf(stderr, "dbfork load: option --columns: table %s has no column '%.*s'\n", j->table,
+                (int)len, p);
+        return -1;
+      }
+      memcpy(j->col_names[j->ncols++], names[i], sizeof names[i]);
+      p += len;
+      if (*p == ',') p++;
+    }
+  } else {
+    for (i = 0; i < n; i++) memcpy(j->col_names[j->ncols++], names[i], sizeof names[i]);
+  }
+  j->cols_sql[0] = 0;
+  for (i = 0; i < j->ncols; i++) {
+    char q[140];
+    if (cli_quote_ident(j->col_names[i], q, sizeof q, sql, sizeof sql)) return -1;
+    if (i) strcat(j->cols_sql, ",");
+    strcat(j->cols_sql, q);
+  }
+  return 0;
+}
+
+static void build_load_sql(loader *L) {
+  job *j = &L->j;
+  char ft[40], lt[40], enc[8], esc[8];
+  char e = (char)j->d.enclosure, s = (char)j->d.escape;
+  sql_string(L->m, ft, (const char *)j->d.field_term, j->d.field_term_len);
+  sql_string(L->m, lt, (const char *)j->d.line_term, j->d.line_term_len);
+  sql_string(L->m, enc, &e, j->d.enclosure >= 0 ? 1 : 0);
+  sql_string(L->m, esc, &s, j->d.escape >= 0 ? 1 : 0);
+  snprintf(j->load_sql, sizeof j->load_sql,
+           "LOAD DATA LOCAL INFILE 'dbfork-chunk' %sINTO TABLE %s CHARACTER SET utf8mb4 FIELDS "
+           "TERMINATED BY %s OPTIONALLY ENCLOSED BY %s ESCAPED BY %s LINES TERMINATED BY %s (%s)",
+           j->dup == DUP_REPLACE ? "REPLACE " : j->dup == DUP_IGNORE ? "IGNORE " : "", j->table,
+           ft, enc, esc, lt, j->cols_sql);
+}
+
+static int load_done_set(loader *L, int restart) {
+  char sql[512];
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  size_t cap = 0;
+  /* The schema is sql/load_progress.sql itself, compiled in. */
+  if (mysql_select_db(L->m, L->db_plain)) {
+    fprintf(stderr, "dbfork load: database %s: %s\n", L->j.db, mysql_error(L->m));
+    return -1;
+  }
+  if (cli_exec(L->m, DBFORK_LOAD_PROGRESS_SQL)) return -1;
+  if (restart) {
+    snprintf(sql, sizeof sql, "DELETE FROM %s.dbfork_load_progress WHERE job_id='%s'", L->j.db,
+             L->j.job_id);
+    if (cli_exec(L->m, sql)) return -1;
+  }
+  snprintf(sql, sizeof sql,
+           "SELECT chunk_no, byte_offset, byte_len, chunk_hash, records FROM "
+           "%s.dbfork_load_progress WHERE job_id='%s' ORDER BY chunk_no",
+           L->j.db, L->j.job_id);
+  if (mysql_query(L->m, sql) || !(r = mysql_store_result(L->m))) {
+    fprintf(stderr, "dbfork load: reading the progress table: %s\n", mysql_error(L->m));
+    return -1;
+  }
+  while ((row = mysql_fetch_row(r))) {
+    if (L->ndone == cap) {
+      cap = cap ? cap * 2 : 256;
+      L->done = realloc(L->done, cap * sizeof *L->done);
+      if (!L->done) return -1;
+    }
+    L->done[L->ndone].index = strtoull(row[0], NULL, 10);
+    L->done[L->ndone].off = strtoull(row[1], NULL, 10);
+    L->done[L->ndone].len = strtoull(row[2], NULL, 10);
+    L->done[L->ndone].hash = strtoull(row[3], NULL, 10);
+    L->done[L->ndone].records = strtoull(row[4], NULL, 10);
+    L->ndone++;
+  }
+  mysql_free_result(r);
+  return 0;
+}
+
+static uint64_t parse_size(const char *opt, const char *s, int *bad) {
+  char *end;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (end == s || s[0] == '-') {
+    *bad = 1;
+    fprintf(stderr, "dbfork load: option %s: '%s' is not a size (e.g. 4M, 512K, 1G)\n", opt, s);
+    return 0;
+  }
+  switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    default: break;
+  }
+  if (*end) {
+    *bad = 1;
+    fprintf(stderr, "dbfork load: option %s: '%s' is not a size (e.g. 4M, 512K, 1G)\n", opt, s);
+  }
+  return v;
+}
+
+static void load_usage(FILE *f) {
+  fputs("usage: dbfork load FILE --table [DB.]TABLE [options]\n"
+        "Loads a CSV file in parallel, one transaction per chunk, resumable exactly once.\n\n"
+        "  -t, --table=DB.TABLE       target table (must exist)\n"
+        "      --columns=a,b,c        file columns, in order (default: all table columns)\n"
+        "      --method=M             load-data (default: LOAD DATA LOCAL INFILE) or insert\n"
+        "                             (prepared multi-row INSERTs)\n"
+        "      --batch=N              rows per INSERT for --method=insert (default 1000)\n"
+        "      --on-duplicate=X       error (default), ignore, replace, or update (insert only)\n"
+        "      --chunk-size=SIZE      bytes per chunk and transaction (default 4M)\n"
+        "      --fields-terminated-by=S   default ','\n"
+        "      --fields-enclosed-by=C     default '\"' ('' for none)\n"
+        "      --fields-escaped-by=C      default '\\\\' ('' for none: RFC 4180 doubled quotes)\n"
+        "      --lines-terminated-by=S    default '\\n' (CRLF files are detected)\n"
+        "      --skip-lines=N         header records to skip (default 0)\n"
+        "      --strict               reject stray quotes in unquoted fields\n"
+        "      --max-errors=K         reject up to K malformed rows in all (default 0: the\n"
+        "                             first bad row fails its chunk)\n"
+        "      --reject-file=F        where rejected rows go (default FILE.rejects)\n"
+        "      --restart              forget this load's recorded progress (after emptying the\n"
+        "                             table yourself)\n"
+        "      --json                 print a JSON summary on stdout\n"
+        "  -q, --quiet                no progress output\n\n"
+        "Exit codes: 0 all rows loaded; 1 loaded, but rows were rejected; 2 the load failed or\n"
+        "was interrupted (rerun the same command to resume); 64 bad usage.\n\n",
+        f);
+  cli_conn_usage(f);
+}
+
+int cmd_load(int argc, char **argv) {
+  static loader L;
+  static struct option longopts[CLI_CONN_NLONGOPTS + 20];
+  cli_conn c;
+  dbfork_options o;
+  const char *table = NULL, *cols = NULL, *ft = NULL, *fe = NULL, *fx = NULL, *lt = NULL;
+  const char *method = "load-data", *dup = "error", *reject_path = NULL;
+  char dbname[130], tname[130], why[300], err[200], realp[PATH_MAX];
+  unsigned long long batch = 1000;
+  int opt, bad = 0, restart = 0, strict = 0, rc, ret = EXIT_FAILED, k;
+  char *iobuf = NULL;
+  struct stat st;
+  csv_split_stats sst;
+  uv_signal_t sigint, sigterm;
+  int signals_on = 0;
+
+  memset(&c, 0, sizeof c);
+  memset(&L, 0, sizeof L);
+  L.fd = -1;
+  L.j.chunk_bytes = 4u << 20;
+  memcpy(longopts, cli_conn_longopts, sizeof cli_conn_longopts);
+  {
+    static const struct option extra[] = {
+        {"table", required_argument, NULL, 't'},
+        {"columns", required_argument, NULL, 3001},
+        {"method", required_argument, NULL, 3002},
+        {"batch", required_argument, NULL, 3003},
+        {"on-duplicate", required_argument, NULL, 3004},
+        {"chunk-size", required_argument, NULL, 3005},
+        {"fields-terminated-by", required_argument, NULL, 3006},
+        {"fields-enclosed-by", required_argument, NULL, 3007},
+        {"fields-escaped-by", required_argument, NULL, 3008},
+        {"lines-terminated-by", required_argument, NULL, 3009},
+        {"skip-lines", required_argument, NULL, 3010},
+        {"max-errors", required_argument, NULL, 3011},
+        {"reject-file", required_argument, NULL, 3012},
+        {"restart", no_argument, NULL, 3013},
+        {"json", no_argument, NULL, 3014},
+        {"quiet", no_argument, NULL, 'q'},
+        {"strict", no_argument, NULL, 3015},
+        {"help", no_argument, NULL, 3016},
+        {NULL, 0, NULL, 0}};
+    memcpy(longopts + CLI_CONN_NLONGOPTS, extra, sizeof extra);
+  }
+  while ((opt = getopt_long(argc, argv, CLI_CONN_SHORTOPTS "t:q", longopts, NULL)) != -1) {
+    int h = cli_conn_opt(&c, opt, optarg, argv);
+    if (h < 0) return EXIT_USAGE;
+    if (h) continue;
+    switch (opt) {
+      case 't': table = optarg; break;
+      case 'q': L.quiet = 1; break;
+      case 3001: cols = optarg; break;
+      case 3002: method = optarg; break;
+      case 3003: batch = parse_size("--batch", optarg, &bad); break;
+      case 3004: dup = optarg; break;
+      case 3005: L.j.chunk_bytes = parse_size("--chunk-size", optarg, &bad); break;
+      case 3006: ft = optarg; break;
+      case 3007: fe = optarg; break;
+      case 3008: fx = optarg; break;
+      case 3009: lt = optarg; break;
+      case 3010: L.j.skip_lines = parse_size("--skip-lines", optarg, &bad); break;
+      case 3011: L.j.max_errors = parse_size("--max-errors", optarg, &bad); break;
+      case 3012: reject_path = optarg; break;
+      case 3013: restart = 1; break;
+      case 3014: L.json = 1; break;
+      case 3015: strict = 1; break;
+      case 3016: load_usage(stdout); return EXIT_OK;
+      default: load_usage(stderr); return EXIT_USAGE;
+    }
+  }
+  if (bad) return EXIT_USAGE;
+  if (optind != argc - 1) {
+    fprintf(stderr, optind >= argc ? "dbfork load: no FILE given\n"
+                                   : "dbfork load: one FILE only (got '%s' too)\n",
+            optind < argc ? argv[optind + 1] : "");
+    load_usage(stderr);
+    return EXIT_USAGE;
+  }
+  L.j.path = argv[optind];
+  if (!table) {
+    fprintf(stderr, "dbfork load: --table is required\n");
+    return EXIT_USAGE;
+  }
+  if (!strcmp(method, "load-data")) L.j.method = METHOD_LOAD_DATA;
+  else if (!strcmp(method, "insert")) L.j.method = METHOD_INSERT;
+  else {
+    fprintf(stderr, "dbfork load: option --method: '%s' is not load-data or insert\n", method);
+    return EXIT_USAGE;
+  }
+  if (!strcmp(dup, "error")) L.j.dup = DUP_ERROR;
+  else if (!strcmp(dup, "ignore")) L.j.dup = DUP_IGNORE;
+  else if (!strcmp(dup, "replace")) L.j.dup = DUP_REPLACE;
+  else if (!strcmp(dup, "update")) L.j.dup = DUP_UPDATE;
+  else {
+    fprintf(stderr, "dbfork load: option --on-duplicate: '%s' is not error, ignore, replace or "
+                    "update\n", dup);
+    return EXIT_USAGE;
+  }
+  if (L.j.dup == DUP_UPDATE && L.j.method == METHOD_LOAD_DATA) {
+    fprintf(stderr, "dbfork load: option --on-duplicate=update needs --method=insert (LOAD DATA "
+                    "can only ignore or replace duplicates)\n");
+    return EXIT_USAGE;
+  }
+  if (batch == 0 || batch > 65535) {
+    fprintf(stderr, "dbfork load: option --batch: must be 1..65535\n");
+    return EXIT_USAGE;
+  }
+  if (L.j.chunk_bytes < 1 || L.j.chunk_bytes > (1ull << 30)) {
+    fprintf(stderr, "dbfork load: option --chunk-size: must be 1 byte .. 1G\n");
+    return EXIT_USAGE;
+  }
+  L.j.batch = (unsigned)batch;
+  if (csv_dialect_parse(&L.j.d, ft, fe, fx, lt, err, sizeof err)) {
+    fprintf(stderr, "dbfork load: bad CSV dialect options: %s\n", err);
+    return EXIT_USAGE;
+  }
+  if (strict) L.j.d.flags |= CSV_F_STRICT;
+  L.fd = open(L.j.path, O_RDONLY | O_CLOEXEC);
+  if (L.fd < 0 || fstat(L.fd, &st) < 0 || !realpath(L.j.path, realp)) {
+    fprintf(stderr, "dbfork load: %s: %s\n", L.j.path, strerror(errno));
+    return EXIT_USAGE;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    fprintf(stderr, "dbfork load: %s: not a regular file (pipes cannot be split in parallel)\n",
+            L.j.path);
+    return EXIT_USAGE;
+  }
+  L.j.path = realp;
+  L.file_size = (uint64_t)st.st_size;
+  if (L.j.d.flags & CSV_F_CRLF && L.j.method == METHOD_LOAD_DATA) {
+    /* The server has no "\n or \r\n" mode: send it the terminator the file uses. */
+    char head[65536];
+    ssize_t n = pread(L.fd, head, sizeof head, 0);
+    if (n > 0) csv_dialect_sniff_eol(&L.j.d, head, (size_t)n, (uint64_t)n == L.file_size);
+  }
+  if (cli_conn_finish(&c)) return EXIT_USAGE;
+  L.tty = isatty(2);
+  L.m = cli_connect(&c);
+  if (!L.m) goto out;
+  if (split_table(table, c.database, dbname, sizeof dbname, tname, sizeof tname)) {
+    fprintf(stderr, "dbfork load: option --table: '%s' names no database; use DB.TABLE or -D\n",
+            table);
+    ret = EXIT_USAGE;
+    goto out;
+  }
+  snprintf(L.db_plain, sizeof L.db_plain, "%s", dbname);
+  snprintf(why, sizeof why, "%s.%s", dbname, tname);
+  if (cli_quote_ident(why, L.j.table, sizeof L.j.table, err, sizeof err) ||
+      cli_quote_ident(dbname, L.j.db, sizeof L.j.db, err, sizeof err)) {
+    fprintf(stderr, "dbfork load: option --table: %s\n", err);
+    ret = EXIT_USAGE;
+    goto out;
+  }
+  if (setup_columns(&L, dbname, tname, cols)) {
+    ret = EXIT_USAGE;
+    goto out;
+  }
+  if (L.j.method == METHOD_INSERT && (uint64_t)L.j.batch * L.j.ncols > 65535)
+    L.j.batch = 65535 / L.j.ncols;
+  {
+    uint64_t h = fnv1a(FNV_INIT, realp, strlen(realp) + 1);
+    h = fnv1a(h, L.j.table, strlen(L.j.table));
+    snprintf(L.j.job_id, sizeof L.j.job_id, "%016llx", (unsigned long long)h);
+  }
+  build_load_sql(&L);
+  if (load_done_set(&L, restart)) goto out;
+  qsort(L.done, L.ndone, sizeof *L.done, done_cmp);
+  iobuf = malloc(1u << 20);
+  if (!iobuf) goto out;
+  if (L.ndone) {
+    /* Resuming: check every recorded chunk against the file before loading
+     * anything, so a changed file cannot end half-loaded twice. */
+    L.verify_only = 1;
+    rc = csv_split_fd(L.fd, &L.j.d, L.j.chunk_bytes, L.j.skip_lines, iobuf, 1u << 20, on_chunk,
+                      &L, NULL);
+    if (L.mismatch || L.done_seen != L.ndone) {
+      fprintf(stderr, "dbfork load: cannot resume: %s\n",
+              L.mismatch ? L.mismatch_msg
+                         : "the progress table records chunks past the end of the file now");
+      fprintf(stderr, "dbfork load: restore the file and options of the interrupted run, or "
+                      "empty the table and rerun with --restart\n");
+      goto out;
+    }
+    if (!L.json)
+      fprintf(stderr, "dbfork load: resuming job %s: %zu chunk%s already committed\n",
+              L.j.job_id, L.ndone, L.ndone == 1 ? "" : "s");
+    L.verify_only = 0;
+    L.chunks_total = 0;
+  }
+
+  cli_conn_pool_options(&c, &o);
+  o.task = load_task;
+  o.task_arg = &L.j;
+  o.init = load_init;
+  o.init_arg = &L.j;
+  o.transaction = 1;
+  o.local_infile = 1;
+  o.program_name = "dbfork-load";
+  o.prefetch = 1;             /* chunks are big: no worker hoards a queue of them */
+  o.queue_max = (unsigned)c.workers; /* the parent splits just ahead of the workers */
+  rc = dbfork_pool_new(&L.pool, &o);
+  if (rc) {
+    fprintf(stderr, "dbfork load: %s\n", dbfork_strerror(rc));
+    goto out;
+  }
+  L.t0 = L.last_print = cli_now();
+  rc = dbfork_pool_start(L.pool);
+  if (rc) {
+    fprintf(stderr, "dbfork load: the workers could not start: %s\n",
+            dbfork_pool_last_error(L.pool));
+    goto out;
+  }
+  uv_signal_init(dbfork_pool_loop(L.pool), &sigint);
+  uv_signal_init(dbfork_pool_loop(L.pool), &sigterm);
+  sigint.data = sigterm.data = &L;
+  uv_signal_start(&sigint, on_interrupt, SIGINT);
+  uv_signal_start(&sigterm, on_interrupt, SIGTERM);
+  signals_on = 1;
+  if (reject_path || L.j.max_errors) {
+    char *def = NULL;
+    if (!reject_path && asprintf(&def, "%s.rejects", argv[optind]) > 0) reject_path = def;
+    L.reject = fopen(reject_path, "w");
+    L.reject_path = reject_path;
+    if (!L.reject) {
+      fprintf(stderr, "dbfork load: --reject-file %s: %s\n", reject_path, strerror(errno));
+      goto out;
+    }
+  }
+
+  rc = csv_split_fd(L.fd, &L.j.d, L.j.chunk_bytes, L.j.skip_lines, iobuf, 1u << 20, on_chunk, &L,
+                    &sst);
+  if (rc < 0 && !L.first_error[0])
+    snprintf(L.first_error, sizeof L.first_error, "reading %s: %s", L.j.path, csv_strerror(rc));
+  if (sst.open_quote && !L.first_error[0])
+    snprintf(L.first_error, sizeof L.first_error,
+             "%s: line %llu: a quoted field is not closed before the end of the file", L.j.path,
+             (unsigned long long)sst.open_quote_line);
+  rc = dbfork_pool_join(L.pool);
+  print_progress(&L, 1);
+  if (L.reject) fclose(L.reject);
+  L.reject = NULL;
+  if (L.rejected > L.j.max_errors && !L.first_error[0])
+    snprintf(L.first_error, sizeof L.first_error, "%llu rows rejected, more than --max-errors=%llu",
+             (unsigned long long)L.rejected, (unsigned long long)L.j.max_errors);
+
+  {
+    double secs = cli_now() - L.t0;
+    int ok = !L.first_error[0] && !L.chunks_failed && !L.chunks_cancelled && !L.stop;
+    char b1[32];
+    if (L.json) {
+      printf("{\"file\":\"%s\",\"table\":\"%s.%s\",\"method\":\"%s\",\"workers\":%d,"
+             "\"status\":\"%s\",\"rows_loaded\":%llu,\"records\":%llu,\"rejected\":%llu,"
+             "\"warnings\":%llu,\"retries\":%llu,\"chunks\":%llu,\"chunks_skipped\":%llu,"
+             "\"chunks_failed\":%llu,\"chunks_cancelled\":%llu,\"seconds\":%.3f,"
+             "\"rows_per_second\":%.0f",
+             L.j.path, dbname, tname, method, c.workers,
+             ok ? (L.rejected ? "rejected" : "ok") : "failed", (unsigned long long)L.rows_loaded,
+             (unsigned long long)L.records, (unsigned long long)L.rejected,
+             (unsigned long long)L.warnings, (unsigned long long)L.retries,
+             (unsigned long long)L.chunks_total, (unsigned long long)L.chunks_skipped,
+             (unsigned long long)L.chunks_failed, (unsigned long long)L.chunks_cancelled, secs,
+             secs > 0 ? L.rows_loaded / secs : 0);
+      if (L.first_error[0]) {
+        printf(",\"error\":\"");
+        for (k = 0; L.first_error[k]; k++) {
+          unsigned char ch = (unsigned char)L.first_error[k];
+          if (ch == '"' || ch == '\\') printf("\\%c", ch);
+          else if (ch < 0x20) printf("\\u%04x", ch);
+          else putchar(ch);
+        }
+        printf("\"");
+      }
+      printf("}\n");
+    } else if (!L.quiet || !ok) {
+      printf("dbfork load %s into %s.%s (%s, %d workers)\n", L.j.path, dbname, tname, method,
+             c.workers);
+      printf("  rows loaded    %s\n", cli_num(L.rows_loaded, b1, sizeof b1));
+      printf("  rejected       %s", cli_num(L.rejected, b1, sizeof b1));
+      if (L.rejected && L.reject_path) printf(" (original rows in %s)", L.reject_path);
+      printf("\n");
+      printf("  warnings       %llu\n", (unsigned long long)L.warnings);
+      printf("  retries        %llu\n", (unsigned long long)L.retries);
+      printf("  chunks         %llu (%llu loaded now, %llu by an earlier run, %llu failed, %llu "
+             "cancelled)\n",
+             (unsigned long long)L.chunks_total, (unsigned long long)L.chunks_done,
+             (unsigned long long)L.chunks_skipped, (unsigned long long)L.chunks_failed,
+             (unsigned long long)L.chunks_cancelled);
+      printf("  time           %.3f s\n", secs);
+      printf("  rate           %s rows/s\n",
+             cli_num((unsigned long long)(secs > 0 ? L.rows_loaded / secs : 0), b1, sizeof b1));
+      if (L.first_error[0]) printf("  error          %s\n", L.first_error);
+      if (!ok) printf("  the load is incomplete: fix the cause and rerun the same command to "
+                      "load the rest exactly once\n");
+    }
+    if (ok && !rc) ret = L.rejected ? EXIT_REJECTED : EXIT_OK;
+  }
+out:
+  if (signals_on) {
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+  }
+  dbfork_pool_free(L.pool);
+  if (L.reject) fclose(L.reject);
+  if (L.m) mysql_close(L.m);
+  if (L.fd >= 0) close(L.fd);
+  free(iobuf);
+  free(L.done);
+  cli_conn_free(&c);
+  return ret;
+}
