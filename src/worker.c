@@ -47,6 +47,7 @@ struct dbfork_worker {
   int stopping;     /* asked to stop: signal, parent gone, STOP, recycle */
   int why;          /* DBFORK__WHY_* */
   uint64_t last_db_ms; /* last time the connection was used */
+  uint64_t tx_since_ms; /* when the oldest unsent reply was queued */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -368,10 +369,14 @@ static void handle_frames(dbfork_worker *w) {
     DBFORK__CHECK(n > 0); /* the parent never sends garbage */
     off += (size_t)n;
     if (f.type == DBFORK__MSG_TASK) {
+      /* Replies go out in batches (one write for many quick tasks), but
+       * never sit behind a slow task: before starting one, send what has
+       * waited more than 2 ms. The parent's view of which task is running
+       * (time limits, attribution of a loss) depends on it. */
+      if (w->tx.len && (w->tx.len >= 64 * 1024 || dbfork__now_ms() - w->tx_since_ms >= 2))
+        flush_tx(w);
+      if (!w->tx.len) w->tx_since_ms = dbfork__now_ms();
       run_task(w, &f);
-      /* Send replies in batches, not one write per task, but do not hold
-       * them back for long: the parent frees its slot when they arrive. */
-      if (w->tx.len >= 64 * 1024) flush_tx(w);
       check_stop(w);
     } else if (f.type == DBFORK__MSG_STOP) {
       w->stopping = 1;
