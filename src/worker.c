@@ -209,7 +209,7 @@ static void run_finalizers_and_exit(dbfork_worker *w, int status) __attribute__(
 static void run_finalizers_and_exit(dbfork_worker *w, int status) {
   unsigned int i;
   /* Order: higher priority first, then last-registered first. */
-  qsort(w->fins, w->nfins, sizeof *w->fins, fin_cmp);
+  if (w->nfins) qsort(w->fins, w->nfins, sizeof *w->fins, fin_cmp);
   for (i = 0; i < w->nfins; i++) w->fins[i].fn(w->fins[i].arg);
   /* The built-in finalizer: a clean COM_QUIT on our own connection, last,
    * so every user finalizer could still use it. */
