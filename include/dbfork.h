@@ -90,8 +90,10 @@ DBFORK_EXTERN const char *dbfork_version(void);
  *   DBFORK_ETASK          the task function failed without an SQL error
  *   DBFORK_EWORKERLOST    the worker died while holding the task, more times than
  *                         max_retries allows
- *   DBFORK_ECOMMITUNKNOWN the connection was lost while COMMIT was in flight: the
- *                         transaction may or may not have committed; never retried
+ *   DBFORK_ECOMMITUNKNOWN the connection was lost, or the worker died, while COMMIT
+ *                         was in flight (transaction=1): the transaction may or may
+ *                         not have committed; never retried. Resolve it by looking at
+ *                         the data (e.g. a row the task writes), then resubmit if absent
  *   DBFORK_ECONNLOST      the connection was lost and the task could not be retried
  *   DBFORK_ETIMEDOUT      the task exceeded its soft or hard time limit
  *   DBFORK_ECANCELED      the pool was terminated before the task ran to its end

@@ -19,6 +19,7 @@ typedef struct dbfork__task {
   unsigned int attempts; /* attempts already made (finished or lost) */
   int soft_killed;       /* KILL QUERY was sent for it */
   int hard_killed;       /* its worker was SIGKILLed for it */
+  int committing;        /* the worker said COMMIT is on its way to the server */
   size_t len;
   uint8_t data[];
 } dbfork__task;

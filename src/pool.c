@@ -299,6 +299,14 @@ void dbfork__on_frame(dbfork__proc *pr, const dbfork__frame *f) {
                   pr->slot, (long)pr->pid);
       send_stop(pr);
       break;
+    case DBFORK__MSG_COMMITTING:
+      /* Only the running task (the head) can be committing. */
+      if (!pr->inflight.head || pr->inflight.head->id != f->id) {
+        proc_failed_protocol(pr, "announced a COMMIT for a task it was not running");
+        return;
+      }
+      pr->inflight.head->committing = 1;
+      break;
     case DBFORK__MSG_BYE:
       pr->bye = 1;
       pr->bye_why = f->arg;
@@ -439,6 +447,15 @@ void dbfork__on_proc_exit(dbfork__proc *pr) {
                       p->o->hard_time_limit_ms);
         continue;
       }
+      if (t->committing) {
+        /* It died between sending COMMIT and reporting: the transaction
+         * may have committed. Retrying could apply it twice (invariant 5). */
+        complete_code(p, t, pr, DBFORK_ECOMMITUNKNOWN,
+                      "worker %d (pid %ld) %s while COMMIT was in flight: the transaction may "
+                      "or may not have committed",
+                      pr->slot, (long)pr->pid, how);
+        continue;
+      }
       if (t->attempts > p->o->max_retries) {
         complete_code(p, t, pr, DBFORK_EWORKERLOST, "worker %d (pid %ld) %s while running the task",
                       pr->slot, (long)pr->pid, how);
@@ -446,6 +463,7 @@ void dbfork__on_proc_exit(dbfork__proc *pr) {
       }
       s->tasks_retried++;
       t->soft_killed = 0;
+      t->committing = 0;
     }
     dbfork__tq_push(&back, t);
   }

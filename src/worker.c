@@ -283,6 +283,13 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
     if (o->transaction && simple_query(w, "START TRANSACTION")) rc = DBFORK_ESQL;
     if (!rc) rc = o->task ? o->task(w, f->payload, f->len, o->task_arg) : 0;
     if (!rc && o->transaction) {
+      /* Tell the parent before the COMMIT leaves: if this process dies from
+       * here until the result is sent, the transaction may have committed,
+       * and the parent must report "outcome unknown" instead of retrying it.
+       * The marker goes out with the replies queued before it, in order. */
+      send_frame(w, DBFORK__MSG_COMMITTING, 0, f->id, NULL, 0);
+      flush_tx(w);
+      w->tx_since_ms = dbfork__now_ms();
       in_commit = 1;
       if (simple_query(w, "COMMIT")) rc = DBFORK_ESQL;
     }

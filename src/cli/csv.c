@@ -20,22 +20,21 @@
 
 const char *csv_strerror(int rc) {
   switch (rc) {
-  case CSV_OK: return "ok";
-  case CSV_END: return "no more records";
-  case CSV_EINCOMPLETE: return "record continues past the buffer";
-  case CSV_EBADREC: return "malformed record";
-  case CSV_ENOSPC: return "buffer too small for a record";
-  case CSV_EINVAL: return "invalid argument";
-  case CSV_ESTATE: return "splitter already finished";
-  default: return rc < 0 && rc > -4096 ? strerror(-rc) : "unknown error";
+    case CSV_OK: return "ok";
+    case CSV_END: return "no more records";
+    case CSV_EINCOMPLETE: return "record continues past the buffer";
+    case CSV_EBADREC: return "malformed record";
+    case CSV_ENOSPC: return "buffer too small for a record";
+    case CSV_EINVAL: return "invalid argument";
+    case CSV_ESTATE: return "splitter already finished";
+    default: return rc < 0 && rc > -4096 ? strerror(-rc) : "unknown error";
   }
 }
 
 /* ---------------------------------------------------------------- dialect */
 
 static void seterr(char *err, size_t errlen, const char *msg, const char *what) {
-  if (err && errlen)
-    snprintf(err, errlen, "%s: %s", what, msg);
+  if (err && errlen) snprintf(err, errlen, "%s: %s", what, msg);
 }
 
 /* Decodes a MySQL-literal-style option string into out[0, max). Returns the
@@ -47,17 +46,16 @@ static int decode_opt(const char *s, uint8_t *out, size_t max) {
     if (c == '\\' && s[1]) {
       s++;
       switch (*s) {
-      case 'n': c = '\n'; break;
-      case 't': c = '\t'; break;
-      case 'r': c = '\r'; break;
-      case '0': c = 0; break;
-      case 'b': c = '\b'; break;
-      case 'Z': c = 032; break;
-      default: c = (unsigned char)*s; break; /* \\ \' \" and anything else: literal */
+        case 'n': c = '\n'; break;
+        case 't': c = '\t'; break;
+        case 'r': c = '\r'; break;
+        case '0': c = 0; break;
+        case 'b': c = '\b'; break;
+        case 'Z': c = 032; break;
+        default: c = (unsigned char)*s; break; /* \\ \' \" and anything else: literal */
       }
     }
-    if (n == max)
-      return -1;
+    if (n == max) return -1;
     out[n++] = (uint8_t)c;
   }
   return (int)n;
@@ -65,24 +63,22 @@ static int decode_opt(const char *s, uint8_t *out, size_t max) {
 
 static int all_ascii(const uint8_t *p, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (p[i] >= 0x80)
-      return 0;
+    if (p[i] >= 0x80) return 0;
   return 1;
 }
 
 int csv_dialect_parse(csv_dialect *d, const char *fields_terminated, const char *enclosed,
-                      const char *escaped, const char *lines_terminated, char *err,
-                      size_t errlen) {
+                      const char *escaped, const char *lines_terminated, char *err, size_t errlen) {
   uint8_t b[CSV_TERM_MAX];
   int n;
 
-  if (err && errlen)
-    err[0] = '\0';
+  if (err && errlen) err[0] = '\0';
   memset(d, 0, sizeof *d);
 
   n = decode_opt(fields_terminated ? fields_terminated : ",", d->field_term, CSV_TERM_MAX);
   if (n <= 0) {
-    seterr(err, errlen, n < 0 ? "longer than 8 bytes" : "must not be empty", "fields terminated by");
+    seterr(err, errlen, n < 0 ? "longer than 8 bytes" : "must not be empty",
+           "fields terminated by");
     return CSV_EINVAL;
   }
   d->field_term_len = (uint8_t)n;
@@ -118,8 +114,7 @@ int csv_dialect_parse(csv_dialect *d, const char *fields_terminated, const char 
     seterr(err, errlen, "must differ from the line terminator", "fields terminated by");
     return CSV_EINVAL;
   }
-  if (d->enclosure >= 0 &&
-      (d->enclosure == d->field_term[0] || d->enclosure == d->line_term[0])) {
+  if (d->enclosure >= 0 && (d->enclosure == d->field_term[0] || d->enclosure == d->line_term[0])) {
     seterr(err, errlen, "must not start a terminator", "enclosed by");
     return CSV_EINVAL;
   }
@@ -130,8 +125,7 @@ int csv_dialect_parse(csv_dialect *d, const char *fields_terminated, const char 
   if (d->line_term_len == 1 && d->line_term[0] == '\n' &&
       !memchr(d->field_term, '\r', d->field_term_len) && d->enclosure != '\r' && d->escape != '\r')
     d->flags |= CSV_F_CRLF;
-  if (d->enclosure >= 0)
-    d->flags |= CSV_F_NULL_WORD;
+  if (d->enclosure >= 0) d->flags |= CSV_F_NULL_WORD;
   return 0;
 }
 
@@ -161,19 +155,16 @@ int csv_dialect_sniff_eol(csv_dialect *d, const void *buf, size_t len, int eof) 
   const uint8_t *b = buf;
   int rc;
 
-  if (!(d->flags & CSV_F_CRLF))
-    return 0;
+  if (!(d->flags & CSV_F_CRLF)) return 0;
   csv_splitter_init(&s, d, 1, 0);
   rc = csv_splitter_feed(&s, buf, len, sniff_cb, &u);
-  if (rc == 0 && eof)
-    rc = csv_splitter_finish(&s, sniff_cb, &u);
-  if (rc == 0)
-    return eof ? 0 : CSV_EINCOMPLETE;
-  if (u.end >= 2 && b[u.end - 1] == '\n' && b[u.end - 2] == '\r') {
+  if (rc == 0 && eof) rc = csv_splitter_finish(&s, sniff_cb, &u);
+  if (rc == 0 && !eof) return CSV_EINCOMPLETE;
+  d->flags &= ~(unsigned)CSV_F_CRLF;
+  if (rc && u.end >= 2 && b[u.end - 1] == '\n' && b[u.end - 2] == '\r') {
     d->line_term[0] = '\r';
     d->line_term[1] = '\n';
     d->line_term_len = 2;
-    d->flags &= ~(unsigned)CSV_F_CRLF;
     return 1;
   }
   return 0;
@@ -187,15 +178,11 @@ enum { ST_FIELD = 0, ST_UNQ = 1, ST_QUOTED = 2 };
  * -1 cannot tell yet (all available bytes match a proper prefix, not eof). */
 static inline int match(const uint8_t *p, size_t avail, const uint8_t *t, size_t n, int eof) {
   size_t k;
-  if (p[0] != t[0])
-    return 0;
-  if (n == 1)
-    return 1;
+  if (p[0] != t[0]) return 0;
+  if (n == 1) return 1;
   k = avail < n ? avail : n;
-  if (memcmp(p, t, k) != 0)
-    return 0;
-  if (k == n)
-    return 1;
+  if (memcmp(p, t, k) != 0) return 0;
+  if (k == n) return 1;
   return eof ? 0 : -1;
 }
 
@@ -208,21 +195,19 @@ static uint64_t count_nl(const uint8_t *p, size_t n) {
   for (; i + 8 <= n; i += 8) {
     uint64_t x, t;
     memcpy(&x, p + i, 8);
-    x ^= nl;                          /* '\n' bytes become 0 */
-    t = ((x & lo7) + lo7) | x;        /* high bit set in every non-zero byte */
-    t = (~t >> 7) & ones;             /* 1 in every zero byte */
-    c += (t * ones) >> 56;            /* horizontal sum, at most 8 */
+    x ^= nl;                   /* '\n' bytes become 0 */
+    t = ((x & lo7) + lo7) | x; /* high bit set in every non-zero byte */
+    t = (~t >> 7) & ones;      /* 1 in every zero byte */
+    c += (t * ones) >> 56;     /* horizontal sum, at most 8 */
   }
-  for (; i < n; i++)
-    c += p[i] == '\n';
+  for (; i < n; i++) c += p[i] == '\n';
   return c;
 }
 
 /* Counts newlines up to absolute offset `to`; p holds the bytes from `base`,
  * and nl_off >= base. */
 static void count_to(csv_splitter *s, const uint8_t *p, uint64_t base, uint64_t to) {
-  if (to <= s->nl_off)
-    return;
+  if (to <= s->nl_off) return;
   const uint8_t *a = p + (s->nl_off - base);
   size_t n = (size_t)(to - s->nl_off);
   uint64_t k = count_nl(a, n);
@@ -259,8 +244,8 @@ static int emit(csv_splitter *s, const uint8_t *p, uint64_t base, uint64_t end, 
 }
 
 /* A record ended at absolute offset e. */
-static int record_end(csv_splitter *s, const uint8_t *p, uint64_t base, uint64_t e,
-                      csv_chunk_cb cb, void *ud) {
+static int record_end(csv_splitter *s, const uint8_t *p, uint64_t base, uint64_t e, csv_chunk_cb cb,
+                      void *ud) {
   s->records++;
   s->rec_start = e;
   s->field_start = e;
@@ -272,8 +257,7 @@ static int record_end(csv_splitter *s, const uint8_t *p, uint64_t base, uint64_t
     return 0;
   }
   s->cur.records++;
-  if (e - s->cur.off >= s->chunk_bytes)
-    return emit(s, p, base, e, cb, ud);
+  if (e - s->cur.off >= s->chunk_bytes) return emit(s, p, base, e, cb, ud);
   return 0;
 }
 
@@ -298,17 +282,14 @@ void csv_splitter_init(csv_splitter *s, const csv_dialect *d, uint64_t chunk_byt
    * ends. */
   s->fast = d->field_term_len == 1 && !memchr(d->line_term, d->field_term[0], d->line_term_len) &&
             !(d->flags & CSV_F_SLOWPATH);
-  if (s->esc >= 0)
-    s->cls_unq[s->esc] = s->cls_q[s->esc] = 1;
+  if (s->esc >= 0) s->cls_unq[s->esc] = s->cls_q[s->esc] = 1;
   s->cls_unq[d->line_term[0]] = 1;
   if (s->fast) {
-    if (d->enclosure >= 0)
-      s->cls_unq[d->enclosure] = 1;
+    if (d->enclosure >= 0) s->cls_unq[d->enclosure] = 1;
   } else {
     s->cls_unq[d->field_term[0]] = 1;
   }
-  if (d->enclosure >= 0)
-    s->cls_q[d->enclosure] = 1;
+  if (d->enclosure >= 0) s->cls_q[d->enclosure] = 1;
 }
 
 /*
@@ -317,8 +298,7 @@ void csv_splitter_init(csv_splitter *s, const csv_dialect *d, uint64_t chunk_byt
  * decision needs bytes past n (then !eof and at most 9 bytes are left), or
  * when the callback stopped the splitter (s->rc set).
  */
-static size_t run(csv_splitter *s, const uint8_t *p, size_t n, int eof, csv_chunk_cb cb,
-                  void *ud) {
+static size_t run(csv_splitter *s, const uint8_t *p, size_t n, int eof, csv_chunk_cb cb, void *ud) {
   const uint64_t base = s->off;
   const int encl = s->d.enclosure, esc = s->esc;
   const uint8_t *lt = s->d.line_term, *ft = s->d.field_term;
@@ -339,12 +319,9 @@ static size_t run(csv_splitter *s, const uint8_t *p, size_t n, int eof, csv_chun
       s->field_start = base + i;
     }
     if (s->state == ST_UNQ) {
-      while (i + 4 <= n && !(cu[p[i]] | cu[p[i + 1]] | cu[p[i + 2]] | cu[p[i + 3]]))
-        i += 4;
-      while (i < n && !cu[p[i]])
-        i++;
-      if (i == n)
-        break;
+      while (i + 4 <= n && !(cu[p[i]] | cu[p[i + 1]] | cu[p[i + 2]] | cu[p[i + 3]])) i += 4;
+      while (i < n && !cu[p[i]]) i++;
+      if (i == n) break;
       int c = p[i];
       if (c == esc) {
         if (i + 1 < n) {
@@ -361,21 +338,17 @@ static size_t run(csv_splitter *s, const uint8_t *p, size_t n, int eof, csv_chun
         uint64_t pos = base + i;
         int before = i ? p[i - 1] : s->prev;
         i++;
-        if (pos > s->field_start && pos - 1 >= s->esc_end && before == ft[0])
-          s->state = ST_QUOTED;
+        if (pos > s->field_start && pos - 1 >= s->esc_end && before == ft[0]) s->state = ST_QUOTED;
         continue;
       }
-      if ((m = match(p + i, n - i, lt, ltn, eof)) < 0)
-        break;
+      if ((m = match(p + i, n - i, lt, ltn, eof)) < 0) break;
       if (m) {
         i += ltn;
-        if (record_end(s, p, base, base + i, cb, ud))
-          break;
+        if (record_end(s, p, base, base + i, cb, ud)) break;
         continue;
       }
       if (!s->fast) {
-        if ((m = match(p + i, n - i, ft, ftn, eof)) < 0)
-          break;
+        if ((m = match(p + i, n - i, ft, ftn, eof)) < 0) break;
         if (m) {
           i += ftn;
           s->state = ST_FIELD;
@@ -394,10 +367,8 @@ static size_t run(csv_splitter *s, const uint8_t *p, size_t n, int eof, csv_chun
       }
       i = (size_t)(q - p);
     } else {
-      while (i < n && !cq[p[i]])
-        i++;
-      if (i == n)
-        break;
+      while (i < n && !cq[p[i]]) i++;
+      if (i == n) break;
       if (p[i] == esc) {
         if (i + 1 < n)
           i += 2;
@@ -411,8 +382,7 @@ static size_t run(csv_splitter *s, const uint8_t *p, size_t n, int eof, csv_chun
     /* An enclosure byte inside quotes: doubled, closing, or literal. */
     size_t j = i + 1;
     if (j == n) {
-      if (!eof)
-        break;
+      if (!eof) break;
       i = j; /* closes at end of input */
       s->state = ST_UNQ;
       continue;
@@ -421,31 +391,26 @@ static size_t run(csv_splitter *s, const uint8_t *p, size_t n, int eof, csv_chun
       i = j + 1;
       continue;
     }
-    if ((m = match(p + j, n - j, lt, ltn, eof)) < 0)
-      break;
+    if ((m = match(p + j, n - j, lt, ltn, eof)) < 0) break;
     if (m) {
       i = j + ltn;
-      if (record_end(s, p, base, base + i, cb, ud))
-        break;
+      if (record_end(s, p, base, base + i, cb, ud)) break;
       continue;
     }
     if (crlf && p[j] == '\r') {
       if (j + 1 == n) {
-        if (!eof)
-          break;
+        if (!eof) break;
         i = n;
         s->state = ST_UNQ;
         continue;
       }
       if (p[j + 1] == '\n') {
         i = j + 2;
-        if (record_end(s, p, base, base + i, cb, ud))
-          break;
+        if (record_end(s, p, base, base + i, cb, ud)) break;
         continue;
       }
     }
-    if ((m = match(p + j, n - j, ft, ftn, eof)) < 0)
-      break;
+    if ((m = match(p + j, n - j, ft, ftn, eof)) < 0) break;
     if (m) {
       i = j + ftn;
       s->state = ST_FIELD;
@@ -453,16 +418,20 @@ static size_t run(csv_splitter *s, const uint8_t *p, size_t n, int eof, csv_chun
     }
     i = j; /* a literal enclosure byte; still quoted */
   }
-  if (i)
-    s->prev = p[i - 1];
+  if (i) s->prev = p[i - 1];
+  /* Remember the line of the current record's start (for the open-quote
+   * report) on the way: the same bytes are counted once either way. */
+  if (s->rec_start >= base) {
+    count_to(s, p, base, s->rec_start);
+    s->rec_nl = s->nl;
+  }
   count_to(s, p, base, base + i);
   s->off = base + i;
   return i;
 }
 
 static void keep(csv_splitter *s, const uint8_t *p, size_t n) {
-  if (n > sizeof s->carry)
-    abort(); /* cannot happen: run() leaves at most 9 bytes */
+  if (n > sizeof s->carry) abort(); /* cannot happen: run() leaves at most 9 bytes */
   memcpy(s->carry, p, n);
   s->carry_len = (uint8_t)n;
 }
@@ -471,12 +440,9 @@ int csv_splitter_feed(csv_splitter *s, const void *vbuf, size_t len, csv_chunk_c
   const uint8_t *buf = vbuf;
   size_t pos = 0, used;
 
-  if (s->rc)
-    return s->rc;
-  if (s->finished)
-    return CSV_ESTATE;
-  if (len == 0)
-    return 0;
+  if (s->rc) return s->rc;
+  if (s->finished) return CSV_ESTATE;
+  if (len == 0) return 0;
   if (s->carry_len) {
     /* Finish the decision pending at the end of the last buffer on a small
      * copy: the carried bytes followed by the head of this one. */
@@ -486,51 +452,41 @@ int csv_splitter_feed(csv_splitter *s, const void *vbuf, size_t len, csv_chunk_c
     memcpy(tmp + cl, buf, take);
     s->carry_len = 0;
     used = run(s, tmp, tn, 0, cb, ud);
-    if (s->rc)
-      return s->rc;
+    if (s->rc) return s->rc;
     if (used < cl) {
-      if (take != len)
-        abort(); /* cannot happen: 64 bytes of lookahead always decide */
+      if (take != len) abort(); /* cannot happen: 64 bytes of lookahead always decide */
       keep(s, tmp + used, tn - used);
       return 0;
     }
     pos = used - cl;
   }
   used = run(s, buf + pos, len - pos, 0, cb, ud);
-  if (s->rc)
-    return s->rc;
+  if (s->rc) return s->rc;
   keep(s, buf + pos + used, len - pos - used);
   return 0;
 }
 
 int csv_splitter_finish(csv_splitter *s, csv_chunk_cb cb, void *ud) {
-  if (s->rc)
-    return s->rc;
-  if (s->finished)
-    return CSV_ESTATE;
+  if (s->rc) return s->rc;
+  if (s->finished) return CSV_ESTATE;
   if (s->carry_len) {
     uint8_t tmp[sizeof s->carry];
     size_t cl = s->carry_len;
     memcpy(tmp, s->carry, cl);
     s->carry_len = 0;
     run(s, tmp, cl, 1, cb, ud);
-    if (s->rc)
-      return s->rc;
+    if (s->rc) return s->rc;
   }
   s->finished = 1;
   if (s->off > s->rec_start) {
     /* The last record has no line terminator. */
-    if (s->state == ST_QUOTED)
-      s->finished = 2; /* remembered for csv_splitter_stats */
-    if (!s->skip_left)
-      s->cur.no_eol = 1;
+    if (s->state == ST_QUOTED) s->finished = 2; /* remembered for csv_splitter_stats */
+    if (!s->skip_left) s->cur.no_eol = 1;
     uint64_t open_at = s->rec_start;
-    if (record_end(s, NULL, s->off, s->off, cb, ud))
-      return s->rc;
+    if (record_end(s, NULL, s->off, s->off, cb, ud)) return s->rc;
     s->rec_start = open_at; /* kept for the open-quote report */
   }
-  if (s->cur.records && emit(s, NULL, s->off, s->off, cb, ud))
-    return s->rc;
+  if (s->cur.records && emit(s, NULL, s->off, s->off, cb, ud)) return s->rc;
   return 0;
 }
 
@@ -544,6 +500,7 @@ void csv_splitter_stats(const csv_splitter *s, csv_split_stats *st) {
   if (s->finished == 2) {
     st->open_quote = 1;
     st->open_quote_off = s->rec_start;
+    st->open_quote_line = s->rec_nl + 1;
   }
 }
 
@@ -553,26 +510,21 @@ int csv_split_fd(int fd, const csv_dialect *d, uint64_t chunk_bytes, uint64_t sk
   uint64_t off = 0;
   int rc;
 
-  if (!d || !buf || !buflen || !cb)
-    return CSV_EINVAL;
+  if (!d || !buf || !buflen || !cb) return CSV_EINVAL;
   (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   csv_splitter_init(&s, d, chunk_bytes, skip_records);
   for (;;) {
     ssize_t r = pread(fd, buf, buflen, (off_t)off);
     if (r < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       return -errno;
     }
-    if (r == 0)
-      break;
+    if (r == 0) break;
     off += (uint64_t)r;
-    if ((rc = csv_splitter_feed(&s, buf, (size_t)r, cb, ud)))
-      return rc;
+    if ((rc = csv_splitter_feed(&s, buf, (size_t)r, cb, ud))) return rc;
   }
   rc = csv_splitter_finish(&s, cb, ud);
-  if (st)
-    csv_splitter_stats(&s, st);
+  if (st) csv_splitter_stats(&s, st);
   return rc;
 }
 
@@ -590,8 +542,8 @@ static const char *const bad_reason[] = {
 int csv_error_format(const csv_error *e, char *buf, size_t len) {
   if (e->kind == CSV_BAD_TOO_FEW || e->kind == CSV_BAD_TOO_MANY)
     return snprintf(buf, len, "line %llu, column %llu (field %zu): %s (%zu, expected %zu)",
-                    (unsigned long long)e->line, (unsigned long long)e->column, e->field,
-                    e->reason, e->got, e->expected);
+                    (unsigned long long)e->line, (unsigned long long)e->column, e->field, e->reason,
+                    e->got, e->expected);
   return snprintf(buf, len, "line %llu, column %llu (field %zu): %s", (unsigned long long)e->line,
                   (unsigned long long)e->column, e->field, e->reason);
 }
@@ -615,14 +567,14 @@ void csv_parser_seek(csv_parser *p, const csv_chunk *c) {
 
 static int unescape(int c, int *found_null) {
   switch (c) {
-  case 'n': return '\n';
-  case 't': return '\t';
-  case 'r': return '\r';
-  case 'b': return '\b';
-  case '0': return 0;
-  case 'Z': return 032;
-  case 'N': *found_null = 1; return 'N';
-  default: return c;
+    case 'n': return '\n';
+    case 't': return '\t';
+    case 'r': return '\r';
+    case 'b': return '\b';
+    case '0': return 0;
+    case 'Z': return 032;
+    case 'N': *found_null = 1; return 'N';
+    default: return c;
   }
 }
 
@@ -655,47 +607,42 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
   int bad = 0, m;
   size_t bad_pos = 0, bad_field = 0;
 
-  if (p->expect_fields > p->maxfields)
-    return CSV_EINVAL;
-  if (len == 0)
-    return eof ? CSV_END : CSV_EINCOMPLETE;
+  if (p->expect_fields > p->maxfields) return CSV_EINVAL;
+  if (len == 0) return eof ? CSV_END : CSV_EINCOMPLETE;
 
-#define NEED_MORE()                                                                            \
-  do {                                                                                         \
-    if (!eof)                                                                                  \
-      return CSV_EINCOMPLETE;                                                                  \
+#define NEED_MORE()                   \
+  do {                                \
+    if (!eof) return CSV_EINCOMPLETE; \
   } while (0)
-#define NOTE_BAD(kind, pos)                                                                    \
-  do {                                                                                         \
-    if (!bad) {                                                                                \
-      bad = (kind);                                                                            \
-      bad_pos = (pos);                                                                         \
-      bad_field = nf + 1;                                                                      \
-    }                                                                                          \
+#define NOTE_BAD(kind, pos) \
+  do {                      \
+    if (!bad) {             \
+      bad = (kind);         \
+      bad_pos = (pos);      \
+      bad_field = nf + 1;   \
+    }                       \
   } while (0)
-  /* Switch the value to scratch (copying what was literal so far), then
-   * append one decoded byte. */
-#define PUT_DECODED(ch)                                                                        \
-  do {                                                                                         \
-    if (!w) {                                                                                  \
-      if (sp + (i - vstart) + 1 > p->scratch_len)                                              \
-        return CSV_ENOSPC;                                                                     \
-      w = p->scratch + sp;                                                                     \
-      memcpy(w, b + vstart, i - vstart);                                                       \
-      wlen = i - vstart;                                                                       \
-    } else if (sp + wlen + 1 > p->scratch_len) {                                               \
-      return CSV_ENOSPC;                                                                       \
-    }                                                                                          \
-    w[wlen++] = (char)(ch);                                                                    \
+    /* Switch the value to scratch (copying what was literal so far), then
+     * append one decoded byte. */
+#define PUT_DECODED(ch)                                              \
+  do {                                                               \
+    if (!w) {                                                        \
+      if (sp + (i - vstart) + 1 > p->scratch_len) return CSV_ENOSPC; \
+      w = p->scratch + sp;                                           \
+      memcpy(w, b + vstart, i - vstart);                             \
+      wlen = i - vstart;                                             \
+    } else if (sp + wlen + 1 > p->scratch_len) {                     \
+      return CSV_ENOSPC;                                             \
+    }                                                                \
+    w[wlen++] = (char)(ch);                                          \
   } while (0)
-  /* Append the input byte b[i] as it is. */
-#define PUT_LITERAL()                                                                          \
-  do {                                                                                         \
-    if (w) {                                                                                   \
-      if (sp + wlen + 1 > p->scratch_len)                                                      \
-        return CSV_ENOSPC;                                                                     \
-      w[wlen++] = (char)b[i];                                                                  \
-    }                                                                                          \
+    /* Append the input byte b[i] as it is. */
+#define PUT_LITERAL()                                        \
+  do {                                                       \
+    if (w) {                                                 \
+      if (sp + wlen + 1 > p->scratch_len) return CSV_ENOSPC; \
+      w[wlen++] = (char)b[i];                                \
+    }                                                        \
   } while (0)
 
   for (;;) { /* one field per iteration */
@@ -704,8 +651,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
     size_t wlen = 0;
     int quoted = 0, found_null = 0, last = 0;
 
-    if (nf == limit)
-      NOTE_BAD(CSV_BAD_TOO_MANY, fstart);
+    if (nf == limit) NOTE_BAD(CSV_BAD_TOO_MANY, fstart);
     if (i < len && encl >= 0 && b[i] == encl) {
       quoted = 1;
       i++;
@@ -732,10 +678,8 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
           continue;
         }
         if (esc_dbl && c == esc) {
-          if (i + 1 == len)
-            NEED_MORE();
-          if (strict)
-            NOTE_BAD(CSV_BAD_QUOTE, i);
+          if (i + 1 == len) NEED_MORE();
+          if (strict) NOTE_BAD(CSV_BAD_QUOTE, i);
           if (i + 1 < len && b[i + 1] == esc) {
             PUT_DECODED(esc);
             i += 2;
@@ -745,8 +689,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
           }
           continue;
         }
-        if ((m = match(b + i, len - i, lt, ltn, eof)) < 0)
-          return CSV_EINCOMPLETE;
+        if ((m = match(b + i, len - i, lt, ltn, eof)) < 0) return CSV_EINCOMPLETE;
         if (m) {
           vend = content_end = i;
           rec_end = i + ltn;
@@ -754,8 +697,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
           break;
         }
         if (crlf && c == '\r') {
-          if (i + 1 == len)
-            NEED_MORE();
+          if (i + 1 == len) NEED_MORE();
           if (i + 1 == len || b[i + 1] == '\n') {
             vend = content_end = i;
             rec_end = i + 1 == len ? len : i + 2;
@@ -763,15 +705,13 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
             break;
           }
         }
-        if ((m = match(b + i, len - i, ft, ftn, eof)) < 0)
-          return CSV_EINCOMPLETE;
+        if ((m = match(b + i, len - i, ft, ftn, eof)) < 0) return CSV_EINCOMPLETE;
         if (m) {
           vend = i;
           i += ftn;
           break;
         }
-        if (strict && c == encl)
-          NOTE_BAD(CSV_BAD_QUOTE, i);
+        if (strict && c == encl) NOTE_BAD(CSV_BAD_QUOTE, i);
         PUT_LITERAL();
         i++;
       }
@@ -813,8 +753,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
             i = j + 1;
             continue;
           }
-          if ((m = match(b + j, len - j, lt, ltn, eof)) < 0)
-            return CSV_EINCOMPLETE;
+          if ((m = match(b + j, len - j, lt, ltn, eof)) < 0) return CSV_EINCOMPLETE;
           if (m) {
             vend = i;
             content_end = j;
@@ -823,8 +762,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
             break;
           }
           if (crlf && b[j] == '\r') {
-            if (j + 1 == len)
-              NEED_MORE();
+            if (j + 1 == len) NEED_MORE();
             if (j + 1 == len || b[j + 1] == '\n') {
               vend = i;
               content_end = j;
@@ -833,15 +771,13 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
               break;
             }
           }
-          if ((m = match(b + j, len - j, ft, ftn, eof)) < 0)
-            return CSV_EINCOMPLETE;
+          if ((m = match(b + j, len - j, ft, ftn, eof)) < 0) return CSV_EINCOMPLETE;
           if (m) {
             vend = i;
             i = j + ftn;
             break;
           }
-          if (strict)
-            NOTE_BAD(CSV_BAD_AFTER_QUOTE, j);
+          if (strict) NOTE_BAD(CSV_BAD_AFTER_QUOTE, j);
           PUT_LITERAL(); /* the server keeps the quote and stays quoted */
           i = j;
           continue;
@@ -869,8 +805,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
                 (!quoted && (d->flags & CSV_F_EMPTY_NULL) && f->len == 0);
     }
     nf++;
-    if (last)
-      break;
+    if (last) break;
   }
 #undef NEED_MORE
 #undef NOTE_BAD
@@ -928,22 +863,19 @@ int csv_parse_chunk(csv_parser *p, const void *vbuf, size_t len, csv_record_cb o
     if (r == CSV_OK) {
       local.records++;
       off += rec.raw_len;
-      if (ok && (rc = ok(ud, &rec)))
-        break;
+      if (ok && (rc = ok(ud, &rec))) break;
     } else if (r == CSV_EBADREC) {
       local.records++;
       local.bad++;
       err.raw_off = off;
       off += err.raw_len;
-      if (bad && (rc = bad(ud, &err)))
-        break;
+      if (bad && (rc = bad(ud, &err))) break;
     } else {
       rc = r;
       break;
     }
   }
   local.bytes = off;
-  if (st)
-    *st = local;
+  if (st) *st = local;
   return rc;
 }

@@ -39,13 +39,13 @@
  * field; a closing quote followed by "\r\n" closes the field; an unescaped
  * '\r' as the very last byte of the input is dropped the same way. Record
  * boundaries stay at the '\n', so splitting is the same with or without the
- * flag, except for `"...\"\r\n` where the flag makes the quote close.
+ * flag, except for a closing quote before "\r\n", which the flag closes.
  * The server has no such mode: for the load-data method call
- * csv_dialect_sniff_eol() on the start of the file, which switches the
- * dialect to the exact terminator "\r\n" when the first record ends in CRLF,
- * and send the server that terminator, so the server, the splitter and the
- * parser agree byte for byte. Files mixing LF and CRLF should use the insert
- * method (the parser path), which accepts both under the flag.
+ * csv_dialect_sniff_eol() on the start of the file, which makes the
+ * terminator exact ("\r\n" or "\n", as the first record ends) and clears the
+ * flag, and send the server that terminator: then the server, the splitter
+ * and the parser agree byte for byte. Files mixing LF and CRLF should use
+ * the insert method (the parser path), which accepts both under the flag.
  *
  * Line numbers: `line` is the physical line, 1 + the number of '\n' bytes
  * before a position (what an editor shows; a record holding quoted newlines
@@ -74,12 +74,12 @@
 
 /* Return codes. 0 is success; system errors are -errno (only csv_split_fd). */
 #define CSV_OK 0
-#define CSV_END 1                /* csv_parse_record: no record left */
-#define CSV_EINCOMPLETE (-1001)  /* csv_parse_record: the record continues past the buffer */
-#define CSV_EBADREC (-1002)      /* csv_parse_record: malformed record; see csv_error */
-#define CSV_ENOSPC (-1003)       /* scratch or field array too small for a record */
-#define CSV_EINVAL (-1004)       /* bad dialect or argument */
-#define CSV_ESTATE (-1005)       /* splitter used after csv_splitter_finish */
+#define CSV_END 1               /* csv_parse_record: no record left */
+#define CSV_EINCOMPLETE (-1001) /* csv_parse_record: the record continues past the buffer */
+#define CSV_EBADREC (-1002)     /* csv_parse_record: malformed record; see csv_error */
+#define CSV_ENOSPC (-1003)      /* scratch or field array too small for a record */
+#define CSV_EINVAL (-1004)      /* bad dialect or argument */
+#define CSV_ESTATE (-1005)      /* splitter used after csv_splitter_finish */
 
 /* Returns a static description of a CSV_* code or of -errno. */
 const char *csv_strerror(int rc);
@@ -88,11 +88,11 @@ const char *csv_strerror(int rc);
 
 #define CSV_TERM_MAX 8
 
-/* Flags (csv_dialect.flags). */
+/* Flags (csv_dialect.flags). CSV_F_STRICT (parser only): an enclosure byte
+ * inside an unquoted field, or anything but a terminator after a closing
+ * quote, makes a bad record instead of literal data. */
 #define CSV_F_CRLF 0x01       /* "\r\n" also ends a record (see above) */
-#define CSV_F_STRICT 0x02     /* parser: enclosure byte inside an unquoted field, or
-                                 anything but a terminator after a closing quote, is
-                                 a bad record instead of literal data */
+#define CSV_F_STRICT 0x02     /* parser: see above */
 #define CSV_F_NULL_WORD 0x04  /* parser: unquoted NULL is SQL NULL */
 #define CSV_F_EMPTY_NULL 0x08 /* parser: empty unquoted field is SQL NULL */
 #define CSV_F_SLOWPATH 0x100  /* splitter: never use the fast path (tests compare both) */
@@ -100,7 +100,7 @@ const char *csv_strerror(int rc);
 typedef struct csv_dialect {
   uint8_t field_term[CSV_TERM_MAX]; /* FIELDS TERMINATED BY, 1..8 bytes */
   uint8_t field_term_len;
-  uint8_t line_term[CSV_TERM_MAX];  /* LINES TERMINATED BY, 1..8 bytes */
+  uint8_t line_term[CSV_TERM_MAX]; /* LINES TERMINATED BY, 1..8 bytes */
   uint8_t line_term_len;
   int enclosure; /* ENCLOSED BY byte, or -1 for none */
   int escape;    /* ESCAPED BY byte, or -1 for none */
@@ -121,19 +121,22 @@ typedef struct csv_dialect {
  * errlen > 0; always NUL-terminated).
  */
 int csv_dialect_parse(csv_dialect *d, const char *fields_terminated, const char *enclosed,
-                      const char *escaped, const char *lines_terminated, char *err,
-                      size_t errlen);
+                      const char *escaped, const char *lines_terminated, char *err, size_t errlen);
 
 /* RFC 4180: fields ",", enclosed '"', no escape, lines "\n" + CSV_F_CRLF,
  * CSV_F_STRICT and CSV_F_NULL_WORD (what the server does with the enclosure). */
 void csv_dialect_rfc4180(csv_dialect *d);
 
 /*
- * For a dialect with CSV_F_CRLF: finds the end of the first record in
- * buf[0, len) (the start of the file; `eof` says the file ends there) and,
- * if it ends in "\r\n", sets the line terminator to "\r\n" and clears
- * CSV_F_CRLF. Returns 1 if switched, 0 if not (or the flag is not set),
- * CSV_EINCOMPLETE if no record ends within len and !eof.
+ * Makes a CSV_F_CRLF dialect exact, for the load-data method (the server has
+ * no "\n or \r\n" mode): finds the end of the first record in buf[0, len)
+ * (the start of the file; `eof`: the file ends there) and sets the line
+ * terminator to what that record uses, "\r\n" or "\n", clearing CSV_F_CRLF
+ * either way. Then the splitter, the parser and the server (told that
+ * terminator) agree byte for byte even on a file mixing line ends.
+ * Returns 1 if switched to "\r\n", 0 if the terminator stays "\n" (or the
+ * flag was not set: nothing changes), CSV_EINCOMPLETE if no record ends
+ * within len and !eof (the dialect is unchanged).
  */
 int csv_dialect_sniff_eol(csv_dialect *d, const void *buf, size_t len, int eof);
 
@@ -162,20 +165,21 @@ typedef struct csv_chunk {
 typedef int (*csv_chunk_cb)(void *ud, const csv_chunk *c);
 
 /*
- * Streaming splitter state. Allocate it anywhere (it is ~700 bytes, holds no
+ * Streaming splitter state. Allocate it anywhere (about 750 bytes; it holds no
  * pointers to caller memory and needs no cleanup); the fields are private.
  */
 typedef struct csv_splitter {
   csv_dialect d;
   uint64_t chunk_bytes, skip_left, skipped;
-  uint64_t off;                       /* bytes consumed so far */
+  uint64_t off; /* bytes consumed so far */
   uint64_t rec_start, field_start, esc_end;
-  uint64_t records;                   /* completed records, headers included */
-  uint64_t nl, nl_off, line_start;    /* '\n' count in [0, nl_off); offset after the last one */
+  uint64_t rec_nl;                 /* '\n' count before rec_start */
+  uint64_t records;                /* completed records, headers included */
+  uint64_t nl, nl_off, line_start; /* '\n' count in [0, nl_off); offset after the last one */
   uint64_t nchunks;
   csv_chunk cur;
   int state, fast, rc, finished;
-  int esc;                            /* escape byte as it matters for structure, or -1 */
+  int esc; /* escape byte as it matters for structure, or -1 */
   uint8_t prev, carry_len;
   uint8_t carry[16];
   uint8_t cls_unq[256], cls_q[256];
@@ -209,14 +213,14 @@ int csv_splitter_feed(csv_splitter *s, const void *buf, size_t len, csv_chunk_cb
 int csv_splitter_finish(csv_splitter *s, csv_chunk_cb cb, void *ud);
 
 typedef struct csv_split_stats {
-  uint64_t bytes;           /* consumed */
-  uint64_t records;         /* all records, headers included */
-  uint64_t skipped;         /* header records left out */
+  uint64_t bytes;   /* consumed */
+  uint64_t records; /* all records, headers included */
+  uint64_t skipped; /* header records left out */
   uint64_t chunks;
   uint64_t lines;           /* physical lines (a last line without '\n' counts) */
   int open_quote;           /* after finish: 1 if the file ended inside quotes */
-  uint64_t open_quote_off;  /* then: offset and line of the record holding it */
-  uint64_t open_quote_line;
+  uint64_t open_quote_off;  /* then: file offset of the record holding it, */
+  uint64_t open_quote_line; /* and the physical line of its first byte */
 } csv_split_stats;
 
 /* Fills *st; valid at any time, complete after csv_splitter_finish. */
@@ -225,8 +229,9 @@ void csv_splitter_stats(const csv_splitter *s, csv_split_stats *st);
 /*
  * Convenience: splits the whole file fd from offset 0 with pread() into the
  * caller's buffer buf[0, buflen) (1 MiB is plenty). Memory use does not grow
- * with the file. st may be NULL. Returns 0, -errno on a read error, or the
- * callback's non-zero value. Does not move the file offset.
+ * with the file. st may be NULL. Returns 0, -errno on a read error, the
+ * callback's non-zero value, or CSV_EINVAL (NULL d/buf/cb, buflen 0). Does
+ * not move the file offset.
  */
 int csv_split_fd(int fd, const csv_dialect *d, uint64_t chunk_bytes, uint64_t skip_records,
                  void *buf, size_t buflen, csv_chunk_cb cb, void *ud, csv_split_stats *st);
@@ -237,17 +242,17 @@ typedef struct csv_field {
   const char *ptr; /* value bytes, not NUL-terminated: into the input when nothing
                       needed decoding, else into the parser's scratch */
   size_t len;
-  int null;        /* 1: SQL NULL (ptr/len still hold the decoded text) */
-  int quoted;      /* 1: the field was enclosed */
+  int null;   /* 1: SQL NULL (ptr/len still hold the decoded text) */
+  int quoted; /* 1: the field was enclosed */
 } csv_field;
 
 typedef struct csv_record {
-  const char *raw;   /* the original bytes, line terminator included */
+  const char *raw; /* the original bytes, line terminator included */
   size_t raw_len;
   csv_field *fields; /* = the parser's array; valid until the next parse call */
   size_t nfields;
-  uint64_t line;     /* physical line of raw[0] */
-  uint64_t record;   /* record number */
+  uint64_t line;   /* physical line of raw[0] */
+  uint64_t record; /* record number */
 } csv_record;
 
 enum csv_bad {
@@ -259,17 +264,17 @@ enum csv_bad {
 };
 
 typedef struct csv_error {
-  int kind;           /* enum csv_bad */
-  const char *reason; /* static text for kind */
-  uint64_t line;      /* physical line of the offending byte */
-  uint64_t column;    /* its 1-based column */
-  uint64_t record;    /* record number */
-  size_t field;       /* 1-based index of the field it is in */
+  int kind;             /* enum csv_bad */
+  const char *reason;   /* static text for kind */
+  uint64_t line;        /* physical line of the offending byte */
+  uint64_t column;      /* its 1-based column */
+  uint64_t record;      /* record number */
+  size_t field;         /* 1-based index of the field it is in */
   size_t got, expected; /* field counts, for TOO_FEW/TOO_MANY */
-  const char *raw;    /* the whole bad record, as in the input, terminator included */
-  size_t raw_off;     /* its offset in the buffer given to the parser */
+  const char *raw;      /* the whole bad record, as in the input, terminator included */
+  size_t raw_off;       /* its offset in the buffer given to the parser */
   size_t raw_len;
-  uint64_t rec_line;  /* physical line where the record starts */
+  uint64_t rec_line; /* physical line where the record starts */
 } csv_error;
 
 /* Formats "line L, column C (field F): reason" into buf; returns snprintf's value. */
@@ -309,7 +314,8 @@ void csv_parser_seek(csv_parser *p, const csv_chunk *c);
  *   CSV_END         len == 0 and eof: no record left;
  *   CSV_EINCOMPLETE the record does not end within len and !eof: call again
  *                   with more bytes; nothing consumed;
- *   CSV_ENOSPC      scratch too small for this record; nothing consumed.
+ *   CSV_ENOSPC      scratch too small for this record; nothing consumed;
+ *   CSV_EINVAL      expect_fields > maxfields.
  * On OK and EBADREC the parser's position advances past the record.
  */
 int csv_parse_record(csv_parser *p, const void *buf, size_t len, int eof, csv_record *rec,
@@ -323,7 +329,7 @@ typedef int (*csv_bad_cb)(void *ud, const csv_error *err);
 typedef struct csv_parse_stats {
   uint64_t records; /* good + bad */
   uint64_t bad;
-  uint64_t bytes;   /* consumed */
+  uint64_t bytes; /* consumed */
 } csv_parse_stats;
 
 /*
