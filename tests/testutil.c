@@ -1,0 +1,622 @@
+/*
+ * testutil.c — the test runner (fork per test, timeout, leak check) and the
+ * database helpers declared in testutil.h.
+ */
+#define _GNU_SOURCE /* vasprintf, strsignal */
+#include "testutil.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------------------
+ * Failure reporting.
+ * ------------------------------------------------------------------------- */
+static const char *current_test = "";
+static char unique_name[64];
+
+static void vreport(const char *what, const char *file, int line, const char *fmt, va_list ap) {
+  fflush(stdout);
+  fprintf(stderr, "%s:%d: %s: ", file, line, what);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "%s%s%s\n", *current_test ? " [in " : "", current_test, *current_test ? "]" : "");
+  fflush(stderr);
+}
+
+void tu__fail(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vreport("FAILED", file, line, fmt, ap);
+  va_end(ap);
+  exit(1);
+}
+
+void tu__skip(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vreport("SKIPPED", file, line, fmt, ap);
+  va_end(ap);
+  exit(77);
+}
+
+long long tu_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void tu_sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* ---------------------------------------------------------------------------
+ * Registry and runner.
+ * ------------------------------------------------------------------------- */
+typedef struct {
+  const char *name;
+  tu_test_fn fn;
+  const char *file;
+  int line;
+} tu_entry;
+
+static tu_entry *tests;
+static size_t ntests, captests;
+
+void tu__register(const char *name, tu_test_fn fn, const char *file, int line) {
+  if (ntests == captests) {
+    captests = captests ? captests * 2 : 32;
+    tests = realloc(tests, captests * sizeof *tests);
+    if (!tests) abort();
+  }
+  tests[ntests++] = (tu_entry){name, fn, file, line};
+}
+
+static int entry_cmp(const void *a, const void *b) {
+  const tu_entry *x = a, *y = b;
+  int c = strcmp(x->file, y->file);
+  return c ? c : x->line - y->line;
+}
+
+const char *tu_test_name(void) { return current_test; }
+const char *tu_unique_name(void) { return unique_name; }
+
+static void set_unique_name(const char *prog, const char *test) {
+  char buf[512];
+  size_t i, n = 0;
+  const char *base = strrchr(prog, '/');
+  base = base ? base + 1 : prog;
+  snprintf(buf, sizeof buf, "%s_%s", base, test);
+  for (i = 0; buf[i] && n < sizeof unique_name - 1; i++)
+    unique_name[n++] = isalnum((unsigned char)buf[i]) ? buf[i] : '_';
+  unique_name[n] = 0;
+  if (strlen(buf) > 48) {
+    /* FNV-1a of the full name keeps shortened names distinct. */
+    uint32_t h = 2166136261u;
+    for (i = 0; buf[i]; i++) h = (h ^ (unsigned char)buf[i]) * 16777619u;
+    snprintf(unique_name + 39, sizeof unique_name - 39, "_%08x", (unsigned)h);
+  }
+}
+
+/* Pids in process group `pgid`, from /proc. Returns how many were written. */
+static int pids_in_group(pid_t pgid, pid_t *out, int cap) {
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  int n = 0;
+  if (!d) return 0;
+  while ((e = readdir(d)) != NULL && n < cap) {
+    char path[300], buf[512], *p;
+    FILE *f;
+    int pgrp = 0;
+    char state = 0;
+    if (!isdigit((unsigned char)e->d_name[0])) continue;
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    if (!(f = fopen(path, "r"))) continue;
+    if (fgets(buf, sizeof buf, f) && (p = strrchr(buf, ')')) != NULL &&
+        sscanf(p + 1, " %c %*d %d", &state, &pgrp) == 2 && pgrp == pgid && state != 'Z')
+      out[n++] = (pid_t)atoi(e->d_name);
+    fclose(f);
+  }
+  closedir(d);
+  return n;
+}
+
+static void reap_orphans(void) {
+  while (waitpid(-1, NULL, WNOHANG) > 0) {
+  }
+}
+
+static double timeout_s(void) {
+  const char *s = getenv("DBFORK_TEST_TIMEOUT");
+  double t = s ? atof(s) : 0;
+  return t > 0 ? t : 120;
+}
+
+/* Runs one test in a child; returns 0 ok, 77 skipped, 1 failed. */
+static int run_one(const char *prog, const tu_entry *t) {
+  long long t0 = tu_now_ms(), limit = (long long)(timeout_s() * 1000);
+  int status = 0, timed_out = 0, leaked = 0;
+  pid_t pid, w, runner = getpid();
+  char why[128] = "";
+
+  fflush(NULL);
+  pid = fork();
+  if (pid < 0) {
+    perror("fork");
+    return 1;
+  }
+  if (pid == 0) {
+    setpgid(0, 0);
+    /* Own process group (for the leak check), so a terminal's ^C or ctest's
+     * kill reaches only the runner: die with it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != runner) _exit(1);
+    /* Line-buffered: a process the test forks must not inherit and flush
+     * half a buffer of the test's output a second time. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    current_test = t->name;
+    set_unique_name(prog, t->name);
+    t->fn();
+    fflush(NULL);
+    exit(0);
+  }
+  setpgid(pid, pid); /* also in the parent: no race with the child's own call */
+  for (;;) {
+    w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) {
+      perror("waitpid");
+      return 1;
+    }
+    if (tu_now_ms() - t0 > limit) {
+      timed_out = 1;
+      kill(-pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    tu_sleep_ms(5);
+  }
+
+  /* Whatever is left in the test's process group was leaked by it. Give
+   * workers whose parent just exited a moment to finish their finalizers. */
+  if (!timed_out) {
+    long long deadline = tu_now_ms() + 5000;
+    pid_t left[64];
+    int n;
+    for (;;) {
+      reap_orphans();
+      n = pids_in_group(pid, left, 64);
+      if (n == 0 || tu_now_ms() > deadline) break;
+      tu_sleep_ms(20);
+    }
+    if (n > 0) {
+      int i;
+      leaked = 1;
+      fprintf(stderr, "%s: %d process(es) still running 5 s after the test ended:", t->name, n);
+      for (i = 0; i < n; i++) {
+        char path[64], comm[64] = "?";
+        FILE *f;
+        snprintf(path, sizeof path, "/proc/%d/comm", (int)left[i]);
+        if ((f = fopen(path, "r")) != NULL) {
+          if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
+          fclose(f);
+        }
+        fprintf(stderr, " %d (%s)", (int)left[i], comm);
+      }
+      fprintf(stderr, "; killing them\n");
+    }
+  }
+  kill(-pid, SIGKILL);
+  {
+    long long deadline = tu_now_ms() + 2000;
+    pid_t left[1];
+    do {
+      reap_orphans();
+    } while (pids_in_group(pid, left, 1) > 0 && tu_now_ms() < deadline && (tu_sleep_ms(5), 1));
+  }
+
+  if (timed_out)
+    snprintf(why, sizeof why, "timeout after %.0f s", timeout_s());
+  else if (WIFSIGNALED(status))
+    snprintf(why, sizeof why, "killed by signal %d (%s)", WTERMSIG(status),
+             strsignal(WTERMSIG(status)));
+  else if (WIFEXITED(status) && WEXITSTATUS(status) == 77 && !leaked) {
+    printf("skip %s\n", t->name);
+    fflush(stdout);
+    return 77;
+  } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+    snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
+  else if (leaked)
+    snprintf(why, sizeof why, "leaked processes");
+
+  if (*why) {
+    printf("FAIL %s (%s, %.2f s)\n", t->name, why, (tu_now_ms() - t0) / 1000.0);
+    fflush(stdout);
+    return 1;
+  }
+  printf("ok %s (%.2f s)\n", t->name, (tu_now_ms() - t0) / 1000.0);
+  fflush(stdout);
+  return 0;
+}
+
+int tu_main(int argc, char **argv) {
+  size_t i;
+  int failed = 0, ran = 0, skipped = 0, a;
+
+  if (ntests > 1) qsort(tests, ntests, sizeof *tests, entry_cmp);
+  if (argc > 1 && strcmp(argv[1], "--list") == 0) {
+    for (i = 0; i < ntests; i++) printf("%s\n", tests[i].name);
+    return 0;
+  }
+  if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+    printf("usage: %s [--list | NAME...]\n", argv[0]);
+    return 0;
+  }
+  /* Orphans of a test (workers of a parent it killed) are re-parented to us,
+   * not to init, so we can reap them and see them in the leak check. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+
+  for (a = 1; a < argc; a++) {
+    for (i = 0; i < ntests; i++)
+      if (strcmp(tests[i].name, argv[a]) == 0) break;
+    if (i == ntests) {
+      fprintf(stderr, "%s: no test named '%s' (see --list)\n", argv[0], argv[a]);
+      return 2;
+    }
+  }
+  for (i = 0; i < ntests; i++) {
+    int rc, want = argc == 1;
+    for (a = 1; a < argc && !want; a++) want = strcmp(tests[i].name, argv[a]) == 0;
+    if (!want) continue;
+    rc = run_one(argv[0], &tests[i]);
+    ran++;
+    if (rc == 77)
+      skipped++;
+    else if (rc != 0)
+      failed++;
+  }
+  if (ran > 1)
+    printf("%d passed, %d failed, %d skipped\n", ran - failed - skipped, failed, skipped);
+  if (failed) return 1;
+  return ran > 0 && skipped == ran ? 77 : 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Connections. Every tu_connect() handle is remembered with its opener's pid
+ * and closed cleanly at exit by that process only: a forked child must never
+ * close its parent's handle (COM_QUIT would end the parent's session).
+ * mysql_close is wrapped at link time (-Wl,--wrap=mysql_close, set on the
+ * dbfork_testutil target) so a handle the test closed itself is forgotten.
+ * ------------------------------------------------------------------------- */
+typedef struct {
+  MYSQL *m;
+  pid_t owner;
+} tu_conn;
+
+static tu_conn conns[256];
+static int nconns, atexit_set;
+
+void __real_mysql_close(MYSQL *m);
+void __wrap_mysql_close(MYSQL *m);
+
+static void forget(MYSQL *m) {
+  int i;
+  for (i = 0; i < nconns; i++)
+    if (conns[i].m == m) {
+      conns[i] = conns[--nconns];
+      return;
+    }
+}
+
+void __wrap_mysql_close(MYSQL *m) {
+  if (m) forget(m);
+  __real_mysql_close(m);
+}
+
+static void close_all(void) {
+  pid_t me = getpid();
+  while (nconns > 0) {
+    tu_conn c = conns[--nconns];
+    if (c.owner == me) __real_mysql_close(c.m);
+  }
+}
+
+static const char *env_or(const char *name, const char *dflt) {
+  const char *v = getenv(name);
+  return v && *v ? v : dflt;
+}
+
+MYSQL *tu_connect(void) {
+  const char *sock = getenv("DBFORK_TEST_SOCKET");
+  const char *user = env_or("DBFORK_TEST_USER", "dbfork");
+  const char *pw = env_or("DBFORK_TEST_PASSWORD", "dbfork-test-pw");
+  const char *db = env_or("DBFORK_TEST_DB", "dbfork_test");
+  unsigned int timeout = 10;
+  MYSQL *m;
+
+  if (!sock || !*sock) {
+    fprintf(stderr,
+            "tu_connect: DBFORK_TEST_SOCKET is not set. Run the test through ctest, or start a "
+            "server with tests/server.sh start DIR and export DBFORK_TEST_SOCKET=DIR/mysql.sock\n");
+    exit(1);
+  }
+  if (!(m = mysql_init(NULL))) FAIL("mysql_init: out of memory");
+  mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+  mysql_options(m, MYSQL_OPT_LOCAL_INFILE, &(unsigned int){1});
+  mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  mysql_options4(m, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "dbfork-testutil");
+  if (!mysql_real_connect(m, NULL, user, pw, db, 0, sock, 0)) {
+    fprintf(stderr,
+            "tu_connect: cannot connect to the test server at %s as %s (db %s): %s\n"
+            "  Is it running? ctest starts it via the server.start fixture; by hand: "
+            "tests/server.sh start DIR\n",
+            sock, user, db, mysql_error(m));
+    __real_mysql_close(m);
+    exit(1);
+  }
+  if (nconns == (int)(sizeof conns / sizeof conns[0])) FAIL("tu_connect: too many connections");
+  conns[nconns++] = (tu_conn){m, getpid()};
+  if (!atexit_set) {
+    atexit(close_all);
+    atexit_set = 1;
+  }
+  return m;
+}
+
+static char *vformat(const char *fmt, va_list ap) {
+  char *s = NULL;
+  if (vasprintf(&s, fmt, ap) < 0) FAIL("out of memory");
+  return s;
+}
+
+static void sql_fail(const char *file, int line, MYSQL *m, const char *sql) {
+  tu__fail(file, line, "SQL failed: %s\n  error %u (%s): %s", sql, mysql_errno(m),
+           mysql_sqlstate(m), mysql_error(m));
+}
+
+static void run_sql(const char *file, int line, MYSQL *m, const char *sql) {
+  MYSQL_RES *r;
+  if (mysql_query(m, sql) != 0) sql_fail(file, line, m, sql);
+  /* Drain every result, including those of multi-statements. */
+  for (;;) {
+    if ((r = mysql_store_result(m)) != NULL)
+      mysql_free_result(r);
+    else if (mysql_field_count(m) != 0)
+      sql_fail(file, line, m, sql);
+    if (mysql_next_result(m) != 0) break;
+  }
+  if (mysql_errno(m)) sql_fail(file, line, m, sql);
+}
+
+/* Runs sql and returns a malloc'd copy of row 0 column 0; *isnull set when
+ * NULL or no row. */
+static char *first_cell(const char *file, int line, MYSQL *m, const char *sql, int *isnull) {
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  char *out = NULL;
+  if (mysql_query(m, sql) != 0) sql_fail(file, line, m, sql);
+  if (!(r = mysql_store_result(m)))
+    tu__fail(file, line, "SQL returned no result set: %s\n  error %u: %s", sql, mysql_errno(m),
+             mysql_error(m));
+  row = mysql_fetch_row(r);
+  *isnull = !row || !row[0];
+  if (!*isnull) {
+    unsigned long *lens = mysql_fetch_lengths(r);
+    out = malloc(lens[0] + 1);
+    if (!out) FAIL("out of memory");
+    memcpy(out, row[0], lens[0]);
+    out[lens[0]] = 0;
+  }
+  mysql_free_result(r);
+  while (mysql_next_result(m) == 0) {
+    if ((r = mysql_store_result(m)) != NULL) mysql_free_result(r);
+  }
+  return out;
+}
+
+static long long to_ll(const char *file, int line, const char *sql, const char *s) {
+  char *end;
+  long long v;
+  errno = 0;
+  v = strtoll(s, &end, 10);
+  if (errno || end == s || (*end && *end != '.'))
+    tu__fail(file, line, "SQL result is not an integer: %s\n  got \"%s\"", sql, s);
+  return v;
+}
+
+void tu__exec(const char *file, int line, MYSQL *m, const char *fmt, ...) {
+  va_list ap;
+  char *sql;
+  va_start(ap, fmt);
+  sql = vformat(fmt, ap);
+  va_end(ap);
+  run_sql(file, line, m, sql);
+  free(sql);
+}
+
+long long tu__query_ll(const char *file, int line, MYSQL *m, const char *fmt, ...) {
+  va_list ap;
+  char *sql, *s;
+  int isnull;
+  long long v = -1;
+  va_start(ap, fmt);
+  sql = vformat(fmt, ap);
+  va_end(ap);
+  s = first_cell(file, line, m, sql, &isnull);
+  if (!isnull) v = to_ll(file, line, sql, s);
+  free(s);
+  free(sql);
+  return v;
+}
+
+char *tu__query_str(const char *file, int line, MYSQL *m, const char *fmt, ...) {
+  va_list ap;
+  char *sql, *s;
+  int isnull;
+  va_start(ap, fmt);
+  sql = vformat(fmt, ap);
+  va_end(ap);
+  s = first_cell(file, line, m, sql, &isnull);
+  free(sql);
+  return s;
+}
+
+/* The plain functions, for callers that take their address. */
+#undef tu_exec
+#undef tu_query_ll
+#undef tu_query_str
+void tu_exec(MYSQL *m, const char *fmt, ...) {
+  va_list ap;
+  char *sql;
+  va_start(ap, fmt);
+  sql = vformat(fmt, ap);
+  va_end(ap);
+  run_sql(__FILE__, __LINE__, m, sql);
+  free(sql);
+}
+
+long long tu_query_ll(MYSQL *m, const char *fmt, ...) {
+  va_list ap;
+  char *sql;
+  long long v;
+  va_start(ap, fmt);
+  sql = vformat(fmt, ap);
+  va_end(ap);
+  v = tu__query_ll(__FILE__, __LINE__, m, "%s", sql);
+  free(sql);
+  return v;
+}
+
+char *tu_query_str(MYSQL *m, const char *fmt, ...) {
+  va_list ap;
+  char *sql, *s;
+  va_start(ap, fmt);
+  sql = vformat(fmt, ap);
+  va_end(ap);
+  s = tu__query_str(__FILE__, __LINE__, m, "%s", sql);
+  free(sql);
+  return s;
+}
+
+long long tu_status(MYSQL *m, const char *var) {
+  char sql[256], *s;
+  int isnull;
+  long long v = -1;
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  snprintf(sql, sizeof sql, "SHOW GLOBAL STATUS LIKE '%s'", var);
+  if (mysql_query(m, sql) != 0 || !(r = mysql_store_result(m)))
+    FAIL("SQL failed: %s\n  error %u: %s", sql, mysql_errno(m), mysql_error(m));
+  row = mysql_fetch_row(r);
+  isnull = !row || !row[1];
+  s = isnull ? NULL : strdup(row[1]);
+  mysql_free_result(r);
+  if (s) v = to_ll(__FILE__, __LINE__, sql, s);
+  free(s);
+  return v;
+}
+
+long long tu_sessions(MYSQL *m, const char *program_name) {
+  char esc[512];
+  if (strlen(program_name) > 200) FAIL("tu_sessions: program_name too long");
+  mysql_real_escape_string(m, esc, program_name, (unsigned long)strlen(program_name));
+  return tu_query_ll(m,
+                     "SELECT COUNT(*) FROM performance_schema.session_connect_attrs "
+                     "WHERE ATTR_NAME = 'program_name' AND ATTR_VALUE = '%s' "
+                     "AND PROCESSLIST_ID <> CONNECTION_ID()",
+                     esc);
+}
+
+long long tu_wait_sessions(MYSQL *m, const char *program_name, long long want, int timeout_ms) {
+  long long deadline = tu_now_ms() + timeout_ms, n;
+  while ((n = tu_sessions(m, program_name)) != want && tu_now_ms() < deadline) tu_sleep_ms(20);
+  return n;
+}
+
+long long tu_wait_status(MYSQL *m, const char *var, long long want, int timeout_ms) {
+  long long deadline = tu_now_ms() + timeout_ms, n;
+  while ((n = tu_status(m, var)) != want && tu_now_ms() < deadline) tu_sleep_ms(20);
+  return n;
+}
+
+int tu_wait_session_gone(MYSQL *m, unsigned long id, int timeout_ms) {
+  long long deadline = tu_now_ms() + timeout_ms;
+  for (;;) {
+    long long n =
+        tu__query_ll(__FILE__, __LINE__, m,
+                     "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %lu", id);
+    if (n == 0) return 1;
+    if (tu_now_ms() >= deadline) return 0;
+    tu_sleep_ms(10);
+  }
+}
+
+void tu_options(dbfork_options *o) {
+  dbfork_options_init(o);
+  o->unix_socket = getenv("DBFORK_TEST_SOCKET");
+  o->user = env_or("DBFORK_TEST_USER", "dbfork");
+  o->password = env_or("DBFORK_TEST_PASSWORD", "dbfork-test-pw");
+  o->database = env_or("DBFORK_TEST_DB", "dbfork_test");
+  o->no_defaults = 1;
+  o->program_name = *unique_name ? unique_name : "dbfork-test";
+}
+
+/* ---------------------------------------------------------------------------
+ * Processes.
+ * ------------------------------------------------------------------------- */
+long tu_rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0) {
+      kb = strtol(line + 6, NULL, 10);
+      break;
+    }
+  fclose(f);
+  return kb;
+}
+
+int tu_pids_alive(const long *pids, int n) {
+  int i, alive = 0;
+  for (i = 0; i < n; i++) {
+    char path[64], buf[512], *p, state = 0;
+    FILE *f;
+    if (pids[i] <= 0) continue;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pids[i]);
+    if (!(f = fopen(path, "r"))) continue;
+    if (fgets(buf, sizeof buf, f) && (p = strrchr(buf, ')')) != NULL &&
+        sscanf(p + 1, " %c", &state) == 1 && state != 'Z' && state != 'X')
+      alive++;
+    fclose(f);
+  }
+  return alive;
+}
+
+void tu_server(const char *verb) {
+  const char *sh = getenv("DBFORK_TEST_SERVER_SH"), *dir = getenv("DBFORK_TEST_SERVER_DIR");
+  pid_t pid;
+  int status;
+  if (!sh || !dir) FAIL("tu_server: DBFORK_TEST_SERVER_SH / DBFORK_TEST_SERVER_DIR not set");
+  fflush(NULL);
+  pid = fork();
+  if (pid < 0) FAIL("tu_server: fork: %s", strerror(errno));
+  if (pid == 0) {
+    execlp("bash", "bash", sh, verb, dir, (char *)NULL);
+    _exit(127);
+  }
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) FAIL("tu_server: waitpid: %s", strerror(errno));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    FAIL("tu_server: %s %s %s failed (status %d)", sh, verb, dir, status);
+}
