@@ -250,6 +250,14 @@ static MYSQL_STMT *prepare(dbfork_worker *w, const job *j, unsigned rows) {
   return st;
 }
 
+/* Fails the chunk with the server's error, naming the chunk's line range:
+ * what a user needs to find the rows. */
+static int chunk_sql_failure(wstate *s, unsigned int code, const char *sqlstate, const char *msg) {
+  uint64_t last = s->nlines ? s->lines[s->nlines - 1] : s->c->first_line;
+  return dbfork_worker_fail(s->w, DBFORK_ESQL, code, sqlstate, "lines %llu-%llu: %s",
+                            (unsigned long long)s->c->first_line, (unsigned long long)last, msg);
+}
+
 /* Executes the rows gathered so far (a full batch, or the tail). */
 static int flush_batch(wstate *s) {
   const job *j = s->j;
@@ -281,9 +289,7 @@ static int flush_batch(wstate *s) {
       b->is_null = &s->nulls[k];
     }
   if (mysql_stmt_bind_param(st, s->binds) || mysql_stmt_execute(st)) {
-    dbfork_worker_fail(s->w, DBFORK_ESQL, mysql_stmt_errno(st), mysql_stmt_sqlstate(st),
-                       "chunk %llu (lines %llu-...): %s", (unsigned long long)s->c->index,
-                       (unsigned long long)s->c->first_line, mysql_stmt_error(st));
+    chunk_sql_failure(s, mysql_stmt_errno(st), mysql_stmt_sqlstate(st), mysql_stmt_error(st));
     return -1;
   }
   s->inserted += mysql_stmt_affected_rows(st);
@@ -360,6 +366,24 @@ static uint64_t collect_warnings(wstate *s, MYSQL *m) {
   }
   mysql_free_result(r);
   return count;
+}
+
+static int duplicate_failure(wstate *s, MYSQL *m, uint64_t loaded) {
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  char msg[512] = "rows were skipped as duplicates";
+  unsigned int code = 1062;
+  if (!mysql_query(m, "SHOW WARNINGS LIMIT 1") && (r = mysql_store_result(m))) {
+    if ((row = mysql_fetch_row(r)) && row[2]) {
+      snprintf(msg, sizeof msg, "%s", row[2]);
+      code = row[1] ? (unsigned int)strtoul(row[1], NULL, 10) : code;
+    }
+    mysql_free_result(r);
+  }
+  snprintf(msg + strlen(msg), sizeof msg - strlen(msg),
+           " (%llu of %llu rows would load; --on-duplicate=error)", (unsigned long long)loaded,
+           (unsigned long long)s->nlines);
+  return chunk_sql_failure(s, code, code == 1062 ? "23000" : "HY000", msg);
 }
 
 static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
@@ -444,8 +468,15 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
       s->src = s->rejected ? s->send.p : s->chunk;
       s->src_len = s->rejected ? s->send.len : c.len + (c.no_eol ? j->d.line_term_len : 0);
       mysql_set_local_infile_handler(m, infile_init, infile_read, infile_end, infile_error, s);
-      if (mysql_query(m, j->load_sql)) return DBFORK_ESQL;
+      if (mysql_query(m, j->load_sql))
+        return chunk_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
       loaded = mysql_affected_rows(m);
+      if (j->dup == DUP_ERROR && loaded != s->nlines) {
+        /* With LOCAL the server cannot stop the upload, so it turns
+         * duplicate-key errors into warnings and skips the rows. We asked
+         * for errors: fail the chunk (the transaction rolls back). */
+        return duplicate_failure(s, m, loaded);
+      }
       warnings = collect_warnings(s, m);
     }
   } else {
@@ -633,10 +664,10 @@ static void chunk_done(const dbfork_result *r, void *ud) {
   } else {
     char msg[1024];
     L->chunks_failed++;
-    snprintf(msg, sizeof msg, "chunk %llu (lines %llu.., bytes %llu-%llu) failed: %s%s%s",
+    snprintf(msg, sizeof msg, "chunk %llu (from line %llu, bytes %llu-%llu) failed: %s",
              (unsigned long long)tk->c.index, (unsigned long long)tk->c.first_line,
              (unsigned long long)tk->c.off, (unsigned long long)(tk->c.off + tk->c.len),
-             r->mysql_errno ? "" : "", r->message, r->mysql_errno ? "" : "");
+             r->message);
     if (r->mysql_errno)
       snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (MySQL error %u, SQLSTATE %s)",
                r->mysql_errno, r->sqlstate);
@@ -1136,10 +1167,8 @@ int cmd_load(int argc, char **argv) {
                     &sst);
   if (rc < 0 && !L.first_error[0])
     snprintf(L.first_error, sizeof L.first_error, "reading %s: %s", L.j.path, csv_strerror(rc));
-  if (sst.open_quote && !L.first_error[0])
-    snprintf(L.first_error, sizeof L.first_error,
-             "%s: line %llu: a quoted field is not closed before the end of the file", L.j.path,
-             (unsigned long long)sst.open_quote_line);
+  /* A quoted field left open at the end of the file is the last record's
+   * problem: the worker that parses it rejects it or fails its chunk. */
   rc = dbfork_pool_join(L.pool);
   print_progress(&L, 1);
   if (L.reject) fclose(L.reject);
