@@ -88,13 +88,17 @@ DBFORK_EXTERN const char *dbfork_version(void);
  * The classes a task completion can carry (dbfork_result.status):
  *   DBFORK_ESQL           the task's SQL failed; mysql_errno/sqlstate/message say why
  *   DBFORK_ETASK          the task function failed without an SQL error
- *   DBFORK_EWORKERLOST    the worker died while holding the task, more times than
- *                         max_retries allows
+ *   DBFORK_EWORKERLOST    the worker died while running the task, more times than
+ *                         max_retries allows; or the task had finished but the worker
+ *                         died before its result reached the parent (not retried:
+ *                         without transaction=1, results are sent in batches)
  *   DBFORK_ECOMMITUNKNOWN the connection was lost, or the worker died, while COMMIT
  *                         was in flight (transaction=1): the transaction may or may
  *                         not have committed; never retried. Resolve it by looking at
  *                         the data (e.g. a row the task writes), then resubmit if absent
  *   DBFORK_ECONNLOST      the connection was lost and the task could not be retried
+ *   DBFORK_ECONNECT       the worker could not get a connection back (reconnect before
+ *                         a task, or after a lost one, kept failing for 30 s)
  *   DBFORK_ETIMEDOUT      the task exceeded its soft or hard time limit
  *   DBFORK_ECANCELED      the pool was terminated before the task ran to its end
  *   DBFORK_EINIT          no worker could start: the initializer's error is attached
@@ -180,9 +184,12 @@ typedef int (*dbfork_init_fn)(dbfork_worker *w, void *arg);
 /* Runs one task in the worker. `in`/`len` is the payload (owned by the
  * worker, valid during the call). Write the reply with dbfork_worker_reply().
  * Return 0 on success; DBFORK_ESQL to fail with the connection's current
- * error (classified: deadlocks, lock wait timeouts and lost connections are
- * retried per policy); any other negative code fails the task with that
- * class. */
+ * error; any other negative code fails the task with that class. With
+ * transaction=1 (the pool wraps each task in START TRANSACTION .. COMMIT),
+ * deadlocks (1213), lock wait timeouts (1205) and a connection lost before
+ * COMMIT roll back and retry the task; without it nothing is retried inside
+ * the worker, because statements before the failing one have already
+ * committed (a lost connection then fails DBFORK_ECONNLOST). */
 typedef int (*dbfork_task_fn)(dbfork_worker *w, const void *in, size_t len, void *arg);
 
 /* Log levels and callback. The library never prints; it reports here. */
@@ -218,8 +225,12 @@ typedef struct dbfork_options {
   int local_infile;            /* 1: allow LOAD DATA LOCAL INFILE on worker connections */
 
   /* Worker code. */
-  dbfork_init_fn init; /* optional user initializer */
+  dbfork_init_fn init; /* optional user initializer: once per worker process */
   void *init_arg;
+  dbfork_init_fn on_connect; /* optional: after every (re)connect, before init and before
+                                the next task: set session state here (SET ..., temporary
+                                tables), since a reconnect starts a new session */
+  void *on_connect_arg;
   dbfork_task_fn task; /* required unless every task is a no-op */
   void *task_arg;
 
@@ -326,10 +337,11 @@ DBFORK_EXTERN int dbfork_pool_close(dbfork_pool *p);
 DBFORK_EXTERN int dbfork_pool_join(dbfork_pool *p);
 
 /* Stops now: queued tasks complete DBFORK_ECANCELED; workers get SIGTERM,
- * finish the statement they run, roll back, run finalizers and exit (their
- * in-flight tasks complete with their real outcome if it arrives, else
- * DBFORK_ECANCELED); after term_grace_ms survivors get SIGKILL and their
- * sessions KILL. Blocking; returns 0. */
+ * finish the task they run (COMMIT included), run finalizers and exit; the
+ * tasks they had not started complete DBFORK_ECANCELED. After term_grace_ms
+ * survivors get SIGKILL and their sessions KILL (their running task then
+ * completes DBFORK_ECANCELED, or DBFORK_ECOMMITUNKNOWN if COMMIT was in
+ * flight). Blocking; returns 0. */
 DBFORK_EXTERN int dbfork_pool_terminate(dbfork_pool *p);
 
 /* Starts what dbfork_pool_terminate() does and returns at once: queued

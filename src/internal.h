@@ -85,11 +85,25 @@ void dbfork__sleep_ms(unsigned int ms);
 /* A random number in [0, n) from a per-process generator seeded by pid and time. */
 unsigned int dbfork__rand(unsigned int n);
 
+/* Per-slot progress a worker publishes in memory shared with the parent
+ * (MAP_SHARED, created before fork): the sequence number (1-based, in the
+ * order this process received them) of the task it is running and of the
+ * last one it finished. Plain stores, no syscall: when a worker dies, the
+ * parent knows exactly which of its tasks had finished (their replies may
+ * still have been in the worker's buffer), which one was running, and which
+ * never started. */
+typedef struct dbfork__shm {
+  uint64_t running;
+  uint64_t done;
+  char pad[48]; /* one cache line per slot */
+} dbfork__shm;
+
 /* ---- worker.c ---- */
 /* The child's entry point after fork(); never returns. `keep_fd` is the
  * worker's IPC socket; `parent` the pid that forked it; `close_fds` (n of them) are parent-only descriptors to
  * close (the loop's backend etc.). */
 void dbfork__worker_main(const dbfork_options *o, int slot, int ipc_fd, pid_t parent,
-                         const int *close_fds, int nclose) __attribute__((noreturn));
+                         dbfork__shm *shm, const int *close_fds, int nclose)
+    __attribute__((noreturn));
 
 #endif

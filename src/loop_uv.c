@@ -170,16 +170,24 @@ void dbfork__proc_flush(dbfork__proc *pr) {
     pr->wbuf.len = 0;
 }
 
-/* ---- timers ---- */
+/* ---- timers ----
+ * Timers count from the loop's cached "now", which is stale when we are
+ * called from an API function after the loop sat idle: refresh it first, or
+ * a limit fires early by the idle time. */
+static void arm(uv_timer_t *t, uv_timer_cb cb, uint64_t ms) {
+  uv_update_time(t->loop);
+  uv_timer_start(t, cb, ms, 0);
+}
+
 void dbfork__proc_limit_timer(dbfork__proc *pr, uint64_t ms) {
   if (ms)
-    uv_timer_start(&pr->limit_timer, on_limit_timer, ms, 0);
+    arm(&pr->limit_timer, on_limit_timer, ms);
   else
     uv_timer_stop(&pr->limit_timer);
 }
 
 void dbfork__proc_life_timer(dbfork__proc *pr, uint64_t ms) {
-  uv_timer_start(&pr->life_timer, on_life_timer, ms, 0);
+  arm(&pr->life_timer, on_life_timer, ms);
 }
 
 static void on_respawn(uv_timer_t *t) {
@@ -191,12 +199,12 @@ static void on_respawn(uv_timer_t *t) {
 
 void dbfork__respawn_later(dbfork_pool *p, int slot, uint64_t ms) {
   p->slots[slot].respawn_pending = 1;
-  uv_timer_start(&p->slots[slot].respawn_timer, on_respawn, ms, 0);
+  arm(&p->slots[slot].respawn_timer, on_respawn, ms);
 }
 
 static void on_grace(uv_timer_t *t) { dbfork__on_grace_timer(t->data); }
 void dbfork__grace_timer(dbfork_pool *p, uint64_t ms) {
-  uv_timer_start(&p->grace_timer, on_grace, ms, 0);
+  arm(&p->grace_timer, on_grace, ms);
 }
 
 /* ---- fork ---- */
@@ -241,13 +249,14 @@ int dbfork__spawn(dbfork_pool *p, int slot) {
     return DBFORK_ENOMEM;
   }
   close_fds[0] = uv_backend_fd(p->loop);
+  p->shm[slot].running = p->shm[slot].done = 0;
   /* No control-connection I/O may be half-way through a client-library lock
    * when we fork: the child would inherit the lock held. */
   uv_mutex_lock(&p->ctl->mu);
   pid = fork();
   if (pid == 0) {
     /* The child. From here on nothing of the parent's loop is touched. */
-    dbfork__worker_main(p->o, slot, sv[1], me, close_fds, 1);
+    dbfork__worker_main(p->o, slot, sv[1], me, &p->shm[slot], close_fds, 1);
   }
   rc = -errno;
   uv_mutex_unlock(&p->ctl->mu);

@@ -20,6 +20,7 @@ typedef struct dbfork__task {
   int soft_killed;       /* KILL QUERY was sent for it */
   int hard_killed;       /* its worker was SIGKILLed for it */
   int committing;        /* the worker said COMMIT is on its way to the server */
+  uint64_t seq;          /* its sequence number in the worker it was last sent to */
   size_t len;
   uint8_t data[];
 } dbfork__task;
@@ -108,6 +109,7 @@ struct dbfork_pool {
   char last_error[DBFORK__MSG_MSG_MAX + 64];
   dbfork_pool_stats st;
   dbfork__ctl *ctl;
+  dbfork__shm *shm; /* one per slot, shared with the workers */
   int handles_open; /* pool-level handles not yet closed */
 };
 

@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,6 +165,7 @@ static void send_task(dbfork_pool *p, dbfork__proc *pr, dbfork__task *t) {
   dbfork__proc_send(pr, DBFORK__MSG_TASK, arg, t->id, t->data, t->len);
   dbfork__tq_push(&pr->inflight, t);
   pr->assigned++;
+  t->seq = pr->assigned; /* the worker numbers what it receives the same way */
   pr->state = DBFORK_WORKER_BUSY;
   p->in_flight++;
   if (was_empty) head_changed(p, pr);
@@ -321,27 +323,32 @@ void dbfork__on_limit_timer(dbfork__proc *pr) {
   dbfork_pool *p = pr->pool;
   const dbfork_options *o = p->o;
   dbfork__task *t = pr->inflight.head;
-  uint64_t ran = dbfork__now_ms() - pr->head_since_ms;
+  uint64_t ran = dbfork__now_ms() - pr->head_since_ms, next = 0;
   if (!t || pr->reaped) return;
-  if (o->soft_time_limit_ms && !t->soft_killed && ran >= o->soft_time_limit_ms) {
-    /* Soft: stop the statement, keep the worker and its connection. */
-    t->soft_killed = 1;
-    dbfork__log(p, DBFORK_LOG_WARN, "task %llu on worker %d over the soft limit: KILL QUERY %lu",
-                (unsigned long long)t->id, pr->slot, pr->conn_id);
-    dbfork__kill_session(p, pr->conn_id, 1);
-    if (o->hard_time_limit_ms > ran)
-      dbfork__proc_limit_timer(pr, o->hard_time_limit_ms - ran);
-    return;
+  if (o->soft_time_limit_ms && !t->soft_killed) {
+    if (ran >= o->soft_time_limit_ms) {
+      /* Soft: stop the statement, keep the worker and its connection. */
+      t->soft_killed = 1;
+      dbfork__log(p, DBFORK_LOG_WARN, "task %llu on worker %d over the soft limit: KILL QUERY %lu",
+                  (unsigned long long)t->id, pr->slot, pr->conn_id);
+      dbfork__kill_session(p, pr->conn_id, 1);
+    } else {
+      next = o->soft_time_limit_ms - ran;
+    }
   }
-  if (o->hard_time_limit_ms && ran >= o->hard_time_limit_ms) {
-    /* Hard: the worker goes, and its session with it (at exit handling). */
-    t->hard_killed = 1;
-    dbfork__log(p, DBFORK_LOG_WARN, "task %llu on worker %d over the hard limit: SIGKILL pid %ld",
-                (unsigned long long)t->id, pr->slot, (long)pr->pid);
-    kill(pr->pid, SIGKILL);
-    return;
+  if (o->hard_time_limit_ms && !t->hard_killed) {
+    if (ran >= o->hard_time_limit_ms) {
+      /* Hard: the worker goes, and its session with it (at exit handling). */
+      t->hard_killed = 1;
+      dbfork__log(p, DBFORK_LOG_WARN, "task %llu on worker %d over the hard limit: SIGKILL pid %ld",
+                  (unsigned long long)t->id, pr->slot, (long)pr->pid);
+      kill(pr->pid, SIGKILL);
+      return;
+    }
+    if (!next || o->hard_time_limit_ms - ran < next) next = o->hard_time_limit_ms - ran;
   }
-  if (o->hard_time_limit_ms) dbfork__proc_limit_timer(pr, o->hard_time_limit_ms - ran);
+  /* Whichever limit is still ahead; a timer that fired early re-arms too. */
+  if (next) dbfork__proc_limit_timer(pr, next);
 }
 
 void dbfork__on_life_timer(dbfork__proc *pr) {
@@ -411,7 +418,8 @@ void dbfork__on_proc_exit(dbfork__proc *pr) {
   dbfork__slot *s = &p->slots[pr->slot];
   dbfork__tqueue back = {NULL, NULL, 0};
   char how[96];
-  int lost, i;
+  int lost;
+  uint64_t running_seq, done_seq;
   dbfork__task *t;
 
   /* Results still in the pipe are results, not losses. */
@@ -429,15 +437,35 @@ void dbfork__on_proc_exit(dbfork__proc *pr) {
     dbfork__kill_session(p, pr->conn_id, 0);
   }
 
-  /* The tasks it held. Frames run in order, so only the head can have been
-   * running; the rest never started and go back without an attempt. */
-  i = 0;
+  /* The tasks it held, told apart by what the worker published in shared
+   * memory: finished (the reply died in its buffer), running, or never
+   * started (back to the queue without an attempt). A worker that said BYE
+   * finished everything it started. */
+  running_seq = __atomic_load_n(&p->shm[pr->slot].running, __ATOMIC_ACQUIRE);
+  done_seq = __atomic_load_n(&p->shm[pr->slot].done, __ATOMIC_ACQUIRE);
   while ((t = dbfork__tq_pop(&pr->inflight))) {
-    int running = i++ == 0 && lost && pr->hello;
+    int finished = t->seq <= done_seq;
+    int running = !finished && t->seq == running_seq && lost;
     p->in_flight--;
+    if (finished) {
+      t->attempts++;
+      if (t->committing) {
+        complete_code(p, t, pr, DBFORK_ECOMMITUNKNOWN,
+                      "worker %d (pid %ld) %s after the task's COMMIT but before its result "
+                      "reached the parent: the transaction may or may not have committed",
+                      pr->slot, (long)pr->pid, how);
+      } else {
+        complete_code(p, t, pr, DBFORK_EWORKERLOST,
+                      "the task finished in worker %d (pid %ld), which then %s before its "
+                      "result reached the parent; not retried",
+                      pr->slot, (long)pr->pid, how);
+      }
+      continue;
+    }
     if (p->terminating) {
       if (running) t->attempts++;
-      complete_code(p, t, pr, DBFORK_ECANCELED, "pool terminated before the task finished");
+      complete_code(p, t, pr, running && t->committing ? DBFORK_ECOMMITUNKNOWN : DBFORK_ECANCELED,
+                    "pool terminated before the task finished");
       continue;
     }
     if (running) {
@@ -524,6 +552,14 @@ int dbfork_pool_new(dbfork_pool **out, const dbfork_options *opts) {
   p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
   if (!p->slots) {
     dbfork__conf_free(&p->conf);
+    free(p);
+    return DBFORK_ENOMEM;
+  }
+  p->shm = mmap(NULL, (size_t)p->nslots * sizeof *p->shm, PROT_READ | PROT_WRITE,
+                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p->shm == MAP_FAILED) {
+    dbfork__conf_free(&p->conf);
+    free(p->slots);
     free(p);
     return DBFORK_ENOMEM;
   }
@@ -734,6 +770,7 @@ void dbfork_pool_free(dbfork_pool *p) {
   uv_mutex_destroy(&p->mu);
   uv_cond_destroy(&p->room);
   dbfork__conf_free(&p->conf);
+  munmap(p->shm, (size_t)p->nslots * sizeof *p->shm);
   free(p->slots);
   free(p);
 }

@@ -48,6 +48,10 @@ struct dbfork_worker {
   int why;          /* DBFORK__WHY_* */
   uint64_t last_db_ms; /* last time the connection was used */
   uint64_t tx_since_ms; /* when the oldest unsent reply was queued */
+  dbfork__shm *shm;     /* progress published to the parent */
+  uint64_t task_seq;    /* tasks received */
+  uint64_t rss_checked_ms;
+  int recycle_sent;
 };
 
 static volatile sig_atomic_t got_signal;
@@ -220,6 +224,8 @@ static void run_finalizers_and_exit(dbfork_worker *w, int status) {
   _exit(status);
 }
 
+static void task_failure(dbfork_worker *w, int rc);
+
 /* ---- connection health ---- */
 static int reconnect(dbfork_worker *w, dbfork__err *e) {
   MYSQL *m;
@@ -233,6 +239,13 @@ static int reconnect(dbfork_worker *w, dbfork__err *e) {
   w->last_db_ms = dbfork__now_ms();
   /* The parent must know the new id: it is what it KILLs if we die. */
   send_hello(w, DBFORK__MSG_CONNINFO);
+  /* Session state (variables, temporary tables) died with the old session. */
+  w->err_set = 0;
+  if (w->o->on_connect && (rc = w->o->on_connect(w, w->o->on_connect_arg)) != 0) {
+    task_failure(w, rc);
+    *e = w->err;
+    return e->code;
+  }
   return 0;
 }
 
@@ -320,13 +333,11 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
       continue;
     }
     if (o->transaction) simple_query(w, "ROLLBACK");
-    if (!dbfork__mysql_is_retryable(w->err.mysql_errno)) break;
-    if (!o->transaction) {
-      /* A deadlock rolls back the whole transaction, which the task owns and
-       * we cannot replay on its behalf unless we wrap it: roll back what is
-       * left and retry the task as a whole. */
-      simple_query(w, "ROLLBACK");
-    }
+    /* Deadlock and lock-wait timeouts are retried only when we own the
+     * transaction: without transaction=1, statements of the task before the
+     * failing one have already committed, and a rerun would apply them
+     * twice. */
+    if (!o->transaction || !dbfork__mysql_is_retryable(w->err.mysql_errno)) break;
     if (attempts >= max_attempts || w->stopping || got_signal) {
       w->err.code = DBFORK_ERETRIES;
       break;
@@ -364,6 +375,21 @@ static void check_stop(dbfork_worker *w) {
   }
 }
 
+/* Max RSS: checked between tasks (at most every 10 ms: it reads /proc). Over
+ * the limit, ask the parent to stop feeding us; it answers with STOP after
+ * the tasks it already sent, so nothing is dropped. */
+static void check_rss(dbfork_worker *w) {
+  uint64_t now;
+  if (!w->o->max_rss_bytes || w->recycle_sent) return;
+  now = dbfork__now_ms();
+  if (now - w->rss_checked_ms < 10) return;
+  w->rss_checked_ms = now;
+  if (rss_bytes() <= w->o->max_rss_bytes) return;
+  send_frame(w, DBFORK__MSG_RECYCLE, DBFORK__WHY_RSS, 0, NULL, 0);
+  flush_tx(w);
+  w->recycle_sent = 1;
+}
+
 /* Handles every complete frame in rx. Returns when rx holds no complete
  * frame, or when the worker must stop. */
 static void handle_frames(dbfork_worker *w) {
@@ -383,8 +409,15 @@ static void handle_frames(dbfork_worker *w) {
       if (w->tx.len && (w->tx.len >= 64 * 1024 || dbfork__now_ms() - w->tx_since_ms >= 2))
         flush_tx(w);
       if (!w->tx.len) w->tx_since_ms = dbfork__now_ms();
+      __atomic_store_n(&w->shm->running, ++w->task_seq, __ATOMIC_RELEASE);
       run_task(w, &f);
+      __atomic_store_n(&w->shm->done, w->task_seq, __ATOMIC_RELEASE);
+      /* Under transaction=1 the reply goes out at once: a COMMIT already
+       * cost a round trip, and a committed task's result must not die
+       * with us in a buffer. */
+      if (w->o->transaction) flush_tx(w);
       check_stop(w);
+      check_rss(w);
     } else if (f.type == DBFORK__MSG_STOP) {
       w->stopping = 1;
       w->why = DBFORK__WHY_DRAIN;
@@ -399,7 +432,6 @@ static void handle_frames(dbfork_worker *w) {
 }
 
 static void worker_loop(dbfork_worker *w, int sigpipe_r) {
-  int recycle_sent = 0;
   for (;;) {
     struct pollfd pfd[2];
     int timeout, r;
@@ -408,13 +440,7 @@ static void worker_loop(dbfork_worker *w, int sigpipe_r) {
     flush_tx(w);
     check_stop(w);
     if (w->stopping) return;
-    if (w->o->max_rss_bytes && !recycle_sent && rss_bytes() > w->o->max_rss_bytes) {
-      /* Ask the parent to stop feeding us; it answers with STOP after the
-       * tasks it already sent, so nothing is dropped. */
-      send_frame(w, DBFORK__MSG_RECYCLE, DBFORK__WHY_RSS, 0, NULL, 0);
-      flush_tx(w);
-      recycle_sent = 1;
-    }
+    check_rss(w);
     pfd[0].fd = w->fd;
     pfd[0].events = POLLIN;
     pfd[1].fd = sigpipe_r;
@@ -451,7 +477,7 @@ static void worker_loop(dbfork_worker *w, int sigpipe_r) {
 }
 
 void dbfork__worker_main(const dbfork_options *o, int slot, int ipc_fd, pid_t parent,
-                         const int *close_fds, int nclose) {
+                         dbfork__shm *shm, const int *close_fds, int nclose) {
   static dbfork_worker w;
   int sp[2];
   dbfork__err e;
@@ -466,6 +492,7 @@ void dbfork__worker_main(const dbfork_options *o, int slot, int ipc_fd, pid_t pa
   sigpipe_w = sp[1];
   install_stop_handlers();
   w.o = o;
+  w.shm = shm;
   w.slot = slot;
   w.fd = ipc_fd;
   /* The parent may have died between fork() and prctl(). */
@@ -481,7 +508,15 @@ void dbfork__worker_main(const dbfork_options *o, int slot, int ipc_fd, pid_t pa
   w.conn_id = mysql_thread_id(w.mysql);
   w.last_db_ms = dbfork__now_ms();
 
-  /* 3. The user's initializer. */
+  /* 3. The user's per-connection hook, then the initializer. */
+  if (o->on_connect && (rc = o->on_connect(&w, o->on_connect_arg)) != 0) {
+    task_failure(&w, rc);
+    w.err.code = DBFORK_EINIT;
+    send_err(&w, DBFORK__MSG_INITFAIL, 0, 0, &w.err);
+    flush_tx(&w);
+    dbfork__mysql_close(w.mysql);
+    _exit(3);
+  }
   if (o->init) {
     w.err_set = 0;
     rc = o->init(&w, o->init_arg);

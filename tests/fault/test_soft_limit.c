@@ -1,0 +1,136 @@
+/*
+ * Fault: a task that hangs in the server, under a soft time limit. The
+ * parent sends KILL QUERY <connection id>: the statement stops, the task
+ * fails DBFORK_ETIMEDOUT in about the limit, and the worker keeps its process
+ * and its connection — the next task runs on the same pid and the same
+ * connection id. Nothing is aborted: Aborted_clients does not move.
+ */
+#include "fault.h"
+
+TEST(soft_limit_stops_the_statement_and_keeps_the_connection) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  dbfork_pool_stats st;
+  ft_track a, b;
+  long long aborted0 = tu_status(m, "Aborted_clients");
+  long long t0, took;
+  char want[32];
+
+  tu_options(&o);
+  o.workers = 1;
+  o.task = ft_sql_task;
+  o.soft_time_limit_ms = 1000;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+
+  t0 = tu_now_ms();
+  ft_run_one(p, "SELECT SLEEP(60)", &a, 20000);
+  took = a.at_ms - t0;
+  fprintf(stderr, "SLEEP(60): %s after %lld ms (MySQL %u: %s), attempts %u\n",
+          dbfork_err_name(a.status), took, a.mysql_errno, a.msg, a.attempts);
+  CHECK_ERR(a.status, DBFORK_ETIMEDOUT);
+  CHECK_EQ_INT(a.attempts, 1);
+  CHECK(took >= 950);
+  CHECK(took < 2500);
+  CHECK(a.conn_id != 0);
+
+  /* The same worker, the same session, still usable. */
+  ft_run_one(p, "SELECT CONNECTION_ID()", &b, 10000);
+  if (b.status) FAIL("next task: %s: %s", dbfork_err_name(b.status), b.msg);
+  CHECK_EQ_INT(b.pid, a.pid);
+  CHECK_EQ_INT(b.conn_id, a.conn_id);
+  snprintf(want, sizeof want, "%lu", a.conn_id);
+  CHECK_EQ_STR(b.reply, want);
+  CHECK_EQ_INT(ft_conn_present(m, a.conn_id), 1);
+
+  CHECK_EQ_INT(dbfork_pool_stats_get(p, &st, NULL, 0), 1);
+  CHECK_EQ_INT(st.workers_started, 1);
+  CHECK_EQ_INT(st.workers_lost, 0);
+  CHECK_EQ_INT(st.sessions_killed, 0);
+  CHECK_EQ_INT(st.completed_failed, 1);
+  CHECK_EQ_INT(st.completed_ok, 1);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+
+  CHECK_EQ_INT(ft_aborted_clients_after(m, o.program_name), aborted0);
+}
+
+TEST(soft_limit_fires_when_the_loop_was_idle_before_the_submit) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  ft_track a;
+  long long aborted0 = tu_status(m, "Aborted_clients");
+  long long t0, took;
+
+  tu_options(&o);
+  o.workers = 1;
+  o.task = ft_sql_task;
+  o.soft_time_limit_ms = 1000;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+  /* The application does something else for a while before it submits:
+   * the pool's loop is idle, its cached clock goes stale. */
+  tu_sleep_ms(300);
+  t0 = tu_now_ms();
+  ft_run_one(p, "SELECT SLEEP(10)", &a, 30000);
+  took = a.at_ms - t0;
+  fprintf(stderr, "SLEEP(10): %s after %lld ms: %s\n", dbfork_err_name(a.status), took, a.msg);
+  CHECK_ERR(a.status, DBFORK_ETIMEDOUT);
+  CHECK(took >= 950);
+  CHECK(took < 2500);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+  CHECK_EQ_INT(ft_aborted_clients_after(m, o.program_name), aborted0);
+}
+
+TEST(soft_limit_inside_a_transaction_rolls_back_and_keeps_the_connection) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  ft_track a, b;
+  char table[96], sql[256];
+  long long aborted0 = tu_status(m, "Aborted_clients");
+
+  snprintf(table, sizeof table, "t_%s", tu_unique_name());
+  tu_exec(m, "DROP TABLE IF EXISTS `%s`", table);
+  tu_exec(m, "CREATE TABLE `%s` (id INT PRIMARY KEY) ENGINE=InnoDB", table);
+
+  tu_options(&o);
+  o.workers = 1;
+  o.task = ft_sql_task;
+  o.transaction = 1;
+  o.soft_time_limit_ms = 500;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+
+  /* The INSERT is done, then the statement hangs: the limit must roll the
+   * whole task back, not commit half of it. */
+  snprintf(sql, sizeof sql, "INSERT INTO `%s` (id) VALUES (1); SELECT SLEEP(30)", table);
+  ft_run_one(p, sql, &a, 20000);
+  fprintf(stderr, "hanging INSERT: %s (MySQL %u: %s), attempts %u\n", dbfork_err_name(a.status),
+          a.mysql_errno, a.msg, a.attempts);
+  CHECK_ERR(a.status, DBFORK_ETIMEDOUT);
+  CHECK_EQ_INT(a.attempts, 1);
+  CHECK_EQ_INT(tu_query_ll(m, "SELECT COUNT(*) FROM `%s`", table), 0);
+
+  snprintf(sql, sizeof sql, "INSERT INTO `%s` (id) VALUES (2)", table);
+  ft_run_one(p, sql, &b, 10000);
+  if (b.status) FAIL("next task: %s: %s", dbfork_err_name(b.status), b.msg);
+  CHECK_EQ_INT(b.pid, a.pid);
+  CHECK_EQ_INT(b.conn_id, a.conn_id);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+
+  CHECK_EQ_INT(tu_query_ll(m, "SELECT COUNT(*) FROM `%s`", table), 1);
+  CHECK_EQ_INT(tu_query_ll(m, "SELECT id FROM `%s`", table), 2);
+  CHECK_EQ_INT(ft_aborted_clients_after(m, o.program_name), aborted0);
+  tu_exec(m, "DROP TABLE `%s`", table);
+}
