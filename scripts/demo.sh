@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # scripts/demo.sh — see dbfork work: installs dependencies, builds, starts a
 # throwaway MariaDB in .dbfork-server/ (never the system service), and runs
-# `dbfork demo`: a parallel, transactional insert job over worker processes,
-# each with its own connection, then what the server saw.
+# the main job: `dbfork load` of a generated 500,000-row CSV (quoted commas,
+# quotes and newlines in fields, a header line) into a table, in parallel,
+# one transaction per chunk; then `dbfork demo`, a parallel insert job that
+# shows each worker's own session and Aborted_clients before/after.
 #
-# Extra arguments go to `dbfork demo` (e.g. --rows=1000000 --workers=4).
+# Extra arguments go to `dbfork load` (e.g. --workers=4 --method=insert).
 # The password stays out of argv: it is read from .dbfork-server/client.cnf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +19,42 @@ cmake --build build -j2 --target dbfork_cli
 bash tests/server.sh start .dbfork-server
 SOCK=$(bash tests/server.sh socket .dbfork-server)
 
-echo
-echo "+ build/dbfork demo --defaults-file=.dbfork-server/client.cnf -S $SOCK -u dbfork $*"
+CNF=.dbfork-server/client.cnf
+CSV=.dbfork-server/orders.csv
+if [ ! -s "$CSV" ]; then
+  echo "generating $CSV (500,000 rows)"
+  awk 'BEGIN {
+    srand(42); print "id,customer_id,amount,created_at,note";
+    split("plain|with, comma|with \"quotes\"|two\nlines|", notes, "|");
+    for (i = 1; i <= 500000; i++) {
+      n = notes[1 + int(rand() * 5)];
+      if (n ~ /[,"\n]/) { gsub(/"/, "\"\"", n); n = "\"" n "\"" }
+      if (n == "") n = "\\N";
+      printf "%d,%d,%.2f,2026-%02d-%02d %02d:%02d:00,%s\n", i, 1 + int(rand() * 99999),
+        rand() * 10000, 1 + int(rand() * 12), 1 + int(rand() * 28), int(rand() * 24), int(rand() * 60), n
+    } }' > "$CSV"
+fi
+mariadb --defaults-file=$CNF -S "$SOCK" -e "
+  CREATE DATABASE IF NOT EXISTS dbfork_demo;
+  CREATE TABLE IF NOT EXISTS dbfork_demo.orders (id BIGINT UNSIGNED PRIMARY KEY,
+    customer_id INT UNSIGNED NOT NULL, amount DECIMAL(12,2) NOT NULL, created_at DATETIME NOT NULL,
+    note VARCHAR(32) NULL) ENGINE=InnoDB;
+  TRUNCATE dbfork_demo.orders"
+
 set +e
-build/dbfork demo --defaults-file=.dbfork-server/client.cnf -S "$SOCK" -u dbfork "$@"
+echo
+# --restart: the table was just emptied, so forget any earlier run's progress.
+echo "+ build/dbfork load $CSV --table dbfork_demo.orders --skip-lines 1 --fields-escaped-by='' --restart $*"
+build/dbfork load "$CSV" --defaults-file=$CNF -S "$SOCK" --table dbfork_demo.orders \
+  --skip-lines 1 --fields-escaped-by='' --restart "$@"
 rc=$?
+echo
+echo "+ the server's own count and checksum:"
+mariadb --defaults-file=$CNF -S "$SOCK" -t -e "SELECT COUNT(*) AS \`rows\`, SUM(id) AS sum_id,
+  SUM(note LIKE '%,%') AS with_comma, SUM(note LIKE '%\n%') AS with_newline FROM dbfork_demo.orders"
+echo
+echo "+ build/dbfork demo --defaults-file=$CNF -S $SOCK"
+build/dbfork demo --defaults-file=$CNF -S "$SOCK" || rc=$?
 set -e
 cat <<MSG
 
