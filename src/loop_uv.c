@@ -155,7 +155,16 @@ void dbfork__proc_send(dbfork__proc *pr, uint8_t type, uint16_t arg, uint64_t id
 void dbfork__proc_flush(dbfork__proc *pr) {
   dbfork__bytes t;
   uv_buf_t b;
+  int n;
   if (pr->writing || pr->tx.len == 0 || pr->detached) return;
+  /* Usually the socket has room: write now, without a poll round trip. */
+  b = uv_buf_init((char *)pr->tx.p, (unsigned int)pr->tx.len);
+  n = uv_try_write((uv_stream_t *)&pr->pipe, &b, 1);
+  if (n > 0) {
+    memmove(pr->tx.p, pr->tx.p + n, pr->tx.len - (size_t)n);
+    pr->tx.len -= (size_t)n;
+    if (!pr->tx.len) return;
+  }
   /* Double buffering: frames queued while a write is in flight collect in
    * tx and go out together in the next write (one syscall for many tasks). */
   t = pr->wbuf;

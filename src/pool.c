@@ -812,7 +812,7 @@ static void map_done(const dbfork_result *r, void *ud) {
   s->status = r->status;
   s->mysql_errno = r->mysql_errno;
   memcpy(s->sqlstate, r->sqlstate, sizeof s->sqlstate);
-  s->message = strdup(r->message);
+  s->message = r->message[0] ? strdup(r->message) : NULL;
   s->data = NULL;
   s->len = r->len;
   if (r->len) {

@@ -191,6 +191,9 @@ static void fd_hygiene(int keep, const int *close_fds, int nclose) {
       DBFORK__CHECK(dbfork__fd_neutralise(fds[i]) == 0);
       continue;
     }
+    /* Anonymous inodes have no file type bits; everything else is a file,
+     * pipe or device of the user's and stays. */
+    if (st.st_mode & S_IFMT) continue;
     /* The parent's event-loop kernel objects (epoll, eventfd, signalfd,
      * timerfd, pidfd) are never ours to use. Files and pipes the user opened
      * stay: they may be log files the task wants. */
@@ -364,11 +367,18 @@ static size_t rss_bytes(void) {
   return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-static void check_stop(dbfork_worker *w) {
+/* Between tasks only the signal flag is looked at (no system call); the
+ * getppid() check runs when the worker waits (parent death is also seen as
+ * SIGTERM via PDEATHSIG and as EOF on the IPC socket). */
+static void check_signal(dbfork_worker *w) {
   if (got_signal && !w->stopping) {
     w->stopping = 1;
     w->why = DBFORK__WHY_SIGNAL;
   }
+}
+
+static void check_stop(dbfork_worker *w) {
+  check_signal(w);
   if (!w->stopping && getppid() != w->parent) {
     w->stopping = 1;
     w->why = DBFORK__WHY_PARENT;
@@ -416,7 +426,7 @@ static void handle_frames(dbfork_worker *w) {
        * cost a round trip, and a committed task's result must not die
        * with us in a buffer. */
       if (w->o->transaction) flush_tx(w);
-      check_stop(w);
+      check_signal(w);
       check_rss(w);
     } else if (f.type == DBFORK__MSG_STOP) {
       w->stopping = 1;
