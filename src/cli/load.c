@@ -66,7 +66,7 @@ typedef struct wbuf {
   size_t len, cap;
 } wbuf;
 
-static int wb_add(wbuf *b, const void *p, size_t n) {
+static int wb_reserve(wbuf *b, size_t n) {
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap : 65536;
     char *np;
@@ -76,6 +76,11 @@ static int wb_add(wbuf *b, const void *p, size_t n) {
     b->p = np;
     b->cap = cap;
   }
+  return 0;
+}
+
+static int wb_add(wbuf *b, const void *p, size_t n) {
+  if (wb_reserve(b, n)) return -1;
   memcpy(b->p + b->len, p, n);
   b->len += n;
   return 0;
@@ -125,12 +130,13 @@ typedef struct wstate {
   char *scratch;
   size_t scratch_cap;
   /* insert method */
-  MYSQL_STMT *stmt, *tail;
-  unsigned tail_rows;
+  MYSQL_STMT *stmt; /* the full-batch INSERT, prepared once per connection */
+  unsigned long stmt_conn; /* connection id the statements were prepared on */
   MYSQL_BIND *binds;
   unsigned long *lens;
   my_bool *nulls;
   wbuf arena;
+  wbuf text; /* a tail batch as a text INSERT */
   size_t *offs;
   unsigned rows_in_batch;
   uint64_t inserted;
@@ -180,8 +186,7 @@ static int infile_error(void *ptr, char *msg, unsigned int len) {
 static void worker_close_stmts(void *arg) {
   wstate *s = arg;
   if (s->stmt) mysql_stmt_close(s->stmt);
-  if (s->tail) mysql_stmt_close(s->tail);
-  s->stmt = s->tail = NULL;
+  s->stmt = NULL;
 }
 
 static int load_init(dbfork_worker *w, void *arg) {
@@ -259,24 +264,65 @@ static int chunk_sql_failure(wstate *s, unsigned int code, const char *sqlstate,
 }
 
 /* Executes the rows gathered so far (a full batch, or the tail). */
+/* A short tail batch goes as one text INSERT with escaped values: a
+ * prepared statement for a row count used once would cost a prepare, an
+ * execute and a close (three round trips) instead of one. */
+static int flush_tail_text(wstate *s) {
+  const job *j = s->j;
+  MYSQL *m = dbfork_worker_mysql(s->w);
+  char *sql = insert_sql(j, 0), *dup = NULL;
+  unsigned r;
+  int c;
+  if (!sql) return -1;
+  /* insert_sql(…, 0) ends in "VALUES " (+ ON DUPLICATE ...): split it. */
+  if ((dup = strstr(sql, " ON DUPLICATE KEY UPDATE "))) *dup = 0;
+  s->text.len = 0;
+  if (wb_add(&s->text, sql, strlen(sql))) goto oom;
+  for (r = 0; r < s->rows_in_batch; r++) {
+    if (wb_add(&s->text, r ? ",(" : "(", r ? 2 : 1)) goto oom;
+    for (c = 0; c < j->ncols; c++) {
+      size_t k = (size_t)r * j->ncols + c;
+      if (c && wb_add(&s->text, ",", 1)) goto oom;
+      if (s->nulls[k]) {
+        if (wb_add(&s->text, "NULL", 4)) goto oom;
+        continue;
+      }
+      /* Room for the worst case: every byte escaped, plus quotes. */
+      if (wb_add(&s->text, "'", 1) || wb_reserve(&s->text, (size_t)s->lens[k] * 2 + 2)) goto oom;
+      s->text.len += mysql_real_escape_string(m, s->text.p + s->text.len,
+                                              s->arena.p + s->offs[k], s->lens[k]);
+      if (wb_add(&s->text, "'", 1)) goto oom;
+    }
+    if (wb_add(&s->text, ")", 1)) goto oom;
+  }
+  if (dup) {
+    *dup = ' ';
+    if (wb_add(&s->text, dup, strlen(dup))) goto oom;
+  }
+  free(sql);
+  if (mysql_real_query(m, s->text.p, (unsigned long)s->text.len)) {
+    chunk_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
+    return -1;
+  }
+  s->inserted += mysql_affected_rows(m);
+  s->rows_in_batch = 0;
+  s->arena.len = 0;
+  return 0;
+oom:
+  free(sql);
+  dbfork_worker_fail(s->w, DBFORK_ENOMEM, 0, NULL, "out of memory building an INSERT");
+  return -1;
+}
+
 static int flush_batch(wstate *s) {
   const job *j = s->j;
   MYSQL_STMT *st;
   unsigned r, n = s->rows_in_batch;
   int c;
   if (!n) return 0;
-  if (n == j->batch) {
-    if (!s->stmt && !(s->stmt = prepare(s->w, j, n))) return -1;
-    st = s->stmt;
-  } else {
-    if (s->tail && s->tail_rows != n) {
-      mysql_stmt_close(s->tail);
-      s->tail = NULL;
-    }
-    if (!s->tail && !(s->tail = prepare(s->w, j, n))) return -1;
-    s->tail_rows = n;
-    st = s->tail;
-  }
+  if (n != j->batch) return flush_tail_text(s);
+  if (!s->stmt && !(s->stmt = prepare(s->w, j, n))) return -1;
+  st = s->stmt;
   for (r = 0; r < n; r++)
     for (c = 0; c < j->ncols; c++) {
       size_t k = (size_t)r * j->ncols + c;
@@ -340,7 +386,13 @@ static int on_bad(void *ud, const csv_error *e) {
     dbfork_worker_fail(s->w, DBFORK_ETASK, 0, NULL, "%s: %s", s->j->path, text);
     return 1;
   }
-  reply_entry(s, 1, e->rec_line, text, n > 0 ? (size_t)n : 0, e->raw, e->raw_len);
+  {
+    /* The raw bytes as they are in the file: not the terminator we appended
+     * to a last record that had none. */
+    size_t rlen = e->raw_len, avail = (size_t)(s->chunk + s->c->len - e->raw);
+    if (rlen > avail) rlen = avail;
+    reply_entry(s, 1, e->rec_line, text, n > 0 ? (size_t)n : 0, e->raw, rlen);
+  }
   return 0;
 }
 
@@ -402,6 +454,12 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   memcpy(&c, in, sizeof c);
   s->c = &c;
   s->w = w;
+  if (s->stmt && s->stmt_conn != mysql_thread_id(m)) {
+    /* The worker reconnected (server restart, killed session): statements
+     * prepared on the old session are gone with it. */
+    worker_close_stmts(s);
+  }
+  s->stmt_conn = mysql_thread_id(m);
   s->rejected = 0;
   s->nlines = 0;
   s->inserted = 0;
@@ -528,6 +586,7 @@ typedef struct loader {
   char mismatch_msg[512];
   /* progress */
   uint64_t bytes_done, bytes_skipped, rows_loaded, records, rejected, warnings, retries;
+  uint64_t rejected_before; /* by chunks an earlier run of this load committed */
   uint64_t chunks_total, chunks_done, chunks_skipped, chunks_failed, chunks_cancelled;
   uint64_t in_flight;
   double t0, last_print;
@@ -623,6 +682,7 @@ static void take_reply(loader *L, const dbfork_result *r) {
         fprintf(L->reject, "# %s: %.*s\n", L->j.path, (int)tl, text);
         fwrite(raw, 1, rl, L->reject);
         if (rl && raw[rl - 1] != '\n') fputc('\n', L->reject);
+        fflush(L->reject);
       }
     } else if (!L->json) {
       fprintf(stderr, "    line %llu: %.*s\n", (unsigned long long)line, (int)tl, text);
@@ -860,7 +920,7 @@ static int load_done_set(loader *L, int restart) {
     if (cli_exec(L->m, sql)) return -1;
   }
   snprintf(sql, sizeof sql,
-           "SELECT chunk_no, byte_offset, byte_len, chunk_hash, records FROM "
+           "SELECT chunk_no, byte_offset, byte_len, chunk_hash, records, rejected FROM "
            "%s.dbfork_load_progress WHERE job_id='%s' ORDER BY chunk_no",
            L->j.db, L->j.job_id);
   if (mysql_query(L->m, sql) || !(r = mysql_store_result(L->m))) {
@@ -878,6 +938,7 @@ static int load_done_set(loader *L, int restart) {
     L->done[L->ndone].len = strtoull(row[2], NULL, 10);
     L->done[L->ndone].hash = strtoull(row[3], NULL, 10);
     L->done[L->ndone].records = strtoull(row[4], NULL, 10);
+    L->rejected_before += row[5] ? strtoull(row[5], NULL, 10) : 0;
     L->ndone++;
   }
   mysql_free_result(r);
@@ -905,6 +966,17 @@ static uint64_t parse_size(const char *opt, const char *s, int *bad) {
   return v;
 }
 
+static void json_string(const char *v) {
+  putchar('"');
+  for (; *v; v++) {
+    unsigned char ch = (unsigned char)*v;
+    if (ch == '"' || ch == '\\') printf("\\%c", ch);
+    else if (ch < 0x20) printf("\\u%04x", ch);
+    else putchar(ch);
+  }
+  putchar('"');
+}
+
 static void load_usage(FILE *f) {
   fputs("usage: dbfork load FILE --table [DB.]TABLE [options]\n"
         "Loads a CSV file in parallel, one transaction per chunk, resumable exactly once.\n\n"
@@ -914,7 +986,8 @@ static void load_usage(FILE *f) {
         "                             (prepared multi-row INSERTs)\n"
         "      --batch=N              rows per INSERT for --method=insert (default 1000)\n"
         "      --on-duplicate=X       error (default), ignore, replace, or update (insert only)\n"
-        "      --chunk-size=SIZE      bytes per chunk and transaction (default 4M)\n"
+        "      --chunk-size=SIZE      bytes per chunk and transaction (default: file size / 16,\n"
+        "                             within 1M..4M; a rerun must use the same value)\n"
         "      --fields-terminated-by=S   default ','\n"
         "      --fields-enclosed-by=C     default '\"' ('' for none)\n"
         "      --fields-escaped-by=C      default '\\\\' ('' for none: RFC 4180 doubled quotes)\n"
@@ -943,7 +1016,7 @@ int cmd_load(int argc, char **argv) {
   const char *method = "load-data", *dup = "error", *reject_path = NULL;
   char dbname[130], tname[130], why[300], err[200], realp[PATH_MAX];
   unsigned long long batch = 1000;
-  int opt, bad = 0, restart = 0, strict = 0, rc, ret = EXIT_FAILED, k;
+  int opt, bad = 0, restart = 0, strict = 0, chunk_given = 0, rc, ret = EXIT_FAILED;
   char *iobuf = NULL;
   struct stat st;
   csv_split_stats sst;
@@ -953,7 +1026,7 @@ int cmd_load(int argc, char **argv) {
   memset(&c, 0, sizeof c);
   memset(&L, 0, sizeof L);
   L.fd = -1;
-  L.j.chunk_bytes = 4u << 20;
+  L.j.chunk_bytes = 0; /* default: see below */
   memcpy(longopts, cli_conn_longopts, sizeof cli_conn_longopts);
   {
     static const struct option extra[] = {
@@ -989,7 +1062,10 @@ int cmd_load(int argc, char **argv) {
       case 3002: method = optarg; break;
       case 3003: batch = parse_size("--batch", optarg, &bad); break;
       case 3004: dup = optarg; break;
-      case 3005: L.j.chunk_bytes = parse_size("--chunk-size", optarg, &bad); break;
+      case 3005:
+        L.j.chunk_bytes = parse_size("--chunk-size", optarg, &bad);
+        chunk_given = 1;
+        break;
       case 3006: ft = optarg; break;
       case 3007: fe = optarg; break;
       case 3008: fx = optarg; break;
@@ -1041,7 +1117,7 @@ int cmd_load(int argc, char **argv) {
     fprintf(stderr, "dbfork load: option --batch: must be 1..65535\n");
     return EXIT_USAGE;
   }
-  if (L.j.chunk_bytes < 1 || L.j.chunk_bytes > (1ull << 30)) {
+  if (chunk_given && (L.j.chunk_bytes < 1 || L.j.chunk_bytes > (1ull << 30))) {
     fprintf(stderr, "dbfork load: option --chunk-size: must be 1 byte .. 1G\n");
     return EXIT_USAGE;
   }
@@ -1063,6 +1139,14 @@ int cmd_load(int argc, char **argv) {
   }
   L.j.path = realp;
   L.file_size = (uint64_t)st.st_size;
+  if (!chunk_given) {
+    /* 4 MiB chunks measured best for big files; smaller files get at least
+     * 16 chunks (down to 1 MiB) so no worker idles through a long tail. It
+     * depends on the file alone, so a rerun cuts the same chunks. */
+    L.j.chunk_bytes = L.file_size / 16;
+    if (L.j.chunk_bytes > (4u << 20)) L.j.chunk_bytes = 4u << 20;
+    if (L.j.chunk_bytes < (1u << 20)) L.j.chunk_bytes = 1u << 20;
+  }
   if (L.j.d.flags & CSV_F_CRLF && L.j.method == METHOD_LOAD_DATA) {
     /* The server has no "\n or \r\n" mode: send it the terminator the file uses. */
     char head[65536];
@@ -1155,7 +1239,9 @@ int cmd_load(int argc, char **argv) {
   if (reject_path || L.j.max_errors) {
     char *def = NULL;
     if (!reject_path && asprintf(&def, "%s.rejects", argv[optind]) > 0) reject_path = def;
-    L.reject = fopen(reject_path, "w");
+    /* A resumed load appends: the rows rejected by chunks an earlier run
+     * committed are already in the file. */
+    L.reject = fopen(reject_path, L.ndone ? "a" : "w");
     L.reject_path = reject_path;
     if (!L.reject) {
       fprintf(stderr, "dbfork load: --reject-file %s: %s\n", reject_path, strerror(errno));
@@ -1173,6 +1259,7 @@ int cmd_load(int argc, char **argv) {
   print_progress(&L, 1);
   if (L.reject) fclose(L.reject);
   L.reject = NULL;
+  L.rejected += L.rejected_before; /* --max-errors is for the whole load, across reruns */
   if (L.rejected > L.j.max_errors && !L.first_error[0])
     snprintf(L.first_error, sizeof L.first_error, "%llu rows rejected, more than --max-errors=%llu",
              (unsigned long long)L.rejected, (unsigned long long)L.j.max_errors);
@@ -1182,27 +1269,24 @@ int cmd_load(int argc, char **argv) {
     int ok = !L.first_error[0] && !L.chunks_failed && !L.chunks_cancelled && !L.stop;
     char b1[32];
     if (L.json) {
-      printf("{\"file\":\"%s\",\"table\":\"%s.%s\",\"method\":\"%s\",\"workers\":%d,"
+      printf("{\"file\":");
+      json_string(L.j.path);
+      printf(",\"table\":");
+      json_string(why); /* db.table */
+      printf(",\"method\":\"%s\",\"workers\":%d,"
              "\"status\":\"%s\",\"rows_loaded\":%llu,\"records\":%llu,\"rejected\":%llu,"
              "\"warnings\":%llu,\"retries\":%llu,\"chunks\":%llu,\"chunks_skipped\":%llu,"
              "\"chunks_failed\":%llu,\"chunks_cancelled\":%llu,\"seconds\":%.3f,"
              "\"rows_per_second\":%.0f",
-             L.j.path, dbname, tname, method, c.workers,
-             ok ? (L.rejected ? "rejected" : "ok") : "failed", (unsigned long long)L.rows_loaded,
+             method, c.workers, ok ? (L.rejected ? "rejected" : "ok") : "failed", (unsigned long long)L.rows_loaded,
              (unsigned long long)L.records, (unsigned long long)L.rejected,
              (unsigned long long)L.warnings, (unsigned long long)L.retries,
              (unsigned long long)L.chunks_total, (unsigned long long)L.chunks_skipped,
              (unsigned long long)L.chunks_failed, (unsigned long long)L.chunks_cancelled, secs,
              secs > 0 ? L.rows_loaded / secs : 0);
       if (L.first_error[0]) {
-        printf(",\"error\":\"");
-        for (k = 0; L.first_error[k]; k++) {
-          unsigned char ch = (unsigned char)L.first_error[k];
-          if (ch == '"' || ch == '\\') printf("\\%c", ch);
-          else if (ch < 0x20) printf("\\u%04x", ch);
-          else putchar(ch);
-        }
-        printf("\"");
+        printf(",\"error\":");
+        json_string(L.first_error);
       }
       printf("}\n");
     } else if (!L.quiet || !ok) {

@@ -1,0 +1,219 @@
+/*
+ * test_load_kill.c — `dbfork load` interrupted halfway, then rerun.
+ *
+ * A load of a big enough file with small chunks is SIGKILLed (or SIGINTed)
+ * once some chunks are recorded in dbfork_load_progress. Then:
+ *  - no worker process of the dead loader is left, nor any of its sessions;
+ *  - the table holds exactly the rows of the recorded chunks;
+ *  - the same command rerun says it resumes, exits 0, and the table (without
+ *    a primary key, so a duplicate would show) holds every row exactly once.
+ * Registered ABORTS_CLIENTS (serial): killed workers abort their sessions.
+ */
+#include "loadtest.h"
+
+#define NROWS 100000
+
+static void interrupted_then_resumed(const char *method, int sig) {
+  lt_env e;
+  lt_file f;
+  lt_row *rows = calloc(NROWS, sizeof *rows);
+  lt_proc p;
+  lt_run r;
+  long kids[64];
+  int nkids = 0, alive;
+  long long t0, recorded = 0;
+  lt_sum part;
+
+  lt_setup(&e, "orders", 0); /* no primary key: duplicates would be counted */
+  lt_gen(rows, NROWS, 1, 2024, 0);
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  lt_put_rows(&f, rows, NROWS, 1);
+  lt_write_file(e.path, f.p, f.len);
+
+  lt_start(&p, &e, e.path, "orders", "--chunk-size=16K", "--method", method, "--workers", "2",
+           NULL);
+  /* wait until a few chunks are committed */
+  t0 = tu_now_ms();
+  for (;;) {
+    int st;
+    if (waitpid(p.pid, &st, WNOHANG) == p.pid)
+      FAIL("the load finished (status %d) before it could be interrupted: make the file bigger",
+           st);
+    recorded = lt_try_ll(e.m, "SELECT COUNT(*) FROM dbfork_load_progress");
+    if (recorded >= 5) break;
+    if (tu_now_ms() - t0 > 30000) FAIL("no chunk was recorded within 30 s");
+    tu_sleep_ms(2);
+  }
+  nkids = lt_children(p.pid, kids, 64);
+  CHECK(nkids >= 2); /* the two workers */
+  CHECK_EQ_INT(kill(p.pid, sig), 0);
+  lt_wait(&p, &e, &r, 30000);
+  if (sig == SIGKILL) {
+    CHECK_EQ_INT(r.rc, 128 + SIGKILL);
+  } else {
+    CHECK_EXIT(&r, 2); /* interrupted */
+    CHECK_CONTAINS(r.err, "rerun");
+  }
+  lt_run_free(&r);
+
+  /* no worker left behind, no session left open */
+  alive = lt_wait_gone(kids, nkids, 10000);
+  if (alive) FAIL("%d worker process(es) of the interrupted load are still alive", alive);
+  CHECK_EQ_INT(tu_wait_sessions(e.m, "dbfork-load", 0, 10000), 0);
+
+  /* exactly the recorded chunks, and not everything */
+  part = lt_server_sum(e.m, "orders");
+  CHECK_SUM(part, lt_sum_committed(e.m, &f, rows));
+  CHECK(part.count > 0);
+  if (part.count >= NROWS) FAIL("the load completed before the signal: make the file bigger");
+
+  /* the same command again: resumes, loads the rest exactly once */
+  lt_load(&r, &e, e.path, "orders", "--chunk-size=16K", "--method", method, "--workers", "2",
+          NULL);
+  CHECK_EXIT(&r, 0);
+  CHECK_CONTAINS(r.err, "resuming");
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, NROWS));
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(DISTINCT id) FROM orders"), NROWS);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT SUM(records) FROM dbfork_load_progress"), NROWS);
+  {
+    /* the rerun loaded only what was missing */
+    char want[64];
+    snprintf(want, sizeof want, "rows loaded    ");
+    CHECK_CONTAINS(r.out, want);
+    {
+      const char *q = strstr(r.out, want) + strlen(want);
+      long long loaded = 0;
+      for (; *q && *q != '\n'; q++)
+        if (*q >= '0' && *q <= '9') loaded = loaded * 10 + (*q - '0');
+      CHECK_EQ_INT(loaded, NROWS - part.count);
+    }
+  }
+  lt_run_free(&r);
+  tu_wait_sessions(e.m, "dbfork-load", 0, 10000);
+  free(rows);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
+
+TEST(sigkill_then_resume_load_data) { interrupted_then_resumed("load-data", SIGKILL); }
+TEST(sigkill_then_resume_insert) { interrupted_then_resumed("insert", SIGKILL); }
+TEST(sigint_then_resume_load_data) { interrupted_then_resumed("load-data", SIGINT); }
+TEST(sigterm_then_resume_insert) { interrupted_then_resumed("insert", SIGTERM); }
+
+/* A worker's connection is KILLed by an admin halfway: the chunk in flight
+ * rolls back and is retried on a new connection (the pool's policy), later
+ * chunks keep loading on it, and the table ends exact. */
+static void connection_killed_midway(const char *method) {
+  lt_env e;
+  lt_file f;
+  lt_row *rows = calloc(NROWS, sizeof *rows);
+  lt_proc p;
+  lt_run r;
+  long long t0, recorded = 0, victim = -1;
+  lt_setup(&e, "orders", 0);
+  lt_gen(rows, NROWS, 1, 777, 0);
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  lt_put_rows(&f, rows, NROWS, 1);
+  lt_write_file(e.path, f.p, f.len);
+
+  lt_start(&p, &e, e.path, "orders", "--chunk-size=16K", "--method", method, "--workers", "2",
+           "--json", NULL);
+  t0 = tu_now_ms();
+  while (recorded < 5) {
+    int st;
+    if (waitpid(p.pid, &st, WNOHANG) == p.pid) FAIL("the load finished before the KILL");
+    recorded = lt_try_ll(e.m, "SELECT COUNT(*) FROM dbfork_load_progress");
+    if (tu_now_ms() - t0 > 30000) FAIL("no chunk was recorded within 30 s");
+    tu_sleep_ms(2);
+  }
+  victim = tu_query_ll(e.m,
+                       "SELECT MIN(PROCESSLIST_ID) FROM performance_schema.session_connect_attrs "
+                       "WHERE ATTR_NAME='program_name' AND ATTR_VALUE='dbfork-load'");
+  CHECK(victim > 0);
+  tu_exec(e.m, "KILL CONNECTION %lld", victim);
+  lt_wait(&p, &e, &r, 60000);
+  CHECK_EXIT(&r, 0);
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, NROWS));
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(DISTINCT id) FROM orders"), NROWS);
+  lt_run_free(&r);
+  tu_wait_sessions(e.m, "dbfork-load", 0, 10000);
+  free(rows);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
+
+TEST(connection_killed_midway_load_data) { connection_killed_midway("load-data"); }
+TEST(connection_killed_midway_insert) { connection_killed_midway("insert"); }
+
+/* Bad rows under --max-errors, the load SIGKILLed halfway, rerun: the rows
+ * are exact, and the reject file of the finished load still lists every bad
+ * row once (those of the chunks committed by the first run too), and the
+ * --max-errors budget counts them all. */
+TEST(sigkill_then_resume_with_rejects) {
+  lt_env e;
+  lt_file f;
+  lt_row *rows = calloc(NROWS, sizeof *rows);
+  lt_proc p;
+  lt_run r;
+  long long t0, rej_committed = 0;
+  char rpath[256], ropt[300], kopt[32];
+  size_t i, nbad = 0;
+  char *txt;
+  lt_setup(&e, "orders", 0);
+  lt_gen(rows, NROWS, 1, 4242, 1);
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  for (i = 0; i < NROWS; i++) {
+    lt_put_row(&f, &rows[i], 1);
+    if (i % 2000 == 1999) {
+      lt_puts(&f, "1,2,3\n"); /* too few fields */
+      nbad++;
+    }
+  }
+  lt_write_file(e.path, f.p, f.len);
+  snprintf(rpath, sizeof rpath, "%s/rejects", e.dir);
+  snprintf(ropt, sizeof ropt, "--reject-file=%s", rpath);
+  snprintf(kopt, sizeof kopt, "--max-errors=%zu", nbad);
+
+  lt_start(&p, &e, e.path, "orders", "--chunk-size=16K", "--workers", "2", ropt, kopt, NULL);
+  t0 = tu_now_ms();
+  while (rej_committed < 3) {
+    int st;
+    if (waitpid(p.pid, &st, WNOHANG) == p.pid) FAIL("the load finished before the kill");
+    rej_committed = lt_try_ll(e.m, "SELECT IFNULL(SUM(rejected),0) FROM dbfork_load_progress");
+    if (tu_now_ms() - t0 > 30000) FAIL("no rejected row was recorded within 30 s");
+    tu_sleep_ms(2);
+  }
+  kill(p.pid, SIGKILL);
+  lt_wait(&p, &e, &r, 30000);
+  lt_run_free(&r);
+  tu_wait_sessions(e.m, "dbfork-load", 0, 10000);
+  rej_committed = tu_query_ll(e.m, "SELECT IFNULL(SUM(rejected),0) FROM dbfork_load_progress");
+  CHECK(rej_committed > 0 && rej_committed < (long long)nbad);
+
+  lt_load(&r, &e, e.path, "orders", "--chunk-size=16K", "--workers", "2", ropt, kopt, NULL);
+  CHECK_EXIT(&r, 1);
+  CHECK_CONTAINS(r.err, "resuming");
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, NROWS));
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT SUM(rejected) FROM dbfork_load_progress"), nbad);
+  /* the reject file: every bad row, once */
+  txt = lt_read_file(rpath, NULL);
+  CHECK(txt != NULL);
+  {
+    size_t n = 0;
+    const char *q = txt;
+    while ((q = strstr(q, "\n1,2,3\n"))) {
+      n++;
+      q += 6;
+    }
+    if (n != nbad)
+      FAIL("the reject file lists %zu bad rows, the file has %zu (%lld were rejected by the "
+           "killed run's committed chunks)",
+           n, nbad, rej_committed);
+  }
+  free(txt);
+  lt_run_free(&r);
+  tu_wait_sessions(e.m, "dbfork-load", 0, 10000);
+  free(rows);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
