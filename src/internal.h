@@ -99,6 +99,9 @@ typedef struct dbfork__shm {
 } dbfork__shm;
 
 /* ---- worker.c ---- */
+/* 1 in a worker asked to stop (SIGTERM/SIGINT/SIGHUP, parent death): long
+ * waits such as connect retries give up. Always 0 in the parent. */
+int dbfork__stop_requested(void);
 /* The child's entry point after fork(); never returns. `keep_fd` is the
  * worker's IPC socket; `parent` the pid that forked it; `close_fds` (n of them) are parent-only descriptors to
  * close (the loop's backend etc.). */

@@ -399,6 +399,9 @@ int dbfork__loop_init(dbfork_pool *p) {
   rc = uv_async_init(p->loop, &p->async, on_async);
   if (rc) return rc;
   p->async.data = p;
+  /* The wake-up handle alone must not keep a caller's loop running: the
+   * workers' pipes and exit watches do that while there is work. */
+  uv_unref((uv_handle_t *)&p->async);
   uv_timer_init(p->loop, &p->grace_timer);
   p->grace_timer.data = p;
   p->handles_open = 2;

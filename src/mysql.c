@@ -156,7 +156,8 @@ int dbfork__mysql_connect(const dbfork_options *o, int slot, unsigned int deadli
       *out = m;
       return 0;
     }
-    if (!connect_transient(err->mysql_errno) || dbfork__now_ms() + backoff > until)
+    if (!connect_transient(err->mysql_errno) || dbfork__now_ms() + backoff > until ||
+        dbfork__stop_requested())
       return err->code;
     dbfork__sleep_ms(backoff + dbfork__rand(backoff));
     if (backoff < 1000) backoff *= 2;

@@ -67,6 +67,8 @@ static void on_signal(int sig) {
   errno = saved;
 }
 
+int dbfork__stop_requested(void) { return got_signal != 0; }
+
 /* ---- buffers ---- */
 static int buf_reserve(buf *b, size_t more) {
   size_t need = b->len + more, cap = b->cap ? b->cap : 4096;
@@ -404,6 +406,7 @@ static void check_rss(dbfork_worker *w) {
  * frame, or when the worker must stop. */
 static void handle_frames(dbfork_worker *w) {
   size_t off = 0;
+  if (!w->rx.len) return; /* rx.p may still be NULL: no pointer arithmetic on it */
   while (!w->stopping) {
     dbfork__frame f;
     ssize_t n = dbfork__frame_parse(w->rx.p + off, w->rx.len - off,

@@ -51,6 +51,28 @@ void cli_conn_usage(FILE *f) {
         f);
 }
 
+/* The one copy of the password the command holds. Subcommands leave through
+ * many early returns; whichever one they take, the copy is wiped and freed at
+ * exit (and no leak checker sees it lost). */
+static char *owned_password;
+static void password_wipe(void) {
+  if (owned_password) {
+    memset(owned_password, 0, strlen(owned_password));
+    free(owned_password);
+    owned_password = NULL;
+  }
+}
+static char *password_keep(char *pw) {
+  static int registered;
+  if (!registered) {
+    atexit(password_wipe);
+    registered = 1;
+  }
+  password_wipe();
+  owned_password = pw;
+  return pw;
+}
+
 static int parse_uint(const char *opt, const char *arg, unsigned long max, unsigned long *out) {
   char *end;
   unsigned long v;
@@ -87,8 +109,7 @@ int cli_conn_opt(cli_conn *c, int opt, const char *arg, char **argv) {
       return 1;
     case 'p':
       if (arg) {
-        free(c->password);
-        c->password = strdup(arg);
+        c->password = password_keep(strdup(arg));
         /* Like the mysql client: wipe it from our argv, so that ps and
          * /proc/PID/cmdline show x's instead (best effort: others may have
          * looked already). */
@@ -134,21 +155,18 @@ static char *prompt_password(void) {
 
 int cli_conn_finish(cli_conn *c) {
   if (c->prompt) {
-    c->password = prompt_password();
+    c->password = password_keep(prompt_password());
     if (!c->password) return -1;
   } else if (!c->password && getenv("MYSQL_PWD")) {
-    c->password = strdup(getenv("MYSQL_PWD"));
+    c->password = password_keep(strdup(getenv("MYSQL_PWD")));
   }
   if (!c->workers) c->workers = 2;
   return 0;
 }
 
 void cli_conn_free(cli_conn *c) {
-  if (c->password) {
-    memset(c->password, 0, strlen(c->password));
-    free(c->password);
-    c->password = NULL;
-  }
+  password_wipe();
+  c->password = NULL;
 }
 
 void cli_conn_pool_options(const cli_conn *c, dbfork_options *o) {
@@ -258,7 +276,7 @@ int cli_quote_ident(const char *in, char *out, size_t outlen, char *why, size_t 
     return -1;
   }
   for (p = in;; p++) {
-    if (p == in || p == dot + 1) {
+    if (p == in || (dot && p == dot + 1)) {
       if (o + 1 >= outlen) break;
       out[o++] = '`';
       part = 0;

@@ -80,6 +80,7 @@ static int wb_reserve(wbuf *b, size_t n) {
 }
 
 static int wb_add(wbuf *b, const void *p, size_t n) {
+  if (!n) return 0; /* b->p may still be NULL: no pointer arithmetic on it */
   if (wb_reserve(b, n)) return -1;
   memcpy(b->p + b->len, p, n);
   b->len += n;
@@ -1184,7 +1185,7 @@ int cmd_load(int argc, char **argv) {
   }
   build_load_sql(&L);
   if (load_done_set(&L, restart)) goto out;
-  qsort(L.done, L.ndone, sizeof *L.done, done_cmp);
+  if (L.ndone) qsort(L.done, L.ndone, sizeof *L.done, done_cmp); /* L.done may be NULL */
   iobuf = malloc(1u << 20);
   if (!iobuf) goto out;
   if (L.ndone) {

@@ -131,7 +131,7 @@ static inline void ft_track_cb(const dbfork_result *r, void *ud) {
   t->status = r->status;
   t->mysql_errno = r->mysql_errno;
   snprintf(t->msg, sizeof t->msg, "%s", r->message);
-  memcpy(t->reply, r->data, n);
+  if (n) memcpy(t->reply, r->data, n); /* r->data may be NULL when len is 0 */
   t->reply[n] = 0;
   t->attempts = r->attempts;
   t->slot = r->worker_slot;

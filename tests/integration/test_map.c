@@ -9,7 +9,13 @@
  * quarantine (up to 256 MB) and VmRSS grows with allocation churn whatever
  * the library holds, so there the live heap as the allocator counts it is
  * measured instead; otherwise VmRSS. Both in KiB. */
-#if defined(__SANITIZE_ADDRESS__)
+/* gcc defines __SANITIZE_ADDRESS__; clang only answers __has_feature. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_MAP_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(TEST_MAP_ASAN)
 size_t __sanitizer_get_current_allocated_bytes(void);
 #define MEM_WHAT "live heap (ASan allocator)"
 static long mem_kb(void) { return (long)(__sanitizer_get_current_allocated_bytes() / 1024); }

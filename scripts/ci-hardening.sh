@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# scripts/ci-hardening.sh — the hardening legs of CI (issue 5), run by .ci/run
+# after the main suite. Installs nothing: it uses what scripts/setup-debian.sh
+# installs (clang, libclang-rt-14-dev, valgrind, clang-format).
+#
+#   scripts/ci-hardening.sh [STEP...]      default: symbols asan valgrind fuzz format
+#
+# Steps (each prints a one-line verdict; the script exits non-zero if any failed):
+#   symbols   nm -D --defined-only libdbfork.so: every exported symbol has the
+#             dbfork_ prefix (internal dbfork__ ones are not exported either),
+#             and it is exactly the set of DBFORK_EXTERN functions in dbfork.h.
+#   asan      a second build dir (build-asan) with -DDBFORK_SANITIZE=ON
+#             (ASan + UBSan, -fno-sanitize-recover), clang if present, and the
+#             whole ctest suite with halt_on_error=1:detect_leaks=1. Workers
+#             are forked from the test processes, so they inherit the
+#             sanitizers; see docs/hardening.md for LeakSanitizer and _exit().
+#   valgrind  a plain -O1 -g build (build-valgrind) whose test binaries run
+#             under valgrind memcheck through CMAKE_CROSSCOMPILING_EMULATOR
+#             (workers are forked, not exec'd: memcheck follows them; the
+#             CLI tests exec $DBFORK_CLI, hence --trace-children=yes), over
+#             the integration tests that exercise the pool (VALGRIND_TESTS).
+#             One log per process; any error or definite leak fails the step.
+#             Suppressions: tests/hardening/valgrind.supp (third-party only).
+#   fuzz      libFuzzer builds (build-fuzz, clang, -DDBFORK_FUZZ=ON) of
+#             tests/fuzz/fuzz_proto.c + src/proto.c and tests/fuzz/fuzz_csv.c
+#             + src/cli/csv.c, each run FUZZ_SECONDS over a copy of its seed
+#             corpus; prints the exec count. A crash fails the step and the
+#             reproducer is kept in build-fuzz/artifacts/.
+#   format    clang-format --dry-run over the tracked C sources; any difference
+#             fails the step (DBFORK_CHECK_FORMAT=0: report only).
+#
+# Environment:
+#   DBFORK_BUILD_DIR     the main build (for `symbols`); default ROOT/build.
+#                        Built here if it has no libdbfork.so yet.
+#   DBFORK_HARDEN_PREFIX prefix of the extra build dirs; default ROOT/build
+#                        (-> build-asan, build-valgrind, build-fuzz; git-ignored)
+#   FUZZ_SECONDS         per fuzz target; default 60
+#   VALGRIND_TESTS       ctest -R regex for the valgrind step (default below)
+#   DBFORK_CHECK_FORMAT  0: the format step only reports differences (default 1)
+#   JOBS                 build and ctest parallelism; default 2
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+MAIN_BUILD=${DBFORK_BUILD_DIR:-$ROOT/build}
+PREFIX=${DBFORK_HARDEN_PREFIX:-$ROOT/build}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+JOBS=${JOBS:-2}
+# The pool-exercising integration tests: the parent's own connection,
+# sessions, finalizers, submit, the caller's loop, initializer failure, clean
+# close/terminate (Aborted_clients), the examples (map, finalizer, caller's
+# loop), and the CLI demo (exec'd: --trace-children). it_map's 100k-task run
+# and the fault tests are left out: too slow under memcheck, or timing-bound.
+VALGRIND_TESTS=${VALGRIND_TESTS:-'^(it_parent_connection|it_sessions|it_finalizers|it_submit|it_caller_loop|it_init_failure|it_aborted_clients\.aborted_clients_unchanged_after_(close_join|terminate)|example\.|hardening_credentials\.password_from_option_file_not_in_cmdline)'}
+
+FAILED=()
+PASSED=()
+T0=$SECONDS
+
+say() { printf '\n=== %s\n' "$*"; }
+verdict() { # step rc detail
+  if [ "$2" -eq 0 ]; then
+    PASSED+=("$1")
+    printf '%s: PASS %s (%ds)\n' "$1" "${3:-}" $((SECONDS - STEP_T0))
+  else
+    FAILED+=("$1")
+    printf '%s: FAIL %s (%ds)\n' "$1" "${3:-}" $((SECONDS - STEP_T0))
+  fi
+}
+
+pick_cc() { # clang if present (libFuzzer, better UBSan), else gcc
+  if command -v clang >/dev/null 2>&1; then echo clang; else echo gcc; fi
+}
+
+configure() { # dir cc extra-args...
+  local dir=$1 cc=$2
+  shift 2
+  mkdir -p "$dir"
+  cmake -S "$ROOT" -B "$dir" -DCMAKE_C_COMPILER="$cc" -DDBFORK_WERROR=ON \
+    -DDBFORK_BUILD_TESTS=ON "$@" >"$dir/configure.log" 2>&1 ||
+    { cat "$dir/configure.log"; return 1; }
+  cmake --build "$dir" -j"$JOBS" >"$dir/build.log" 2>&1 ||
+    { tail -n 60 "$dir/build.log"; return 1; }
+}
+
+# ---------------------------------------------------------------------------
+step_symbols() {
+  say "symbols: exported symbols of libdbfork.so"
+  local so=$MAIN_BUILD/libdbfork.so bad want got rc=0
+  if [ ! -e "$so" ]; then
+    cmake -S "$ROOT" -B "$MAIN_BUILD" -DDBFORK_WERROR=ON >/dev/null &&
+      cmake --build "$MAIN_BUILD" -j"$JOBS" --target dbfork >/dev/null || return 1
+  fi
+  got=$(nm -D --defined-only "$so" | awk '{print $3}' | sort -u)
+  bad=$(grep -v '^dbfork_' <<<"$got"; grep '^dbfork__' <<<"$got")
+  if [ -n "$bad" ]; then
+    echo "exported without the dbfork_ prefix (or internal dbfork__):"
+    sed 's/^/  /' <<<"$bad"
+    rc=1
+  fi
+  # The exported set must be exactly the header's DBFORK_EXTERN functions.
+  want=$(tr '\n' ' ' <"$ROOT/include/dbfork.h" |
+    grep -oP 'DBFORK_EXTERN[^(;]*?\K\bdbfork_\w+(?=\s*\()' | sort -u)
+  if [ "$want" != "$got" ]; then
+    echo "exported symbols differ from the DBFORK_EXTERN functions of include/dbfork.h:"
+    diff <(echo "$want") <(echo "$got") | grep '^[<>]' |
+      sed 's/^</  declared, not exported:/; s/^>/  exported, not declared:/'
+    rc=1
+  fi
+  echo "$(wc -l <<<"$got") symbols exported, all dbfork_*"
+  return $rc
+}
+
+# ---------------------------------------------------------------------------
+step_asan() {
+  local dir=$PREFIX-asan cc rc
+  cc=$(pick_cc)
+  say "asan: ASan+UBSan build ($cc) in $dir, whole ctest suite"
+  configure "$dir" "$cc" -DDBFORK_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug || return 1
+  # halt_on_error: the first report ends the process (ctest sees a failure).
+  # detect_leaks: LSan at exit() of every test process (the runner and each
+  # test's forked child). abort_on_error=0 keeps the exit code at 1 so the
+  # test runner reports it as a failure, not a signal.
+  # Workers leave through _exit() after their finalizers, which skips LSan's
+  # atexit check; docs/hardening.md says what that means.
+  # Reports also go to one file per process (log_path), so that a report in
+  # a process whose failure the test tolerated (a worker the pool replaced)
+  # still fails this step; ctest only shows the output of failed tests.
+  local logs=$dir/sanitizer-logs
+  rm -rf "$logs"
+  mkdir -p "$logs"
+  (cd "$dir" &&
+    ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:check_initialization_order=1:detect_stack_use_after_return=1:log_path=$logs/asan \
+      UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan \
+      LSAN_OPTIONS=suppressions=$ROOT/tests/hardening/lsan.supp:print_suppressions=0 \
+      ctest -j"$JOBS" --output-on-failure --timeout 600 >"$dir/ctest.log" 2>&1)
+  rc=$?
+  grep -E '^[0-9]+% tests passed|tests failed out of|^\s+[0-9]+ - |Total Test time' \
+    "$dir/ctest.log"
+  if [ -n "$(ls -A "$logs")" ]; then
+    # One line per distinct finding (with how many processes hit it), then
+    # the first full report of each.
+    echo "sanitizer reports from $(ls "$logs" | wc -l) processes ($logs):"
+    grep -hE 'runtime error:|ERROR: (Address|Leak)Sanitizer' "$logs"/* |
+      sed -E 's/^==[0-9]+==//' | sort | uniq -c | sort -rn | head -n 20
+    local seen="" f key
+    for f in "$logs"/*; do
+      key=$(grep -m1 -hE 'runtime error:|ERROR: (Address|Leak)Sanitizer' "$f" | sed -E 's/^==[0-9]+==//')
+      case "$seen" in *"|$key|"*) continue ;; esac
+      seen="$seen|$key|"
+      echo "---- $f"
+      head -n 30 "$f"
+    done
+    rc=1
+  else
+    echo "no sanitizer report from any process"
+  fi
+  return $rc
+}
+
+# ---------------------------------------------------------------------------
+step_valgrind() {
+  local dir=$PREFIX-valgrind logs rc n errs leaks
+  say "valgrind: memcheck over the pool's integration tests ($VALGRIND_TESTS)"
+  command -v valgrind >/dev/null || { echo "valgrind not installed"; return 1; }
+  logs=$dir/valgrind-logs
+  # Every test binary registered with add_test(COMMAND target) is run through
+  # the emulator: valgrind with one log file per process (%p), so forked
+  # workers and exec'd CLI processes each get theirs.
+  local vg="valgrind;--tool=memcheck;--trace-children=yes;--child-silent-after-fork=no"
+  vg+=";--track-origins=yes;--leak-check=full;--show-leak-kinds=definite"
+  vg+=";--errors-for-leak-kinds=definite;--error-exitcode=97;--num-callers=30"
+  vg+=";--suppressions=$ROOT/tests/hardening/valgrind.supp"
+  vg+=";--trace-children-skip=*/bash,*/sh,*/mariadb*,*/mysql*,*/cmake,*/sleep,*/cat"
+  vg+=";--log-file=$logs/vg.%p.log"
+  configure "$dir" gcc -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 \
+    "-DCMAKE_CROSSCOMPILING_EMULATOR=$vg" || return 1
+  rm -rf "$logs"
+  mkdir -p "$logs"
+  # Memcheck makes everything ~10-20x slower: one test at a time. The
+  # selected tests finish well within their own timeouts; the step's verdict
+  # comes from the logs (a child's leak does not change the parent's exit
+  # code), the ctest result from the tests' own checks.
+  (cd "$dir" &&
+    ctest -j1 --output-on-failure --timeout 900 -R "$VALGRIND_TESTS" \
+    >"$dir/ctest.log" 2>&1)
+  rc=$?
+  tail -n 15 "$dir/ctest.log"
+  n=$(find "$logs" -name 'vg.*.log' | wc -l)
+  # A process's log ends with its ERROR SUMMARY (and the leak summary): list
+  # every log with errors or a definite leak.
+  errs=$(grep -L 'ERROR SUMMARY: 0 errors' "$logs"/vg.*.log 2>/dev/null)
+  leaks=$(grep -lE 'definitely lost: [1-9]' "$logs"/vg.*.log 2>/dev/null)
+  if [ -n "$errs$leaks" ]; then
+    echo "memcheck findings:"
+    for f in $(printf '%s\n%s\n' "$errs" "$leaks" | sort -u); do
+      [ -n "$f" ] || continue
+      echo "---- $f ($(sed -n 's/^==[0-9]*== Command: //p' "$f" | head -n1))"
+      grep -E '^==[0-9]+== ( |[A-Z])' "$f" | grep -vE 'Copyright|Using Valgrind|Command:|Parent PID' |
+        head -n 60
+    done
+    rc=1
+  fi
+  echo "$n processes checked by memcheck (logs: $logs)"
+  grep -h 'ERROR SUMMARY' "$logs"/vg.*.log | sed -E 's/^==[0-9]+== //; s/ \(suppressed.*//' |
+    sort | uniq -c | sed 's/^ */  /; s/ ERROR SUMMARY:/ processes: ERROR SUMMARY:/'
+  grep -h 'definitely lost:' "$logs"/vg.*.log | sed -E 's/^==[0-9]+== +//' | sort | uniq -c |
+    sed 's/^ */  /; s/ definitely/ processes: definitely/'
+  [ "$n" -gt 0 ] || { echo "no process ran under valgrind"; rc=1; }
+  return $rc
+}
+
+# ---------------------------------------------------------------------------
+step_fuzz() {
+  local dir=$PREFIX-fuzz rc=0 t bin corpus work log execs
+  say "fuzz: libFuzzer targets, ${FUZZ_SECONDS}s each"
+  command -v clang >/dev/null || { echo "clang not installed"; return 1; }
+  mkdir -p "$dir"
+  cmake -S "$ROOT" -B "$dir" -DCMAKE_C_COMPILER=clang -DDBFORK_FUZZ=ON \
+    -DDBFORK_BUILD_TESTS=ON >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; return 1; }
+  mkdir -p "$dir/artifacts"
+  for t in proto csv; do
+    corpus=$ROOT/tests/fuzz/corpus_$t
+    if [ ! -f "$ROOT/tests/fuzz/fuzz_$t.c" ]; then
+      echo "fuzz_$t: tests/fuzz/fuzz_$t.c missing"
+      rc=1
+      continue
+    fi
+    cmake --build "$dir" -j"$JOBS" --target "fuzz_$t" >"$dir/build-$t.log" 2>&1 ||
+      { tail -n 40 "$dir/build-$t.log"; rc=1; continue; }
+    bin=$(find "$dir" -type f -name "fuzz_$t" -perm -u+x | head -n1)
+    # New inputs go to a scratch corpus; the checked-in seeds are only read.
+    work=$dir/corpus_${t}_work
+    mkdir -p "$work"
+    log=$dir/fuzz_$t.log
+    "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$dir/artifacts/fuzz_$t-" "$work" "$corpus" >"$log" 2>&1
+    local frc=$?
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
+    local cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[^ ]+' "$log" | tail -n1)
+    local seeds=$(find "$corpus" -type f | wc -l)
+    if [ $frc -ne 0 ]; then
+      echo "fuzz_$t: CRASH or failure (exit $frc) after ${execs:-?} execs; artifacts:"
+      ls "$dir/artifacts" | grep "fuzz_$t-" | sed 's/^/  /'
+      grep -E 'ERROR|runtime error|invariant|SUMMARY|^fuzz_' "$log" | head -n 20
+      rc=1
+    else
+      echo "fuzz_$t: ${execs:-?} execs in ${FUZZ_SECONDS}s from $seeds seeds, no crash ($cov)"
+    fi
+  done
+  return $rc
+}
+
+# ---------------------------------------------------------------------------
+step_format() {
+  local files n=0 f out
+  say "format: clang-format --dry-run (.clang-format)"
+  command -v clang-format >/dev/null || { echo "clang-format not installed"; return 1; }
+  cd "$ROOT" || return 1
+  # The tracked sources only: build trees and generated files do not count.
+  files=$(git ls-files 'src/*.[ch]' 'include/*.h' 'tests/*.[ch]' 'examples/*.c' 'bench/*.c' |
+    sort)
+  for f in $files; do
+    out=$(clang-format --dry-run --style=file "$f" 2>&1 | grep -c 'warning:')
+    if [ "$out" -gt 0 ]; then
+      n=$((n + 1))
+      printf '  %-50s %d places\n' "$f" "$out"
+    fi
+  done
+  echo "$n of $(wc -w <<<"$files") files differ from .clang-format"
+  if [ "${DBFORK_CHECK_FORMAT:-1}" = 1 ] && [ $n -gt 0 ]; then
+    echo "fix with: clang-format -i FILE (DBFORK_CHECK_FORMAT=0 only reports)"
+    return 1
+  fi
+  [ $n -eq 0 ] || echo "(not enforced: DBFORK_CHECK_FORMAT=0)"
+  return 0
+}
+
+# ---------------------------------------------------------------------------
+STEPS=("$@")
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(symbols asan valgrind fuzz format)
+for s in "${STEPS[@]}"; do
+  case "$s" in
+    symbols | asan | valgrind | fuzz | format) ;;
+    *)
+      echo "usage: $0 [symbols|asan|valgrind|fuzz|format]..." >&2
+      exit 64
+      ;;
+  esac
+done
+for s in "${STEPS[@]}"; do
+  STEP_T0=$SECONDS
+  "step_$s"
+  verdict "$s" $?
+done
+printf '\nhardening steps passed: %s; failed: %s; %ds\n' "${PASSED[*]:-none}" \
+  "${FAILED[*]:-none}" $((SECONDS - T0))
+printf 'hardening: %d passed, %d failed\n' ${#PASSED[@]} ${#FAILED[@]}
+[ ${#FAILED[@]} -eq 0 ]
