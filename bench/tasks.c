@@ -544,22 +544,37 @@ int main(int argc, char **argv) {
   int runs = 3, starts = 30, i, r;
   for (i = 1; i < argc && argv[i][0] == '-'; i++) {
     const char *a = argv[i];
-#define ARG (i + 1 < argc ? argv[++i] : (fprintf(stderr, "tasks: %s needs a value\n", a), exit(2), ""))
-    if (!strcmp(a, "--socket")) g_socket = ARG;
-    else if (!strcmp(a, "--user")) g_user = ARG;
-    else if (!strcmp(a, "--password")) g_password = ARG;
-    else if (!strcmp(a, "--database")) g_database = ARG;
-    else if (!strcmp(a, "--defaults-file")) g_defaults_file = ARG;
-    else if (!strcmp(a, "--no-defaults")) g_no_defaults = 1;
-    else if (!strcmp(a, "-n")) n = strtoull(ARG, NULL, 10);
-    else if (!strcmp(a, "-k")) k = strtoull(ARG, NULL, 10);
-    else if (!strcmp(a, "-b")) batches = strtoull(ARG, NULL, 10);
-    else if (!strcmp(a, "-r")) runs = atoi(ARG);
-    else if (!strcmp(a, "-s")) starts = atoi(ARG);
-    else if (!strcmp(a, "--prefetch")) g_prefetch = (unsigned)atoi(ARG);
-    else if (!strcmp(a, "--queue")) g_queue = (unsigned)atoi(ARG);
+#define ARG \
+  (i + 1 < argc ? argv[++i] : (fprintf(stderr, "tasks: %s needs a value\n", a), exit(2), ""))
+    if (!strcmp(a, "--socket"))
+      g_socket = ARG;
+    else if (!strcmp(a, "--user"))
+      g_user = ARG;
+    else if (!strcmp(a, "--password"))
+      g_password = ARG;
+    else if (!strcmp(a, "--database"))
+      g_database = ARG;
+    else if (!strcmp(a, "--defaults-file"))
+      g_defaults_file = ARG;
+    else if (!strcmp(a, "--no-defaults"))
+      g_no_defaults = 1;
+    else if (!strcmp(a, "-n"))
+      n = strtoull(ARG, NULL, 10);
+    else if (!strcmp(a, "-k"))
+      k = strtoull(ARG, NULL, 10);
+    else if (!strcmp(a, "-b"))
+      batches = strtoull(ARG, NULL, 10);
+    else if (!strcmp(a, "-r"))
+      runs = atoi(ARG);
+    else if (!strcmp(a, "-s"))
+      starts = atoi(ARG);
+    else if (!strcmp(a, "--prefetch"))
+      g_prefetch = (unsigned)atoi(ARG);
+    else if (!strcmp(a, "--queue"))
+      g_queue = (unsigned)atoi(ARG);
     else {
-      fprintf(stderr, "tasks: unknown option %s (see the comment at the top of bench/tasks.c)\n", a);
+      fprintf(stderr, "tasks: unknown option %s (see the comment at the top of bench/tasks.c)\n",
+              a);
       return 2;
     }
 #undef ARG

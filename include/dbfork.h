@@ -105,33 +105,33 @@ DBFORK_EXTERN const char *dbfork_version(void);
  *   DBFORK_ERETRIES       a retryable error (deadlock, lock wait timeout, lost
  *                         connection) persisted through max_retries attempts
  * ------------------------------------------------------------------------- */
-#define DBFORK_ERRNO_MAP(XX)                                                                   \
-  XX(EPERM, -EPERM, "operation not permitted")                                                 \
-  XX(ENOENT, -ENOENT, "no such file or directory")                                             \
-  XX(EIO, -EIO, "i/o error")                                                                   \
-  XX(EAGAIN, -EAGAIN, "resource temporarily unavailable (queue full)")                         \
-  XX(ENOMEM, -ENOMEM, "not enough memory")                                                     \
-  XX(EACCES, -EACCES, "permission denied")                                                     \
-  XX(EBUSY, -EBUSY, "resource busy")                                                           \
-  XX(EINVAL, -EINVAL, "invalid argument")                                                      \
-  XX(EMFILE, -EMFILE, "too many open files")                                                   \
-  XX(EPIPE, -EPIPE, "broken pipe")                                                             \
-  XX(ERANGE, -ERANGE, "result out of range")                                                   \
-  XX(ENOSYS, -ENOSYS, "function not implemented")                                              \
-  XX(ESQL, -30001, "SQL error")                                                                \
-  XX(ETASK, -30002, "task failed")                                                             \
-  XX(EWORKERLOST, -30003, "worker lost while running the task")                                \
-  XX(ECOMMITUNKNOWN, -30004, "connection lost during COMMIT: commit outcome unknown")          \
-  XX(ECONNLOST, -30005, "lost connection to the server")                                       \
-  XX(ETIMEDOUT, -30006, "task time limit exceeded")                                            \
-  XX(ECANCELED, -30007, "task cancelled")                                                      \
-  XX(EINIT, -30008, "worker initializer failed")                                               \
-  XX(ERETRIES, -30009, "retryable error persisted through max_retries attempts")               \
-  XX(ECLOSED, -30010, "pool is closed to new tasks")                                           \
-  XX(ESTATE, -30011, "call not valid in the pool's current state")                             \
-  XX(EPROTO, -30012, "protocol error between parent and worker")                               \
-  XX(ETOOBIG, -30013, "payload larger than max_payload")                                       \
-  XX(EOWNER, -30014, "MYSQL handle used by a process that did not open it")                    \
+#define DBFORK_ERRNO_MAP(XX)                                                          \
+  XX(EPERM, -EPERM, "operation not permitted")                                        \
+  XX(ENOENT, -ENOENT, "no such file or directory")                                    \
+  XX(EIO, -EIO, "i/o error")                                                          \
+  XX(EAGAIN, -EAGAIN, "resource temporarily unavailable (queue full)")                \
+  XX(ENOMEM, -ENOMEM, "not enough memory")                                            \
+  XX(EACCES, -EACCES, "permission denied")                                            \
+  XX(EBUSY, -EBUSY, "resource busy")                                                  \
+  XX(EINVAL, -EINVAL, "invalid argument")                                             \
+  XX(EMFILE, -EMFILE, "too many open files")                                          \
+  XX(EPIPE, -EPIPE, "broken pipe")                                                    \
+  XX(ERANGE, -ERANGE, "result out of range")                                          \
+  XX(ENOSYS, -ENOSYS, "function not implemented")                                     \
+  XX(ESQL, -30001, "SQL error")                                                       \
+  XX(ETASK, -30002, "task failed")                                                    \
+  XX(EWORKERLOST, -30003, "worker lost while running the task")                       \
+  XX(ECOMMITUNKNOWN, -30004, "connection lost during COMMIT: commit outcome unknown") \
+  XX(ECONNLOST, -30005, "lost connection to the server")                              \
+  XX(ETIMEDOUT, -30006, "task time limit exceeded")                                   \
+  XX(ECANCELED, -30007, "task cancelled")                                             \
+  XX(EINIT, -30008, "worker initializer failed")                                      \
+  XX(ERETRIES, -30009, "retryable error persisted through max_retries attempts")      \
+  XX(ECLOSED, -30010, "pool is closed to new tasks")                                  \
+  XX(ESTATE, -30011, "call not valid in the pool's current state")                    \
+  XX(EPROTO, -30012, "protocol error between parent and worker")                      \
+  XX(ETOOBIG, -30013, "payload larger than max_payload")                              \
+  XX(EOWNER, -30014, "MYSQL handle used by a process that did not open it")           \
   XX(ECONNECT, -30015, "cannot connect to the server")
 
 typedef enum {
@@ -158,15 +158,15 @@ struct uv_loop_s;                           /* uv_loop_t from <uv.h> */
  * in it is owned by the pool and valid only during the callback: copy what
  * you keep. */
 typedef struct dbfork_result {
-  int status;                 /* 0: ok; else a negative DBFORK_E* class (see above) */
-  unsigned int mysql_errno;   /* server/client error number, 0 if none */
-  char sqlstate[6];           /* NUL-terminated SQLSTATE, "" if none */
-  const char *message;        /* NUL-terminated detail, "" if none; never NULL */
-  const void *data;           /* the reply the task wrote (dbfork_worker_reply) */
-  size_t len;                 /* its length in bytes */
-  unsigned int attempts;      /* how many times the task was started (1 = no retry) */
-  int worker_slot;            /* slot of the worker that ended it, -1 if none */
-  long worker_pid;            /* pid of that worker, 0 if none */
+  int status;                  /* 0: ok; else a negative DBFORK_E* class (see above) */
+  unsigned int mysql_errno;    /* server/client error number, 0 if none */
+  char sqlstate[6];            /* NUL-terminated SQLSTATE, "" if none */
+  const char *message;         /* NUL-terminated detail, "" if none; never NULL */
+  const void *data;            /* the reply the task wrote (dbfork_worker_reply) */
+  size_t len;                  /* its length in bytes */
+  unsigned int attempts;       /* how many times the task was started (1 = no retry) */
+  int worker_slot;             /* slot of the worker that ended it, -1 if none */
+  long worker_pid;             /* pid of that worker, 0 if none */
   unsigned long connection_id; /* that worker's server connection id, 0 if none */
 } dbfork_result;
 
@@ -212,17 +212,17 @@ typedef struct dbfork_options {
   const char *user;
   const char *password;
   const char *database;
-  const char *charset;         /* default "utf8mb4" */
+  const char *charset;          /* default "utf8mb4" */
   unsigned int connect_timeout; /* seconds; default 10 */
-  const char *defaults_file;   /* read only this option file (--defaults-file) */
-  const char *defaults_group;  /* group read besides [client]; default "dbfork" */
-  int no_defaults;             /* 1: read no option file at all */
-  const char *ssl_mode;        /* DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY */
+  const char *defaults_file;    /* read only this option file (--defaults-file) */
+  const char *defaults_group;   /* group read besides [client]; default "dbfork" */
+  int no_defaults;              /* 1: read no option file at all */
+  const char *ssl_mode;         /* DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY */
   const char *ssl_ca;
   const char *ssl_cert;
   const char *ssl_key;
-  const char *program_name;    /* connect attribute program_name; default "dbfork" */
-  int local_infile;            /* 1: allow LOAD DATA LOCAL INFILE on worker connections */
+  const char *program_name; /* connect attribute program_name; default "dbfork" */
+  int local_infile;         /* 1: allow LOAD DATA LOCAL INFILE on worker connections */
 
   /* Worker code. */
   dbfork_init_fn init; /* optional user initializer: once per worker process */
@@ -235,33 +235,33 @@ typedef struct dbfork_options {
   void *task_arg;
 
   /* Scheduling and memory bounds. */
-  unsigned int queue_max;  /* tasks waiting in the parent; default 1024 */
-  unsigned int prefetch;   /* tasks in flight per worker; default 32 */
-  int submit_nonblocking;  /* 1: a full queue makes dbfork_submit return DBFORK_EAGAIN;
-                              0 (default): dbfork_submit waits for room */
-  size_t max_payload;      /* largest payload or reply in bytes; default 64 MiB */
+  unsigned int queue_max; /* tasks waiting in the parent; default 1024 */
+  unsigned int prefetch;  /* tasks in flight per worker; default 32 */
+  int submit_nonblocking; /* 1: a full queue makes dbfork_submit return DBFORK_EAGAIN;
+                             0 (default): dbfork_submit waits for room */
+  size_t max_payload;     /* largest payload or reply in bytes; default 64 MiB */
 
   /* Policies. */
-  int transaction;                  /* 1: wrap each task in BEGIN .. COMMIT/ROLLBACK */
-  unsigned int max_retries;         /* retries per task; default 3 (set retries_off to disable) */
-  int retries_off;                  /* 1: never retry */
-  unsigned int retry_backoff_ms;    /* base of the jittered exponential backoff; default 20 */
-  unsigned int max_start_failures;  /* consecutive worker start failures before the pool
-                                       fails; default 3 */
-  unsigned int start_backoff_ms;    /* base respawn backoff after a start failure; default 100 */
+  int transaction;                   /* 1: wrap each task in BEGIN .. COMMIT/ROLLBACK */
+  unsigned int max_retries;          /* retries per task; default 3 (set retries_off to disable) */
+  int retries_off;                   /* 1: never retry */
+  unsigned int retry_backoff_ms;     /* base of the jittered exponential backoff; default 20 */
+  unsigned int max_start_failures;   /* consecutive worker start failures before the pool
+                                        fails; default 3 */
+  unsigned int start_backoff_ms;     /* base respawn backoff after a start failure; default 100 */
   unsigned int max_tasks_per_worker; /* recycle after this many tasks; 0 = never */
-  size_t max_rss_bytes;             /* recycle when the worker's RSS exceeds this; 0 = never */
-  unsigned int max_lifetime_ms;     /* recycle after this long (plus up to 10% jitter); 0 = never */
-  unsigned int idle_ping_ms;        /* ping an idle connection after this long; default 60000 */
-  unsigned int soft_time_limit_ms;  /* KILL QUERY the worker's statement; 0 = none */
-  unsigned int hard_time_limit_ms;  /* SIGKILL the worker and KILL its session; 0 = none */
-  unsigned int term_grace_ms;       /* terminate(): SIGTERM, then SIGKILL after; default 2000 */
+  size_t max_rss_bytes;              /* recycle when the worker's RSS exceeds this; 0 = never */
+  unsigned int max_lifetime_ms;    /* recycle after this long (plus up to 10% jitter); 0 = never */
+  unsigned int idle_ping_ms;       /* ping an idle connection after this long; default 60000 */
+  unsigned int soft_time_limit_ms; /* KILL QUERY the worker's statement; 0 = none */
+  unsigned int hard_time_limit_ms; /* SIGKILL the worker and KILL its session; 0 = none */
+  unsigned int term_grace_ms;      /* terminate(): SIGTERM, then SIGKILL after; default 2000 */
 
   /* Loop and diagnostics. */
   struct uv_loop_s *loop; /* run on this loop instead of the pool's own; not owned */
   dbfork_log_fn log;      /* diagnostics; NULL = discard */
   void *log_arg;
-  int log_level;          /* highest level passed to log; default DBFORK_LOG_INFO */
+  int log_level; /* highest level passed to log; default DBFORK_LOG_INFO */
 } dbfork_options;
 
 /* Fills *o with defaults (all zero, which means "the defaults above").
@@ -366,23 +366,23 @@ DBFORK_EXTERN const char *dbfork_pool_last_error(const dbfork_pool *p);
  * Statistics.
  * ------------------------------------------------------------------------- */
 enum {
-  DBFORK_WORKER_EMPTY = 0,  /* slot has no process */
-  DBFORK_WORKER_STARTING,   /* forked, connecting */
-  DBFORK_WORKER_IDLE,       /* connected, no task */
-  DBFORK_WORKER_BUSY,       /* running tasks */
-  DBFORK_WORKER_STOPPING    /* finishing, running finalizers */
+  DBFORK_WORKER_EMPTY = 0, /* slot has no process */
+  DBFORK_WORKER_STARTING,  /* forked, connecting */
+  DBFORK_WORKER_IDLE,      /* connected, no task */
+  DBFORK_WORKER_BUSY,      /* running tasks */
+  DBFORK_WORKER_STOPPING   /* finishing, running finalizers */
 };
 
 typedef struct dbfork_worker_stats {
   int slot;
-  long pid;                     /* 0 if the slot is empty */
-  unsigned long connection_id;  /* 0 until connected */
-  int state;                    /* DBFORK_WORKER_* */
+  long pid;                    /* 0 if the slot is empty */
+  unsigned long connection_id; /* 0 until connected */
+  int state;                   /* DBFORK_WORKER_* */
   uint64_t tasks_ok;
   uint64_t tasks_failed;
-  uint64_t tasks_retried;       /* retries this slot caused or ran */
-  unsigned int restarts;        /* processes started in this slot after the first */
-  size_t rss_bytes;             /* resident set size of the process, 0 if unknown */
+  uint64_t tasks_retried; /* retries this slot caused or ran */
+  unsigned int restarts;  /* processes started in this slot after the first */
+  size_t rss_bytes;       /* resident set size of the process, 0 if unknown */
 } dbfork_worker_stats;
 
 typedef struct dbfork_pool_stats {
@@ -391,11 +391,11 @@ typedef struct dbfork_pool_stats {
   uint64_t completed_failed;
   uint64_t cancelled;
   uint64_t retries;
-  uint64_t workers_started;     /* forks, including replacements */
-  uint64_t workers_lost;        /* died without finalizers */
-  uint64_t sessions_killed;     /* KILL <id> issued for lost workers */
-  unsigned int queued;          /* waiting in the parent now */
-  unsigned int in_flight;       /* sent to workers, not yet completed */
+  uint64_t workers_started; /* forks, including replacements */
+  uint64_t workers_lost;    /* died without finalizers */
+  uint64_t sessions_killed; /* KILL <id> issued for lost workers */
+  unsigned int queued;      /* waiting in the parent now */
+  unsigned int in_flight;   /* sent to workers, not yet completed */
 } dbfork_pool_stats;
 
 /* Fills *ps (if not NULL) and up to `n` entries of `ws` (if not NULL), one per

@@ -17,14 +17,11 @@ const char *dbfork_version(void) {
 const char *dbfork_strerror(int err) {
   switch (err) {
 #define DBFORK__XX(name, val, msg) \
-  case DBFORK_##name:              \
-    return msg;
+  case DBFORK_##name: return msg;
     DBFORK_ERRNO_MAP(DBFORK__XX)
 #undef DBFORK__XX
-    case 0:
-      return "success";
-    default:
-      break;
+    case 0: return "success";
+    default: break;
   }
   if (err < 0 && err > -4096) return strerror(-err);
   return "unknown error";
@@ -33,13 +30,10 @@ const char *dbfork_strerror(int err) {
 const char *dbfork_err_name(int err) {
   switch (err) {
 #define DBFORK__XX(name, val, msg) \
-  case DBFORK_##name:              \
-    return "DBFORK_" #name;
+  case DBFORK_##name: return "DBFORK_" #name;
     DBFORK_ERRNO_MAP(DBFORK__XX)
 #undef DBFORK__XX
-    case 0:
-      return "DBFORK_OK";
-    default:
-      return "DBFORK_UNKNOWN";
+    case 0: return "DBFORK_OK";
+    default: return "DBFORK_UNKNOWN";
   }
 }

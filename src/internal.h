@@ -16,9 +16,9 @@
 
 /* Always-on assertion for states that cannot happen (e.g. across the fork
  * boundary): a silent wrong answer is worse than an abort with a message. */
-#define DBFORK__CHECK(cond)                                                            \
-  do {                                                                                 \
-    if (!(cond)) dbfork__panic(__FILE__, __LINE__, #cond);                             \
+#define DBFORK__CHECK(cond)                                \
+  do {                                                     \
+    if (!(cond)) dbfork__panic(__FILE__, __LINE__, #cond); \
   } while (0)
 void dbfork__panic(const char *file, int line, const char *what) __attribute__((noreturn));
 
@@ -103,8 +103,8 @@ typedef struct dbfork__shm {
  * waits such as connect retries give up. Always 0 in the parent. */
 int dbfork__stop_requested(void);
 /* The child's entry point after fork(); never returns. `keep_fd` is the
- * worker's IPC socket; `parent` the pid that forked it; `close_fds` (n of them) are parent-only descriptors to
- * close (the loop's backend etc.). */
+ * worker's IPC socket; `parent` the pid that forked it; `close_fds` (n of them) are parent-only
+ * descriptors to close (the loop's backend etc.). */
 void dbfork__worker_main(const dbfork_options *o, int slot, int ipc_fd, pid_t parent,
                          dbfork__shm *shm, const int *close_fds, int nclose)
     __attribute__((noreturn));

@@ -69,8 +69,8 @@ static void parse_rx(dbfork__proc *pr) {
     if (n == DBFORK__PROTO_INCOMPLETE) break;
     if (n < 0) {
       /* A worker that speaks garbage cannot be trusted with tasks. */
-      dbfork__log(pr->pool, DBFORK_LOG_ERROR, "worker %d (pid %ld) sent an invalid frame; killing it",
-                  pr->slot, (long)pr->pid);
+      dbfork__log(pr->pool, DBFORK_LOG_ERROR,
+                  "worker %d (pid %ld) sent an invalid frame; killing it", pr->slot, (long)pr->pid);
       kill(pr->pid, SIGKILL);
       pr->rx.len = 0;
       return;
@@ -212,9 +212,7 @@ void dbfork__respawn_later(dbfork_pool *p, int slot, uint64_t ms) {
 }
 
 static void on_grace(uv_timer_t *t) { dbfork__on_grace_timer(t->data); }
-void dbfork__grace_timer(dbfork_pool *p, uint64_t ms) {
-  arm(&p->grace_timer, on_grace, ms);
-}
+void dbfork__grace_timer(dbfork_pool *p, uint64_t ms) { arm(&p->grace_timer, on_grace, ms); }
 
 /* ---- fork ---- */
 static void proc_handle_closed(uv_handle_t *h) {

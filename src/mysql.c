@@ -135,8 +135,8 @@ static MYSQL *open_once(const dbfork_options *o, int slot, dbfork__err *err) {
   mysql_options4(m, MYSQL_OPT_CONNECT_ATTR_ADD, "dbfork_slot", buf);
   snprintf(buf, sizeof buf, "%ld", (long)getpid());
   mysql_options4(m, MYSQL_OPT_CONNECT_ATTR_ADD, "dbfork_pid", buf);
-  if (!mysql_real_connect(m, o->host, o->user, o->password, o->database, o->port,
-                          o->unix_socket, CLIENT_MULTI_RESULTS)) {
+  if (!mysql_real_connect(m, o->host, o->user, o->password, o->database, o->port, o->unix_socket,
+                          CLIENT_MULTI_RESULTS)) {
     dbfork__mysql_err(m, DBFORK_ECONNECT, err);
     mysql_close(m); /* never connected: nothing goes on the wire */
     return NULL;
@@ -144,8 +144,8 @@ static MYSQL *open_once(const dbfork_options *o, int slot, dbfork__err *err) {
   return m;
 }
 
-int dbfork__mysql_connect(const dbfork_options *o, int slot, unsigned int deadline_ms,
-                          MYSQL **out, dbfork__err *err) {
+int dbfork__mysql_connect(const dbfork_options *o, int slot, unsigned int deadline_ms, MYSQL **out,
+                          dbfork__err *err) {
   uint64_t until = dbfork__now_ms() + deadline_ms;
   unsigned int backoff = 20;
   *out = NULL;

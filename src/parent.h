@@ -121,15 +121,16 @@ void dbfork__on_life_timer(dbfork__proc *pr);
 void dbfork__on_respawn_timer(dbfork_pool *p, int slot);
 void dbfork__on_grace_timer(dbfork_pool *p);
 void dbfork__schedule(dbfork_pool *p);
-void dbfork__log(dbfork_pool *p, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void dbfork__log(dbfork_pool *p, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* loop_uv.c */
 int dbfork__loop_init(dbfork_pool *p);
 void dbfork__loop_close(dbfork_pool *p); /* closes pool handles and runs the loop until closed */
 int dbfork__spawn(dbfork_pool *p, int slot); /* fork a worker into slot */
 void dbfork__proc_send(dbfork__proc *pr, uint8_t type, uint16_t arg, uint64_t id,
-                       const void *payload, size_t len); /* queue a frame */
-void dbfork__proc_flush(dbfork__proc *pr);               /* start writing queued frames */
+                       const void *payload, size_t len);      /* queue a frame */
+void dbfork__proc_flush(dbfork__proc *pr);                    /* start writing queued frames */
 void dbfork__proc_limit_timer(dbfork__proc *pr, uint64_t ms); /* 0 stops it */
 void dbfork__proc_life_timer(dbfork__proc *pr, uint64_t ms);
 void dbfork__proc_release(dbfork__proc *pr); /* detached and reaped: close handles, free */
@@ -138,7 +139,7 @@ void dbfork__grace_timer(dbfork_pool *p, uint64_t ms);
 void dbfork__kill_session(dbfork_pool *p, unsigned long conn_id, int query_only);
 void dbfork__ctl_close(dbfork_pool *p);
 void dbfork__proc_drain(dbfork__proc *pr); /* read what is left in the pipe */
-void dbfork__wake(dbfork_pool *p); /* from any thread: run schedule() on the loop */
+void dbfork__wake(dbfork_pool *p);         /* from any thread: run schedule() on the loop */
 int dbfork__run(dbfork_pool *p, int mode);
 
 #endif

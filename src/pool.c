@@ -147,8 +147,8 @@ static void head_changed(dbfork_pool *p, dbfork__proc *pr) {
     dbfork__proc_limit_timer(pr, 0);
     return;
   }
-  dbfork__proc_limit_timer(pr, o->soft_time_limit_ms ? o->soft_time_limit_ms
-                                                      : o->hard_time_limit_ms);
+  dbfork__proc_limit_timer(pr,
+                           o->soft_time_limit_ms ? o->soft_time_limit_ms : o->hard_time_limit_ms);
 }
 
 static void send_stop(dbfork__proc *pr) {
@@ -252,9 +252,7 @@ void dbfork__on_frame(dbfork__proc *pr, const dbfork__frame *f) {
   dbfork_pool *p = pr->pool;
   switch (f->type) {
     case DBFORK__MSG_RESULT:
-    case DBFORK__MSG_ERROR:
-      on_task_frame(p, pr, f);
-      break;
+    case DBFORK__MSG_ERROR: on_task_frame(p, pr, f); break;
     case DBFORK__MSG_HELLO:
     case DBFORK__MSG_CONNINFO: {
       dbfork__hello h;
@@ -297,8 +295,8 @@ void dbfork__on_frame(dbfork__proc *pr, const dbfork__frame *f) {
       break;
     }
     case DBFORK__MSG_RECYCLE:
-      dbfork__log(p, DBFORK_LOG_INFO, "worker %d (pid %ld) over max_rss_bytes: recycling",
-                  pr->slot, (long)pr->pid);
+      dbfork__log(p, DBFORK_LOG_INFO, "worker %d (pid %ld) over max_rss_bytes: recycling", pr->slot,
+                  (long)pr->pid);
       send_stop(pr);
       break;
     case DBFORK__MSG_COMMITTING:
@@ -313,8 +311,7 @@ void dbfork__on_frame(dbfork__proc *pr, const dbfork__frame *f) {
       pr->bye = 1;
       pr->bye_why = f->arg;
       break;
-    default:
-      proc_failed_protocol(pr, "sent a frame a worker may not send");
+    default: proc_failed_protocol(pr, "sent a frame a worker may not send");
   }
 }
 
@@ -372,8 +369,9 @@ void dbfork__on_grace_timer(dbfork_pool *p) {
   for (i = 0; i < p->nslots; i++) {
     dbfork__proc *pr = p->slots[i].cur;
     if (pr && !pr->reaped) {
-      dbfork__log(p, DBFORK_LOG_WARN, "worker %d (pid %ld) still running after the grace period: SIGKILL",
-                  i, (long)pr->pid);
+      dbfork__log(p, DBFORK_LOG_WARN,
+                  "worker %d (pid %ld) still running after the grace period: SIGKILL", i,
+                  (long)pr->pid);
       kill(pr->pid, SIGKILL);
     }
   }
@@ -430,8 +428,8 @@ void dbfork__on_proc_exit(dbfork__proc *pr) {
   pr->state = DBFORK_WORKER_EMPTY;
   if (lost && pr->hello) {
     p->st.workers_lost++;
-    dbfork__log(p, DBFORK_LOG_WARN, "worker %d (pid %ld) %s without finalizers; KILL %lu",
-                pr->slot, (long)pr->pid, how, pr->conn_id);
+    dbfork__log(p, DBFORK_LOG_WARN, "worker %d (pid %ld) %s without finalizers; KILL %lu", pr->slot,
+                (long)pr->pid, how, pr->conn_id);
     /* Invariant 4: the server releases the dead worker's locks and rolls
      * back its transaction now, not after wait_timeout. */
     dbfork__kill_session(p, pr->conn_id, 0);
@@ -521,8 +519,9 @@ void dbfork__on_proc_exit(dbfork__proc *pr) {
     if (p->consecutive_start_failures >= p->o->max_start_failures) {
       pool_fail(p);
     } else if (!p->terminating && !p->failed) {
-      uint64_t backoff = (uint64_t)p->o->start_backoff_ms
-                         << (p->consecutive_start_failures - 1 < 8 ? p->consecutive_start_failures - 1 : 8);
+      uint64_t backoff =
+          (uint64_t)p->o->start_backoff_ms
+          << (p->consecutive_start_failures - 1 < 8 ? p->consecutive_start_failures - 1 : 8);
       dbfork__respawn_later(p, pr->slot, backoff);
     }
   } else if (!p->terminating && !p->failed && (!p->closed || pool_has_work(p))) {
@@ -685,7 +684,9 @@ int dbfork_pool_run(dbfork_pool *p, int mode) {
   return dbfork__run(p, mode);
 }
 
-struct uv_loop_s *dbfork_pool_loop(dbfork_pool *p) { return p ? p->loop : NULL; }
+struct uv_loop_s *dbfork_pool_loop(dbfork_pool *p) {
+  return p ? p->loop : NULL;
+}
 
 int dbfork_pool_close(dbfork_pool *p) {
   if (!p) return DBFORK_EINVAL;

@@ -65,7 +65,8 @@ size_t dbfork__errbody_encode(uint8_t *out, size_t cap, const dbfork__errbody *e
   wr32(out + 4, e->mysql_errno);
   for (i = 0; i < 5; i++) out[8 + i] = (uint8_t)e->sqlstate[i];
   /* sqlstate is NUL padded: stop copying at its end. */
-  for (i = 0; i < 5 && e->sqlstate[i]; i++) {}
+  for (i = 0; i < 5 && e->sqlstate[i]; i++) {
+  }
   for (; i < 5; i++) out[8 + i] = 0;
   wr16(out + 13, (uint16_t)n);
   if (n) memcpy(out + DBFORK__ERRBODY_FIXED, e->msg, n);

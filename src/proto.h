@@ -30,26 +30,26 @@
 #define DBFORK__MSG_MSG_MAX 1024 /* longest error message carried, bytes */
 
 enum {
-  DBFORK__MSG_TASK = 1,     /* P->W  id=task, arg=attempt, payload=task bytes */
-  DBFORK__MSG_RESULT = 2,   /* W->P  id=task, arg=attempts, payload=reply bytes */
-  DBFORK__MSG_ERROR = 3,    /* W->P  id=task, arg=attempts, payload=error body */
-  DBFORK__MSG_HELLO = 4,    /* W->P  payload=hello body: connected, ready */
-  DBFORK__MSG_INITFAIL = 5, /* W->P  payload=error body: start failed */
-  DBFORK__MSG_STOP = 6,     /* P->W  finish what was sent, run finalizers, exit */
-  DBFORK__MSG_RECYCLE = 7,  /* W->P  arg=reason: please stop sending me tasks */
-  DBFORK__MSG_CONNINFO = 8, /* W->P  payload=hello body: reconnected, new id */
-  DBFORK__MSG_BYE = 9,      /* W->P  finalizers ran, exiting; arg=reason */
+  DBFORK__MSG_TASK = 1,        /* P->W  id=task, arg=attempt, payload=task bytes */
+  DBFORK__MSG_RESULT = 2,      /* W->P  id=task, arg=attempts, payload=reply bytes */
+  DBFORK__MSG_ERROR = 3,       /* W->P  id=task, arg=attempts, payload=error body */
+  DBFORK__MSG_HELLO = 4,       /* W->P  payload=hello body: connected, ready */
+  DBFORK__MSG_INITFAIL = 5,    /* W->P  payload=error body: start failed */
+  DBFORK__MSG_STOP = 6,        /* P->W  finish what was sent, run finalizers, exit */
+  DBFORK__MSG_RECYCLE = 7,     /* W->P  arg=reason: please stop sending me tasks */
+  DBFORK__MSG_CONNINFO = 8,    /* W->P  payload=hello body: reconnected, new id */
+  DBFORK__MSG_BYE = 9,         /* W->P  finalizers ran, exiting; arg=reason */
   DBFORK__MSG_COMMITTING = 10, /* W->P  id=task: COMMIT goes to the server next */
   DBFORK__MSG_TYPE_MAX = 10
 };
 
 /* Reasons carried in RECYCLE/BYE arg. */
 enum {
-  DBFORK__WHY_DRAIN = 0,   /* parent sent STOP */
-  DBFORK__WHY_SIGNAL = 1,  /* SIGTERM/SIGINT/SIGHUP */
-  DBFORK__WHY_PARENT = 2,  /* parent died */
-  DBFORK__WHY_RSS = 3,     /* max RSS exceeded */
-  DBFORK__WHY_CONN = 4     /* connection could not be re-established */
+  DBFORK__WHY_DRAIN = 0,  /* parent sent STOP */
+  DBFORK__WHY_SIGNAL = 1, /* SIGTERM/SIGINT/SIGHUP */
+  DBFORK__WHY_PARENT = 2, /* parent died */
+  DBFORK__WHY_RSS = 3,    /* max RSS exceeded */
+  DBFORK__WHY_CONN = 4    /* connection could not be re-established */
 };
 
 typedef struct dbfork__frame {
@@ -66,9 +66,9 @@ typedef struct dbfork__frame {
 typedef struct dbfork__errbody {
   int32_t status;
   uint32_t mysql_errno;
-  char sqlstate[6];  /* NUL-terminated after decode */
-  const char *msg;   /* decode: points into the payload, NOT NUL-terminated */
-  uint16_t msglen;   /* <= DBFORK__MSG_MSG_MAX */
+  char sqlstate[6]; /* NUL-terminated after decode */
+  const char *msg;  /* decode: points into the payload, NOT NUL-terminated */
+  uint16_t msglen;  /* <= DBFORK__MSG_MSG_MAX */
 } dbfork__errbody;
 #define DBFORK__ERRBODY_FIXED 15
 

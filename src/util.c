@@ -77,10 +77,10 @@ static int own_str(dbfork__conf *c, const char **field, int *k) {
 
 int dbfork__conf_init(dbfork__conf *c, const dbfork_options *in, char *why, size_t whylen) {
   dbfork_options *o = &c->o;
-  const char **strs[] = {&o->host,          &o->unix_socket, &o->user,    &o->password,
-                         &o->database,      &o->charset,     &o->defaults_file,
-                         &o->defaults_group, &o->ssl_mode,   &o->ssl_ca,  &o->ssl_cert,
-                         &o->ssl_key,       &o->program_name};
+  const char **strs[] = {&o->host,        &o->unix_socket, &o->user,          &o->password,
+                         &o->database,    &o->charset,     &o->defaults_file, &o->defaults_group,
+                         &o->ssl_mode,    &o->ssl_ca,      &o->ssl_cert,      &o->ssl_key,
+                         &o->program_name};
   int k = 0;
   size_t i;
   memset(c, 0, sizeof *c);

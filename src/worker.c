@@ -41,12 +41,12 @@ struct dbfork_worker {
   finalizer *fins;
   unsigned int nfins, capfins, seq;
   buf rx, tx, reply;
-  dbfork__err err;  /* detail of the current task's failure */
-  int err_set;      /* dbfork_worker_fail() was called for this task */
+  dbfork__err err; /* detail of the current task's failure */
+  int err_set;     /* dbfork_worker_fail() was called for this task */
   int in_task;
-  int stopping;     /* asked to stop: signal, parent gone, STOP, recycle */
-  int why;          /* DBFORK__WHY_* */
-  uint64_t last_db_ms; /* last time the connection was used */
+  int stopping;         /* asked to stop: signal, parent gone, STOP, recycle */
+  int why;              /* DBFORK__WHY_* */
+  uint64_t last_db_ms;  /* last time the connection was used */
   uint64_t tx_since_ms; /* when the oldest unsent reply was queued */
   dbfork__shm *shm;     /* progress published to the parent */
   uint64_t task_seq;    /* tasks received */
@@ -409,8 +409,7 @@ static void handle_frames(dbfork_worker *w) {
   if (!w->rx.len) return; /* rx.p may still be NULL: no pointer arithmetic on it */
   while (!w->stopping) {
     dbfork__frame f;
-    ssize_t n = dbfork__frame_parse(w->rx.p + off, w->rx.len - off,
-                                    w->o->max_payload, &f);
+    ssize_t n = dbfork__frame_parse(w->rx.p + off, w->rx.len - off, w->o->max_payload, &f);
     if (n == DBFORK__PROTO_INCOMPLETE) break;
     DBFORK__CHECK(n > 0); /* the parent never sends garbage */
     off += (size_t)n;
@@ -578,8 +577,8 @@ int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t len) {
   return buf_add(&w->reply, data, len);
 }
 
-int dbfork_worker_fail(dbfork_worker *w, int code, unsigned int mysql_errno,
-                       const char *sqlstate, const char *fmt, ...) {
+int dbfork_worker_fail(dbfork_worker *w, int code, unsigned int mysql_errno, const char *sqlstate,
+                       const char *fmt, ...) {
   va_list ap;
   if (code >= 0) code = DBFORK_ETASK;
   va_start(ap, fmt);

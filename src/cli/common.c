@@ -17,38 +17,32 @@
 #include <unistd.h>
 
 const struct option cli_conn_longopts[CLI_CONN_NLONGOPTS] = {
-    {"host", required_argument, NULL, 'h'},
-    {"port", required_argument, NULL, 'P'},
-    {"socket", required_argument, NULL, 'S'},
-    {"user", required_argument, NULL, 'u'},
-    {"password", optional_argument, NULL, 'p'},
-    {"database", required_argument, NULL, 'D'},
-    {"workers", required_argument, NULL, 'w'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"defaults-file", required_argument, NULL, 1000},
-    {"no-defaults", no_argument, NULL, 1001},
-    {"ssl-mode", required_argument, NULL, 1002},
-    {"ssl-ca", required_argument, NULL, 1003},
-    {"ssl-cert", required_argument, NULL, 1004},
-    {"ssl-key", required_argument, NULL, 1005},
+    {"host", required_argument, NULL, 'h'},           {"port", required_argument, NULL, 'P'},
+    {"socket", required_argument, NULL, 'S'},         {"user", required_argument, NULL, 'u'},
+    {"password", optional_argument, NULL, 'p'},       {"database", required_argument, NULL, 'D'},
+    {"workers", required_argument, NULL, 'w'},        {"verbose", no_argument, NULL, 'v'},
+    {"defaults-file", required_argument, NULL, 1000}, {"no-defaults", no_argument, NULL, 1001},
+    {"ssl-mode", required_argument, NULL, 1002},      {"ssl-ca", required_argument, NULL, 1003},
+    {"ssl-cert", required_argument, NULL, 1004},      {"ssl-key", required_argument, NULL, 1005},
 };
 
 void cli_conn_usage(FILE *f) {
-  fputs("Connection options (as the mysql client; option files [client] and [dbfork] are read):\n"
-        "  -h, --host=NAME          server host\n"
-        "  -P, --port=N             TCP port\n"
-        "  -S, --socket=PATH        unix socket\n"
-        "  -u, --user=NAME          user\n"
-        "  -p, --password[=PW]      password; -p alone prompts without echo. Prefer an option\n"
-        "                           file or MYSQL_PWD: a password in argv is visible to others\n"
-        "  -D, --database=NAME      default database\n"
-        "      --defaults-file=F    read only this option file\n"
-        "      --no-defaults        read no option file\n"
-        "      --ssl-mode=MODE      DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY\n"
-        "      --ssl-ca=F --ssl-cert=F --ssl-key=F\n"
-        "  -w, --workers=N          worker processes (default 2)\n"
-        "  -v, --verbose            more diagnostics on stderr\n",
-        f);
+  fputs(
+      "Connection options (as the mysql client; option files [client] and [dbfork] are read):\n"
+      "  -h, --host=NAME          server host\n"
+      "  -P, --port=N             TCP port\n"
+      "  -S, --socket=PATH        unix socket\n"
+      "  -u, --user=NAME          user\n"
+      "  -p, --password[=PW]      password; -p alone prompts without echo. Prefer an option\n"
+      "                           file or MYSQL_PWD: a password in argv is visible to others\n"
+      "  -D, --database=NAME      default database\n"
+      "      --defaults-file=F    read only this option file\n"
+      "      --no-defaults        read no option file\n"
+      "      --ssl-mode=MODE      DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY\n"
+      "      --ssl-ca=F --ssl-cert=F --ssl-key=F\n"
+      "  -w, --workers=N          worker processes (default 2)\n"
+      "  -v, --verbose            more diagnostics on stderr\n",
+      f);
 }
 
 /* The one copy of the password the command holds. Subcommands leave through
@@ -136,11 +130,13 @@ static char *prompt_password(void) {
   size_t n = 0;
   ssize_t r;
   if (fd < 0) {
-    fprintf(stderr, "dbfork: -p needs a terminal to prompt for the password; use an option "
-                    "file (--defaults-file) or MYSQL_PWD instead\n");
+    fprintf(stderr,
+            "dbfork: -p needs a terminal to prompt for the password; use an option "
+            "file (--defaults-file) or MYSQL_PWD instead\n");
     return NULL;
   }
-  if (write(fd, "Enter password: ", 16) < 0) {}
+  if (write(fd, "Enter password: ", 16) < 0) {
+  }
   tcgetattr(fd, &old);
   quiet = old;
   quiet.c_lflag &= ~(tcflag_t)ECHO;
@@ -148,7 +144,8 @@ static char *prompt_password(void) {
   while (n + 1 < sizeof buf && (r = read(fd, buf + n, 1)) == 1 && buf[n] != '\n') n++;
   buf[n] = 0;
   tcsetattr(fd, TCSAFLUSH, &old);
-  if (write(fd, "\n", 1) < 0) {}
+  if (write(fd, "\n", 1) < 0) {
+  }
   close(fd);
   return strdup(buf);
 }
@@ -204,10 +201,9 @@ MYSQL *cli_connect(const cli_conn *c) {
     mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &yes);
     mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
   }
-  if (!mysql_real_connect(m, c->host, c->user, c->password, c->database, c->port, c->socket,
-                          0)) {
-    fprintf(stderr, "dbfork: cannot connect to the server: %s (MySQL error %u)\n",
-            mysql_error(m), mysql_errno(m));
+  if (!mysql_real_connect(m, c->host, c->user, c->password, c->database, c->port, c->socket, 0)) {
+    fprintf(stderr, "dbfork: cannot connect to the server: %s (MySQL error %u)\n", mysql_error(m),
+            mysql_errno(m));
     mysql_close(m);
     return NULL;
   }
@@ -296,8 +292,7 @@ int cli_quote_ident(const char *in, char *out, size_t outlen, char *why, size_t 
       continue;
     }
     if ((unsigned char)*p < 0x20) {
-      snprintf(why, whylen, "table name has a control character at position %d",
-               (int)(p - in) + 1);
+      snprintf(why, whylen, "table name has a control character at position %d", (int)(p - in) + 1);
       return -1;
     }
     if (++part > 64) {

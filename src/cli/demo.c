@@ -118,20 +118,23 @@ static int demo_output(size_t i, const dbfork_result *r, void *ud) {
  * queued batches are cancelled, workers finish the batch they run, run
  * their finalizers and exit; the summary then says what was done. */
 static void on_interrupt(uv_signal_t *s, int signum) {
-  fprintf(stderr, "\ndbfork demo: %s: stopping (batches in progress finish, the rest are "
-          "cancelled)\n", strsignal(signum));
+  fprintf(stderr,
+          "\ndbfork demo: %s: stopping (batches in progress finish, the rest are "
+          "cancelled)\n",
+          strsignal(signum));
   dbfork_pool_stop(s->data);
 }
 
 static void demo_usage(FILE *f) {
-  fputs("usage: dbfork demo [options]\n"
-        "Runs a parallel, transactional insert job over N workers into a demo table and\n"
-        "prints what the server saw.\n\n"
-        "  --rows=N        rows to insert (default 200000)\n"
-        "  --batch=N       rows per task, one transaction each (default 1000)\n"
-        "  --table=DB.T    target table, created if missing and emptied (default\n"
-        "                  dbfork_demo.demo_rows)\n\n",
-        f);
+  fputs(
+      "usage: dbfork demo [options]\n"
+      "Runs a parallel, transactional insert job over N workers into a demo table and\n"
+      "prints what the server saw.\n\n"
+      "  --rows=N        rows to insert (default 200000)\n"
+      "  --batch=N       rows per task, one transaction each (default 1000)\n"
+      "  --table=DB.T    target table, created if missing and emptied (default\n"
+      "                  dbfork_demo.demo_rows)\n\n",
+      f);
   cli_conn_usage(f);
 }
 
@@ -173,8 +176,10 @@ int cmd_demo(int argc, char **argv) {
                   opt == 2000 ? "rows" : "batch", optarg);
           return EXIT_USAGE;
         }
-        if (opt == 2000) d.rows = v;
-        else d.batch = v > 100000 ? 100000 : v;
+        if (opt == 2000)
+          d.rows = v;
+        else
+          d.batch = v > 100000 ? 100000 : v;
         break;
       }
       case 2002: table = optarg; break;
@@ -227,8 +232,7 @@ int cmd_demo(int argc, char **argv) {
   d.t0 = cli_now();
   rc = dbfork_pool_start(pool);
   if (rc) {
-    fprintf(stderr, "dbfork demo: the workers could not start: %s\n",
-            dbfork_pool_last_error(pool));
+    fprintf(stderr, "dbfork demo: the workers could not start: %s\n", dbfork_pool_last_error(pool));
     goto out;
   }
   printf("  pool started in %.1f ms\n", (cli_now() - d.t0) * 1e3);
@@ -276,7 +280,8 @@ int cmd_demo(int argc, char **argv) {
              (unsigned long long)sum == want_sum ? "ok" : "MISMATCH");
   }
   printf("  time           %.3f s\n", secs);
-  printf("  rate           %s rows/s\n", cli_num((unsigned long long)(d.rows_done / secs), b1, sizeof b1));
+  printf("  rate           %s rows/s\n",
+         cli_num((unsigned long long)(d.rows_done / secs), b1, sizeof b1));
   printf("  tasks          %llu ok, %llu failed, %llu cancelled, %llu retries\n",
          (unsigned long long)ps.completed_ok, d.failed, d.cancelled,
          (unsigned long long)ps.retries);

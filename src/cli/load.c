@@ -119,9 +119,9 @@ static uint64_t chunk_hash(const char *p, size_t n) {
 typedef struct wstate {
   const job *j;
   int fd;
-  char *chunk;    /* the chunk's bytes */
+  char *chunk; /* the chunk's bytes */
   size_t chunk_cap;
-  wbuf send;      /* good records when some were rejected */
+  wbuf send; /* good records when some were rejected */
   const char *src;
   size_t src_len, src_off;
   wbuf reply;
@@ -131,7 +131,7 @@ typedef struct wstate {
   char *scratch;
   size_t scratch_cap;
   /* insert method */
-  MYSQL_STMT *stmt; /* the full-batch INSERT, prepared once per connection */
+  MYSQL_STMT *stmt;        /* the full-batch INSERT, prepared once per connection */
   unsigned long stmt_conn; /* connection id the statements were prepared on */
   MYSQL_BIND *binds;
   unsigned long *lens;
@@ -206,8 +206,8 @@ static int load_init(dbfork_worker *w, void *arg) {
 }
 
 static char *insert_sql(const job *j, unsigned rows) {
-  size_t cap = 256 + strlen(j->table) + strlen(j->cols_sql) * 2 + (size_t)rows * (j->ncols * 2 + 4) +
-               (size_t)j->ncols * 160;
+  size_t cap = 256 + strlen(j->table) + strlen(j->cols_sql) * 2 +
+               (size_t)rows * (j->ncols * 2 + 4) + (size_t)j->ncols * 160;
   char *sql = malloc(cap);
   size_t n;
   unsigned r;
@@ -231,8 +231,8 @@ static char *insert_sql(const job *j, unsigned rows) {
   if (j->dup == DUP_UPDATE) {
     n += (size_t)snprintf(sql + n, cap - n, " ON DUPLICATE KEY UPDATE ");
     for (c = 0; c < j->ncols; c++)
-      n += (size_t)snprintf(sql + n, cap - n, "%s`%s`=VALUES(`%s`)", c ? "," : "",
-                            j->col_names[c], j->col_names[c]);
+      n += (size_t)snprintf(sql + n, cap - n, "%s`%s`=VALUES(`%s`)", c ? "," : "", j->col_names[c],
+                            j->col_names[c]);
   }
   return sql;
 }
@@ -247,8 +247,8 @@ static MYSQL_STMT *prepare(dbfork_worker *w, const job *j, unsigned rows) {
     return NULL;
   }
   if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql))) {
-    dbfork_worker_fail(w, DBFORK_ESQL, mysql_stmt_errno(st), mysql_stmt_sqlstate(st),
-                       "%s", mysql_stmt_error(st));
+    dbfork_worker_fail(w, DBFORK_ESQL, mysql_stmt_errno(st), mysql_stmt_sqlstate(st), "%s",
+                       mysql_stmt_error(st));
     mysql_stmt_close(st);
     st = NULL;
   }
@@ -290,8 +290,8 @@ static int flush_tail_text(wstate *s) {
       }
       /* Room for the worst case: every byte escaped, plus quotes. */
       if (wb_add(&s->text, "'", 1) || wb_reserve(&s->text, (size_t)s->lens[k] * 2 + 2)) goto oom;
-      s->text.len += mysql_real_escape_string(m, s->text.p + s->text.len,
-                                              s->arena.p + s->offs[k], s->lens[k]);
+      s->text.len +=
+          mysql_real_escape_string(m, s->text.p + s->text.len, s->arena.p + s->offs[k], s->lens[k]);
       if (wb_add(&s->text, "'", 1)) goto oom;
     }
     if (wb_add(&s->text, ")", 1)) goto oom;
@@ -512,8 +512,8 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   csv_parser_init(&p, &j->d, s->fields, MAX_COLS, s->scratch, s->scratch_cap);
   p.expect_fields = (size_t)j->ncols;
   csv_parser_seek(&p, &c);
-  rc = csv_parse_chunk(&p, s->chunk, c.len + (c.no_eol ? j->d.line_term_len : 0), on_good,
-                       on_bad, s, NULL);
+  rc = csv_parse_chunk(&p, s->chunk, c.len + (c.no_eol ? j->d.line_term_len : 0), on_good, on_bad,
+                       s, NULL);
   if (rc) {
     if (rc == CSV_ENOSPC)
       return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "a record near line %llu is too large",
@@ -629,15 +629,17 @@ static void print_progress(loader *L, int final) {
   rate = el > 0 ? (double)L->rows_loaded / el : 0;
   if (L->tty) {
     int width = 30, k, filled = (int)(frac * width);
-    double eta = frac > 0 && L->bytes_done ? el * (1 - frac) / (frac - (double)L->bytes_skipped / total + 1e-9) : 0;
+    double eta = frac > 0 && L->bytes_done
+                     ? el * (1 - frac) / (frac - (double)L->bytes_skipped / total + 1e-9)
+                     : 0;
     dbfork_worker_stats ws[64];
     int nw = dbfork_pool_stats_get(L->pool, NULL, ws, 64), busy = 0;
     for (k = 0; k < nw && k < 64; k++) busy += ws[k].state == DBFORK_WORKER_BUSY;
     fprintf(stderr, "\r[");
     for (k = 0; k < width; k++) fputc(k < filled ? '#' : '.', stderr);
     fprintf(stderr, "] %5.1f%%  %s rows  %s rows/s  ETA %4.0fs  workers %d/%d busy ", frac * 100,
-            cli_num(L->rows_loaded, b1, sizeof b1), cli_num((unsigned long long)rate, b2, sizeof b2),
-            final ? 0.0 : eta, busy, nw);
+            cli_num(L->rows_loaded, b1, sizeof b1),
+            cli_num((unsigned long long)rate, b2, sizeof b2), final ? 0.0 : eta, busy, nw);
     if (final) fputc('\n', stderr);
   } else {
     fprintf(stderr, "dbfork load: %.1f%% of %s bytes, %s rows, %.0f rows/s, %.1f s\n", frac * 100,
@@ -732,7 +734,8 @@ static void chunk_done(const dbfork_result *r, void *ud) {
     if (r->mysql_errno)
       snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (MySQL error %u, SQLSTATE %s)",
                r->mysql_errno, r->sqlstate);
-    if (!L->json) fprintf(stderr, "%sdbfork load: %s; nothing of it was committed\n", L->tty ? "\r" : "", msg);
+    if (!L->json)
+      fprintf(stderr, "%sdbfork load: %s; nothing of it was committed\n", L->tty ? "\r" : "", msg);
     if (!L->first_error[0]) snprintf(L->first_error, sizeof L->first_error, "%s", msg);
     L->stop = 1;
   }
@@ -789,8 +792,8 @@ static int on_chunk(void *ud, const csv_chunk *c) {
                "committed (bytes %llu+%llu then, %llu+%llu now): the file or the options "
                "(--chunk-size, dialect, --skip-lines) changed",
                (unsigned long long)c->index, (unsigned long long)c->first_line,
-               (unsigned long long)d->off, (unsigned long long)d->len,
-               (unsigned long long)c->off, (unsigned long long)c->len);
+               (unsigned long long)d->off, (unsigned long long)d->len, (unsigned long long)c->off,
+               (unsigned long long)c->len);
       L->mismatch = 1;
       return 1;
     }
@@ -808,8 +811,10 @@ static int on_chunk(void *ud, const csv_chunk *c) {
 
 static void on_interrupt(uv_signal_t *s, int signum) {
   loader *L = s->data;
-  fprintf(stderr, "\ndbfork load: %s: stopping; chunks in progress finish, rerun the same "
-                  "command to resume\n", strsignal(signum));
+  fprintf(stderr,
+          "\ndbfork load: %s: stopping; chunks in progress finish, rerun the same "
+          "command to resume\n",
+          strsignal(signum));
   L->stop = 1;
   dbfork_pool_stop(L->pool);
 }
@@ -849,7 +854,8 @@ static int setup_columns(loader *L, const char *dbname, const char *tname, const
            "TABLE_NAME=%s ORDER BY ORDINAL_POSITION",
            e1, e2);
   if (mysql_query(L->m, sql) || !(r = mysql_store_result(L->m))) {
-    fprintf(stderr, "dbfork load: cannot read the columns of %s: %s\n", j->table, mysql_error(L->m));
+    fprintf(stderr, "dbfork load: cannot read the columns of %s: %s\n", j->table,
+            mysql_error(L->m));
     return -1;
   }
   while ((row = mysql_fetch_row(r)) && n < MAX_COLS) snprintf(names[n++], 65, "%.64s", row[0]);
@@ -900,8 +906,10 @@ static void build_load_sql(loader *L) {
   snprintf(j->load_sql, sizeof j->load_sql,
            "LOAD DATA LOCAL INFILE 'dbfork-chunk' %sINTO TABLE %s CHARACTER SET utf8mb4 FIELDS "
            "TERMINATED BY %s OPTIONALLY ENCLOSED BY %s ESCAPED BY %s LINES TERMINATED BY %s (%s)",
-           j->dup == DUP_REPLACE ? "REPLACE " : j->dup == DUP_IGNORE ? "IGNORE " : "", j->table,
-           ft, enc, esc, lt, j->cols_sql);
+           j->dup == DUP_REPLACE  ? "REPLACE "
+           : j->dup == DUP_IGNORE ? "IGNORE "
+                                  : "",
+           j->table, ft, enc, esc, lt, j->cols_sql);
 }
 
 static int load_done_set(loader *L, int restart) {
@@ -955,9 +963,21 @@ static uint64_t parse_size(const char *opt, const char *s, int *bad) {
     return 0;
   }
   switch (*end) {
-    case 'k': case 'K': v <<= 10; end++; break;
-    case 'm': case 'M': v <<= 20; end++; break;
-    case 'g': case 'G': v <<= 30; end++; break;
+    case 'k':
+    case 'K':
+      v <<= 10;
+      end++;
+      break;
+    case 'm':
+    case 'M':
+      v <<= 20;
+      end++;
+      break;
+    case 'g':
+    case 'G':
+      v <<= 30;
+      end++;
+      break;
     default: break;
   }
   if (*end) {
@@ -971,40 +991,44 @@ static void json_string(const char *v) {
   putchar('"');
   for (; *v; v++) {
     unsigned char ch = (unsigned char)*v;
-    if (ch == '"' || ch == '\\') printf("\\%c", ch);
-    else if (ch < 0x20) printf("\\u%04x", ch);
-    else putchar(ch);
+    if (ch == '"' || ch == '\\')
+      printf("\\%c", ch);
+    else if (ch < 0x20)
+      printf("\\u%04x", ch);
+    else
+      putchar(ch);
   }
   putchar('"');
 }
 
 static void load_usage(FILE *f) {
-  fputs("usage: dbfork load FILE --table [DB.]TABLE [options]\n"
-        "Loads a CSV file in parallel, one transaction per chunk, resumable exactly once.\n\n"
-        "  -t, --table=DB.TABLE       target table (must exist)\n"
-        "      --columns=a,b,c        file columns, in order (default: all table columns)\n"
-        "      --method=M             load-data (default: LOAD DATA LOCAL INFILE) or insert\n"
-        "                             (prepared multi-row INSERTs)\n"
-        "      --batch=N              rows per INSERT for --method=insert (default 1000)\n"
-        "      --on-duplicate=X       error (default), ignore, replace, or update (insert only)\n"
-        "      --chunk-size=SIZE      bytes per chunk and transaction (default: file size / 16,\n"
-        "                             within 1M..4M; a rerun must use the same value)\n"
-        "      --fields-terminated-by=S   default ','\n"
-        "      --fields-enclosed-by=C     default '\"' ('' for none)\n"
-        "      --fields-escaped-by=C      default '\\\\' ('' for none: RFC 4180 doubled quotes)\n"
-        "      --lines-terminated-by=S    default '\\n' (CRLF files are detected)\n"
-        "      --skip-lines=N         header records to skip (default 0)\n"
-        "      --strict               reject stray quotes in unquoted fields\n"
-        "      --max-errors=K         reject up to K malformed rows in all (default 0: the\n"
-        "                             first bad row fails its chunk)\n"
-        "      --reject-file=F        where rejected rows go (default FILE.rejects)\n"
-        "      --restart              forget this load's recorded progress (after emptying the\n"
-        "                             table yourself)\n"
-        "      --json                 print a JSON summary on stdout\n"
-        "  -q, --quiet                no progress output\n\n"
-        "Exit codes: 0 all rows loaded; 1 loaded, but rows were rejected; 2 the load failed or\n"
-        "was interrupted (rerun the same command to resume); 64 bad usage.\n\n",
-        f);
+  fputs(
+      "usage: dbfork load FILE --table [DB.]TABLE [options]\n"
+      "Loads a CSV file in parallel, one transaction per chunk, resumable exactly once.\n\n"
+      "  -t, --table=DB.TABLE       target table (must exist)\n"
+      "      --columns=a,b,c        file columns, in order (default: all table columns)\n"
+      "      --method=M             load-data (default: LOAD DATA LOCAL INFILE) or insert\n"
+      "                             (prepared multi-row INSERTs)\n"
+      "      --batch=N              rows per INSERT for --method=insert (default 1000)\n"
+      "      --on-duplicate=X       error (default), ignore, replace, or update (insert only)\n"
+      "      --chunk-size=SIZE      bytes per chunk and transaction (default: file size / 16,\n"
+      "                             within 1M..4M; a rerun must use the same value)\n"
+      "      --fields-terminated-by=S   default ','\n"
+      "      --fields-enclosed-by=C     default '\"' ('' for none)\n"
+      "      --fields-escaped-by=C      default '\\\\' ('' for none: RFC 4180 doubled quotes)\n"
+      "      --lines-terminated-by=S    default '\\n' (CRLF files are detected)\n"
+      "      --skip-lines=N         header records to skip (default 0)\n"
+      "      --strict               reject stray quotes in unquoted fields\n"
+      "      --max-errors=K         reject up to K malformed rows in all (default 0: the\n"
+      "                             first bad row fails its chunk)\n"
+      "      --reject-file=F        where rejected rows go (default FILE.rejects)\n"
+      "      --restart              forget this load's recorded progress (after emptying the\n"
+      "                             table yourself)\n"
+      "      --json                 print a JSON summary on stdout\n"
+      "  -q, --quiet                no progress output\n\n"
+      "Exit codes: 0 all rows loaded; 1 loaded, but rows were rejected; 2 the load failed or\n"
+      "was interrupted (rerun the same command to resume); 64 bad usage.\n\n",
+      f);
   cli_conn_usage(f);
 }
 
@@ -1030,26 +1054,25 @@ int cmd_load(int argc, char **argv) {
   L.j.chunk_bytes = 0; /* default: see below */
   memcpy(longopts, cli_conn_longopts, sizeof cli_conn_longopts);
   {
-    static const struct option extra[] = {
-        {"table", required_argument, NULL, 't'},
-        {"columns", required_argument, NULL, 3001},
-        {"method", required_argument, NULL, 3002},
-        {"batch", required_argument, NULL, 3003},
-        {"on-duplicate", required_argument, NULL, 3004},
-        {"chunk-size", required_argument, NULL, 3005},
-        {"fields-terminated-by", required_argument, NULL, 3006},
-        {"fields-enclosed-by", required_argument, NULL, 3007},
-        {"fields-escaped-by", required_argument, NULL, 3008},
-        {"lines-terminated-by", required_argument, NULL, 3009},
-        {"skip-lines", required_argument, NULL, 3010},
-        {"max-errors", required_argument, NULL, 3011},
-        {"reject-file", required_argument, NULL, 3012},
-        {"restart", no_argument, NULL, 3013},
-        {"json", no_argument, NULL, 3014},
-        {"quiet", no_argument, NULL, 'q'},
-        {"strict", no_argument, NULL, 3015},
-        {"help", no_argument, NULL, 3016},
-        {NULL, 0, NULL, 0}};
+    static const struct option extra[] = {{"table", required_argument, NULL, 't'},
+                                          {"columns", required_argument, NULL, 3001},
+                                          {"method", required_argument, NULL, 3002},
+                                          {"batch", required_argument, NULL, 3003},
+                                          {"on-duplicate", required_argument, NULL, 3004},
+                                          {"chunk-size", required_argument, NULL, 3005},
+                                          {"fields-terminated-by", required_argument, NULL, 3006},
+                                          {"fields-enclosed-by", required_argument, NULL, 3007},
+                                          {"fields-escaped-by", required_argument, NULL, 3008},
+                                          {"lines-terminated-by", required_argument, NULL, 3009},
+                                          {"skip-lines", required_argument, NULL, 3010},
+                                          {"max-errors", required_argument, NULL, 3011},
+                                          {"reject-file", required_argument, NULL, 3012},
+                                          {"restart", no_argument, NULL, 3013},
+                                          {"json", no_argument, NULL, 3014},
+                                          {"quiet", no_argument, NULL, 'q'},
+                                          {"strict", no_argument, NULL, 3015},
+                                          {"help", no_argument, NULL, 3016},
+                                          {NULL, 0, NULL, 0}};
     memcpy(longopts + CLI_CONN_NLONGOPTS, extra, sizeof extra);
   }
   while ((opt = getopt_long(argc, argv, CLI_CONN_SHORTOPTS "t:q", longopts, NULL)) != -1) {
@@ -1083,8 +1106,9 @@ int cmd_load(int argc, char **argv) {
   }
   if (bad) return EXIT_USAGE;
   if (optind != argc - 1) {
-    fprintf(stderr, optind >= argc ? "dbfork load: no FILE given\n"
-                                   : "dbfork load: one FILE only (got '%s' too)\n",
+    fprintf(stderr,
+            optind >= argc ? "dbfork load: no FILE given\n"
+                           : "dbfork load: one FILE only (got '%s' too)\n",
             optind < argc ? argv[optind + 1] : "");
     load_usage(stderr);
     return EXIT_USAGE;
@@ -1094,24 +1118,33 @@ int cmd_load(int argc, char **argv) {
     fprintf(stderr, "dbfork load: --table is required\n");
     return EXIT_USAGE;
   }
-  if (!strcmp(method, "load-data")) L.j.method = METHOD_LOAD_DATA;
-  else if (!strcmp(method, "insert")) L.j.method = METHOD_INSERT;
+  if (!strcmp(method, "load-data"))
+    L.j.method = METHOD_LOAD_DATA;
+  else if (!strcmp(method, "insert"))
+    L.j.method = METHOD_INSERT;
   else {
     fprintf(stderr, "dbfork load: option --method: '%s' is not load-data or insert\n", method);
     return EXIT_USAGE;
   }
-  if (!strcmp(dup, "error")) L.j.dup = DUP_ERROR;
-  else if (!strcmp(dup, "ignore")) L.j.dup = DUP_IGNORE;
-  else if (!strcmp(dup, "replace")) L.j.dup = DUP_REPLACE;
-  else if (!strcmp(dup, "update")) L.j.dup = DUP_UPDATE;
+  if (!strcmp(dup, "error"))
+    L.j.dup = DUP_ERROR;
+  else if (!strcmp(dup, "ignore"))
+    L.j.dup = DUP_IGNORE;
+  else if (!strcmp(dup, "replace"))
+    L.j.dup = DUP_REPLACE;
+  else if (!strcmp(dup, "update"))
+    L.j.dup = DUP_UPDATE;
   else {
-    fprintf(stderr, "dbfork load: option --on-duplicate: '%s' is not error, ignore, replace or "
-                    "update\n", dup);
+    fprintf(stderr,
+            "dbfork load: option --on-duplicate: '%s' is not error, ignore, replace or "
+            "update\n",
+            dup);
     return EXIT_USAGE;
   }
   if (L.j.dup == DUP_UPDATE && L.j.method == METHOD_LOAD_DATA) {
-    fprintf(stderr, "dbfork load: option --on-duplicate=update needs --method=insert (LOAD DATA "
-                    "can only ignore or replace duplicates)\n");
+    fprintf(stderr,
+            "dbfork load: option --on-duplicate=update needs --method=insert (LOAD DATA "
+            "can only ignore or replace duplicates)\n");
     return EXIT_USAGE;
   }
   if (batch == 0 || batch > 65535) {
@@ -1192,19 +1225,20 @@ int cmd_load(int argc, char **argv) {
     /* Resuming: check every recorded chunk against the file before loading
      * anything, so a changed file cannot end half-loaded twice. */
     L.verify_only = 1;
-    rc = csv_split_fd(L.fd, &L.j.d, L.j.chunk_bytes, L.j.skip_lines, iobuf, 1u << 20, on_chunk,
-                      &L, NULL);
+    rc = csv_split_fd(L.fd, &L.j.d, L.j.chunk_bytes, L.j.skip_lines, iobuf, 1u << 20, on_chunk, &L,
+                      NULL);
     if (L.mismatch || L.done_seen != L.ndone) {
       fprintf(stderr, "dbfork load: cannot resume: %s\n",
               L.mismatch ? L.mismatch_msg
                          : "the progress table records chunks past the end of the file now");
-      fprintf(stderr, "dbfork load: restore the file and options of the interrupted run, or "
-                      "empty the table and rerun with --restart\n");
+      fprintf(stderr,
+              "dbfork load: restore the file and options of the interrupted run, or "
+              "empty the table and rerun with --restart\n");
       goto out;
     }
     if (!L.json)
-      fprintf(stderr, "dbfork load: resuming job %s: %zu chunk%s already committed\n",
-              L.j.job_id, L.ndone, L.ndone == 1 ? "" : "s");
+      fprintf(stderr, "dbfork load: resuming job %s: %zu chunk%s already committed\n", L.j.job_id,
+              L.ndone, L.ndone == 1 ? "" : "s");
     L.verify_only = 0;
     L.chunks_total = 0;
   }
@@ -1217,7 +1251,7 @@ int cmd_load(int argc, char **argv) {
   o.transaction = 1;
   o.local_infile = 1;
   o.program_name = "dbfork-load";
-  o.prefetch = 1;             /* chunks are big: no worker hoards a queue of them */
+  o.prefetch = 1;                    /* chunks are big: no worker hoards a queue of them */
   o.queue_max = (unsigned)c.workers; /* the parent splits just ahead of the workers */
   rc = dbfork_pool_new(&L.pool, &o);
   if (rc) {
@@ -1274,17 +1308,18 @@ int cmd_load(int argc, char **argv) {
       json_string(L.j.path);
       printf(",\"table\":");
       json_string(why); /* db.table */
-      printf(",\"method\":\"%s\",\"workers\":%d,"
-             "\"status\":\"%s\",\"rows_loaded\":%llu,\"records\":%llu,\"rejected\":%llu,"
-             "\"warnings\":%llu,\"retries\":%llu,\"chunks\":%llu,\"chunks_skipped\":%llu,"
-             "\"chunks_failed\":%llu,\"chunks_cancelled\":%llu,\"seconds\":%.3f,"
-             "\"rows_per_second\":%.0f",
-             method, c.workers, ok ? (L.rejected ? "rejected" : "ok") : "failed", (unsigned long long)L.rows_loaded,
-             (unsigned long long)L.records, (unsigned long long)L.rejected,
-             (unsigned long long)L.warnings, (unsigned long long)L.retries,
-             (unsigned long long)L.chunks_total, (unsigned long long)L.chunks_skipped,
-             (unsigned long long)L.chunks_failed, (unsigned long long)L.chunks_cancelled, secs,
-             secs > 0 ? L.rows_loaded / secs : 0);
+      printf(
+          ",\"method\":\"%s\",\"workers\":%d,"
+          "\"status\":\"%s\",\"rows_loaded\":%llu,\"records\":%llu,\"rejected\":%llu,"
+          "\"warnings\":%llu,\"retries\":%llu,\"chunks\":%llu,\"chunks_skipped\":%llu,"
+          "\"chunks_failed\":%llu,\"chunks_cancelled\":%llu,\"seconds\":%.3f,"
+          "\"rows_per_second\":%.0f",
+          method, c.workers, ok ? (L.rejected ? "rejected" : "ok") : "failed",
+          (unsigned long long)L.rows_loaded, (unsigned long long)L.records,
+          (unsigned long long)L.rejected, (unsigned long long)L.warnings,
+          (unsigned long long)L.retries, (unsigned long long)L.chunks_total,
+          (unsigned long long)L.chunks_skipped, (unsigned long long)L.chunks_failed,
+          (unsigned long long)L.chunks_cancelled, secs, secs > 0 ? L.rows_loaded / secs : 0);
       if (L.first_error[0]) {
         printf(",\"error\":");
         json_string(L.first_error);
@@ -1299,17 +1334,20 @@ int cmd_load(int argc, char **argv) {
       printf("\n");
       printf("  warnings       %llu\n", (unsigned long long)L.warnings);
       printf("  retries        %llu\n", (unsigned long long)L.retries);
-      printf("  chunks         %llu (%llu loaded now, %llu by an earlier run, %llu failed, %llu "
-             "cancelled)\n",
-             (unsigned long long)L.chunks_total, (unsigned long long)L.chunks_done,
-             (unsigned long long)L.chunks_skipped, (unsigned long long)L.chunks_failed,
-             (unsigned long long)L.chunks_cancelled);
+      printf(
+          "  chunks         %llu (%llu loaded now, %llu by an earlier run, %llu failed, %llu "
+          "cancelled)\n",
+          (unsigned long long)L.chunks_total, (unsigned long long)L.chunks_done,
+          (unsigned long long)L.chunks_skipped, (unsigned long long)L.chunks_failed,
+          (unsigned long long)L.chunks_cancelled);
       printf("  time           %.3f s\n", secs);
       printf("  rate           %s rows/s\n",
              cli_num((unsigned long long)(secs > 0 ? L.rows_loaded / secs : 0), b1, sizeof b1));
       if (L.first_error[0]) printf("  error          %s\n", L.first_error);
-      if (!ok) printf("  the load is incomplete: fix the cause and rerun the same command to "
-                      "load the rest exactly once\n");
+      if (!ok)
+        printf(
+            "  the load is incomplete: fix the cause and rerun the same command to "
+            "load the rest exactly once\n");
     }
     if (ok && !rc) ret = L.rejected ? EXIT_REJECTED : EXIT_OK;
   }

@@ -147,7 +147,8 @@ static inline void ft_run_one(dbfork_pool *p, const char *payload, ft_track *t, 
   memset(t, 0, sizeof *t);
   CHECK_OK(dbfork_submit(p, payload, strlen(payload), ft_track_cb, t));
   while (!t->calls) {
-    if (tu_now_ms() > deadline) FAIL("task '%s' did not complete within %d ms", payload, timeout_ms);
+    if (tu_now_ms() > deadline)
+      FAIL("task '%s' did not complete within %d ms", payload, timeout_ms);
     dbfork_pool_run(p, 2); /* without blocking, so that the deadline holds */
     if (!t->calls) tu_sleep_ms(1);
   }
@@ -180,9 +181,8 @@ static inline void ft_check_rows_exact(MYSQL *m, const char *table, long long n)
   CHECK_EQ_INT(tu_query_ll(m, "SELECT SUM(v) FROM `%s`", table), sum_v);
   CHECK_EQ_INT(tu_query_ll(m, "SELECT SUM(id * v) FROM `%s`", table), sum_idv);
   /* Every row's value is the one its id implies. */
-  CHECK_EQ_INT(tu_query_ll(m, "SELECT COUNT(*) FROM `%s` WHERE v <> (id * 7919 + 13) %% 100003",
-                           table),
-               0);
+  CHECK_EQ_INT(
+      tu_query_ll(m, "SELECT COUNT(*) FROM `%s` WHERE v <> (id * 7919 + 13) %% 100003", table), 0);
 }
 
 /* Rows of task range [first, first+count) present in `table`. */

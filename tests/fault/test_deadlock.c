@@ -65,8 +65,10 @@ TEST(deadlocks_are_retried_until_every_task_is_ok) {
 
   snprintf(table, sizeof table, "t_%s", tu_unique_name());
   tu_exec(m, "DROP TABLE IF EXISTS `%s`", table);
-  tu_exec(m, "CREATE TABLE `%s` (id INT PRIMARY KEY, v BIGINT NOT NULL, n BIGINT NOT NULL) "
-             "ENGINE=InnoDB", table);
+  tu_exec(m,
+          "CREATE TABLE `%s` (id INT PRIMARY KEY, v BIGINT NOT NULL, n BIGINT NOT NULL) "
+          "ENGINE=InnoDB",
+          table);
   tu_exec(m, "INSERT INTO `%s` VALUES (1, 0, 0), (2, 0, 0)", table);
   aborted0 = tu_status(m, "Aborted_clients");
   deadlocks0 = tu_status(m, "Innodb_deadlocks");
@@ -95,8 +97,7 @@ TEST(deadlocks_are_retried_until_every_task_is_ok) {
     if (out[i].attempts > max_attempts) max_attempts = out[i].attempts;
   }
   fprintf(stderr, "%d of %d tasks retried, %lld retries, max attempts %u, server deadlocks %lld\n",
-          retried, TASKS, retries, max_attempts,
-          tu_status(m, "Innodb_deadlocks") - deadlocks0);
+          retried, TASKS, retries, max_attempts, tu_status(m, "Innodb_deadlocks") - deadlocks0);
   CHECK(retried >= 1);
   CHECK_EQ_INT(st.retries, retries);
   CHECK_EQ_INT(st.completed_ok, TASKS);

@@ -81,8 +81,10 @@ TEST(killed_worker_releases_its_row_lock_at_once) {
   CHECK_OK(dbfork_submit(p, "lock", 4, ft_track_cb, &a));
   /* Wait until the worker has done its UPDATE and sleeps. */
   deadline = tu_now_ms() + 5000;
-  while (tu_query_ll(m, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-                        "WHERE ID = %lu AND INFO LIKE 'SELECT SLEEP%%'", cid) < 1) {
+  while (tu_query_ll(m,
+                     "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                     "WHERE ID = %lu AND INFO LIKE 'SELECT SLEEP%%'",
+                     cid) < 1) {
     if (tu_now_ms() > deadline) FAIL("the worker never reached its SLEEP");
     dbfork_pool_run(p, 2);
     tu_sleep_ms(10);
@@ -91,8 +93,10 @@ TEST(killed_worker_releases_its_row_lock_at_once) {
   /* Its transaction holds the row. (INNODB_TRX is a cache the server
    * refreshes only after 100 ms without readers: do not poll it.) */
   tu_sleep_ms(150);
-  CHECK_EQ_INT(tu_query_ll(m, "SELECT COUNT(*) FROM information_schema.INNODB_TRX "
-                              "WHERE trx_mysql_thread_id = %lu AND trx_rows_locked > 0", cid),
+  CHECK_EQ_INT(tu_query_ll(m,
+                           "SELECT COUNT(*) FROM information_schema.INNODB_TRX "
+                           "WHERE trx_mysql_thread_id = %lu AND trx_rows_locked > 0",
+                           cid),
                1);
   CHECK(pthread_create(&th, NULL, locker, NULL) == 0);
   tu_sleep_ms(200); /* the other connection is now waiting for the lock */
@@ -106,7 +110,8 @@ TEST(killed_worker_releases_its_row_lock_at_once) {
     tu_sleep_ms(2);
   }
   pthread_join(th, NULL);
-  fprintf(stderr, "the other connection got the row %ld ms after it asked (200 ms before the kill)\n",
+  fprintf(stderr,
+          "the other connection got the row %ld ms after it asked (200 ms before the kill)\n",
           (long)atomic_load(&lock_ms));
   CHECK(atomic_load(&lock_ms) >= 0);
   CHECK(atomic_load(&lock_ms) < 200 + 1000);

@@ -108,7 +108,8 @@ TEST(terminate_under_load_completes_every_task_once_and_runs_finalizers) {
       CHECK_EQ_INT(rows, ROWS_PER_TASK);
     } else if (tr[i].status == DBFORK_ECANCELED) {
       cancelled++;
-      if (rows != 0) FAIL("task %d completed DBFORK_ECANCELED but its %lld rows are there", i, rows);
+      if (rows != 0)
+        FAIL("task %d completed DBFORK_ECANCELED but its %lld rows are there", i, rows);
     } else {
       FAIL("task %d: %s: %s", i, dbfork_err_name(tr[i].status), tr[i].msg);
     }

@@ -147,8 +147,9 @@ TEST(sigkill_random_worker_every_100ms_loses_no_row) {
   fprintf(stderr,
           "tasks retried: %d, retries: %lld, max attempts: %u, commit unknown %d (re-submitted "
           "%d); workers started %llu, lost %llu, sessions killed %llu\n",
-          with_retry, retries, max_attempts, unknown, resubmit, (unsigned long long)st.workers_started,
-          (unsigned long long)st.workers_lost, (unsigned long long)st.sessions_killed);
+          with_retry, retries, max_attempts, unknown, resubmit,
+          (unsigned long long)st.workers_started, (unsigned long long)st.workers_lost,
+          (unsigned long long)st.sessions_killed);
 
   /* The run must actually have been disturbed. */
   CHECK(atomic_load(&kills) >= 5);

@@ -57,10 +57,9 @@ static inline uint64_t lt_rand(uint64_t *s) { /* splitmix64 */
  * CR, tab, backslashes, the words NULL and \N as data, empty strings, UTF-8,
  * leading/trailing blanks. NULL is the entry "(null)". */
 static const char *const lt_notes[] = {
-    "plain",          "a,b",        "two\nlines",     "say \"hi\"",   "(null)",
-    "",               "back\\slash", "tab\there",      "caf\xc3\xa9", "NULL",
-    "\\N",            " padded ",   "\"",             ",",            "cr\rin",
-    "crlf\r\nin",     "end\\",       "x\"\",\n\\y",    "\"quoted\"",   "N",
+    "plain",     "a,b",         "two\nlines", "say \"hi\"",  "(null)",     "",   "back\\slash",
+    "tab\there", "caf\xc3\xa9", "NULL",       "\\N",         " padded ",   "\"", ",",
+    "cr\rin",    "crlf\r\nin",  "end\\",      "x\"\",\n\\y", "\"quoted\"", "N",
 };
 #define LT_NNOTES (sizeof lt_notes / sizeof lt_notes[0])
 
@@ -153,8 +152,8 @@ static inline lt_sum lt_sum_rows(const lt_row *rows, size_t n) {
   return s;
 }
 
-#define LT_SUM_SQL                                                                             \
-  "SELECT CONCAT_WS(' ', COUNT(*), IFNULL(SUM(id),0), IFNULL(SUM(CRC32(CONCAT_WS('|', id, "    \
+#define LT_SUM_SQL                                                                          \
+  "SELECT CONCAT_WS(' ', COUNT(*), IFNULL(SUM(id),0), IFNULL(SUM(CRC32(CONCAT_WS('|', id, " \
   "customer_id, amount, created_at, IFNULL(note,'<NULL>')))),0))"
 
 /* The server's view of table t (unquoted name in the test's database). */
@@ -171,15 +170,16 @@ static inline lt_sum lt__server_sum(const char *file, int line, MYSQL *m, const 
   return s;
 }
 
-#define CHECK_SUM(got, want)                                                                   \
-  do {                                                                                         \
-    lt_sum lt__g = (got), lt__w = (want);                                                      \
-    if (lt__g.count != lt__w.count || lt__g.sum_id != lt__w.sum_id ||                          \
-        lt__g.sum_crc != lt__w.sum_crc)                                                        \
-      FAIL("CHECK_SUM(%s, %s): server count=%lld sum(id)=%lld sum(crc)=%lld, expected "        \
-           "count=%lld sum(id)=%lld sum(crc)=%lld",                                            \
-           #got, #want, lt__g.count, lt__g.sum_id, lt__g.sum_crc, lt__w.count, lt__w.sum_id,   \
-           lt__w.sum_crc);                                                                     \
+#define CHECK_SUM(got, want)                                                                \
+  do {                                                                                      \
+    lt_sum lt__g = (got), lt__w = (want);                                                   \
+    if (lt__g.count != lt__w.count || lt__g.sum_id != lt__w.sum_id ||                       \
+        lt__g.sum_crc != lt__w.sum_crc)                                                     \
+      FAIL(                                                                                 \
+          "CHECK_SUM(%s, %s): server count=%lld sum(id)=%lld sum(crc)=%lld, expected "      \
+          "count=%lld sum(id)=%lld sum(crc)=%lld",                                          \
+          #got, #want, lt__g.count, lt__g.sum_id, lt__g.sum_crc, lt__w.count, lt__w.sum_id, \
+          lt__w.sum_crc);                                                                   \
   } while (0)
 
 /* ----------------------------------------------------------- CSV writing */
@@ -249,14 +249,19 @@ static inline void lt_put_note(lt_file *f, const lt_row *r, unsigned variant) {
       switch (c) {
         case '\\': lt_puts(f, "\\\\"); break;
         case '"':
-          if (quote) lt_puts(f, variant & 4 ? "\"\"" : "\\\"");
-          else lt_puts(f, "\\\"");
+          if (quote)
+            lt_puts(f, variant & 4 ? "\"\"" : "\\\"");
+          else
+            lt_puts(f, "\\\"");
           break;
         case ',': lt_puts(f, quote ? "," : "\\,"); break;
         case '\n':
-          if (quote && (variant & 8)) lt_puts(f, "\n");     /* raw, inside quotes */
-          else if (variant & 64) lt_puts(f, "\\\n");     /* escaped raw newline */
-          else lt_puts(f, "\\n");                         /* the \n sequence */
+          if (quote && (variant & 8))
+            lt_puts(f, "\n"); /* raw, inside quotes */
+          else if (variant & 64)
+            lt_puts(f, "\\\n"); /* escaped raw newline */
+          else
+            lt_puts(f, "\\n"); /* the \n sequence */
           break;
         case '\r': lt_puts(f, "\\r"); break;
         case '\t': lt_puts(f, variant & 16 ? "\t" : "\\t"); break;
@@ -275,8 +280,10 @@ static inline void lt_put_note(lt_file *f, const lt_row *r, unsigned variant) {
     if (n == 4 && !memcmp(s, "NULL", 4)) quote = 1;
     if (quote) lt_puts(f, "\"");
     for (i = 0; i < n; i++) {
-      if (s[i] == '"') lt_puts(f, "\"\"");
-      else lt_put(f, &s[i], 1);
+      if (s[i] == '"')
+        lt_puts(f, "\"\"");
+      else
+        lt_put(f, &s[i], 1);
     }
     if (quote) lt_puts(f, "\"");
   }
@@ -299,8 +306,8 @@ static inline void lt_put_row(lt_file *f, const lt_row *r, int eol) {
   f->nrows++;
   lt_amount(r->cents, amt, sizeof amt);
   if (qnum)
-    snprintf(buf, sizeof buf, "\"%llu\",%u,\"%s\",\"%s\",", (unsigned long long)r->id, r->cust,
-             amt, r->dt);
+    snprintf(buf, sizeof buf, "\"%llu\",%u,\"%s\",\"%s\",", (unsigned long long)r->id, r->cust, amt,
+             r->dt);
   else
     snprintf(buf, sizeof buf, "%llu,%u,%s,%s,", (unsigned long long)r->id, r->cust, amt, r->dt);
   lt_puts(f, buf);
@@ -353,9 +360,9 @@ static inline char *lt_read_file(const char *path, size_t *len) {
 
 typedef struct lt_env {
   MYSQL *m;
-  char db[80];      /* ld_<unique> */
-  char dir[64];     /* a fresh temporary directory */
-  char path[200];   /* dir/data.csv */
+  char db[80];    /* ld_<unique> */
+  char dir[64];   /* a fresh temporary directory */
+  char path[200]; /* dir/data.csv */
 } lt_env;
 
 static char lt__cleanup_dir[64];
@@ -366,7 +373,8 @@ static inline void lt__cleanup(void) {
   if (lt__cleanup_dir[0]) {
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", lt__cleanup_dir);
-    if (system(cmd)) {}
+    if (system(cmd)) {
+    }
     lt__cleanup_dir[0] = 0;
   }
 }
@@ -407,7 +415,7 @@ static inline void lt_teardown(lt_env *e) {
 /* ------------------------------------------------------ running the CLI */
 
 typedef struct lt_run {
-  int rc;   /* exit code, or 128 + signal */
+  int rc; /* exit code, or 128 + signal */
   char *out, *err;
   double secs;
 } lt_run;
@@ -421,9 +429,8 @@ static inline void lt_run_free(lt_run *r) {
 #define LT_MAXARGS 64
 
 /* argv for `dbfork load FILE --table DB.T <connection> extra...` */
-static inline int lt__argv(const lt_env *e, char **argv, char *tablebuf, size_t tlen,
-                           char *pwbuf, size_t pwlen, const char *file, const char *table,
-                           va_list ap) {
+static inline int lt__argv(const lt_env *e, char **argv, char *tablebuf, size_t tlen, char *pwbuf,
+                           size_t pwlen, const char *file, const char *table, va_list ap) {
   int n = 0;
   const char *a;
   argv[n++] = getenv("DBFORK_CLI");
@@ -486,8 +493,7 @@ typedef struct lt_proc {
 
 /* Starts `dbfork load FILE --table DB.TABLE <conn> args... NULL` in the
  * background (table NULL: no --table; file NULL: no file argument). */
-static inline void lt_start(lt_proc *p, const lt_env *e, const char *file, const char *table,
-                            ...) {
+static inline void lt_start(lt_proc *p, const lt_env *e, const char *file, const char *table, ...) {
   va_list ap;
   memset(p, 0, sizeof *p);
   va_start(ap, table);
@@ -530,26 +536,26 @@ static inline void lt_wait(lt_proc *p, const lt_env *e, lt_run *r, int timeout_m
 }
 
 /* Runs `dbfork load ...` to completion (NULL-terminated extra args). */
-#define lt_load(r, e, file, table, ...)                                                        \
-  do {                                                                                         \
-    lt_proc lt__p;                                                                             \
-    lt_start(&lt__p, (e), (file), (table), __VA_ARGS__);                                       \
-    lt_wait(&lt__p, (e), (r), 60000);                                                          \
+#define lt_load(r, e, file, table, ...)                  \
+  do {                                                   \
+    lt_proc lt__p;                                       \
+    lt_start(&lt__p, (e), (file), (table), __VA_ARGS__); \
+    lt_wait(&lt__p, (e), (r), 60000);                    \
   } while (0)
 
 /* Fails with the CLI's output when the exit code is not `want`. */
-#define CHECK_EXIT(r, want)                                                                    \
-  do {                                                                                         \
-    if ((r)->rc != (want))                                                                     \
-      FAIL("dbfork load exited %d, expected %d\n---- stdout:\n%s---- stderr:\n%s----",         \
-           (r)->rc, (want), (r)->out, (r)->err);                                               \
+#define CHECK_EXIT(r, want)                                                                     \
+  do {                                                                                          \
+    if ((r)->rc != (want))                                                                      \
+      FAIL("dbfork load exited %d, expected %d\n---- stdout:\n%s---- stderr:\n%s----", (r)->rc, \
+           (want), (r)->out, (r)->err);                                                         \
   } while (0)
 
-#define CHECK_CONTAINS(hay, needle)                                                            \
-  do {                                                                                         \
-    const char *lt__h = (hay), *lt__n = (needle);                                              \
-    if (!lt__h || !strstr(lt__h, lt__n))                                                       \
-      FAIL("CHECK_CONTAINS(%s, \"%s\"): not found in:\n%s", #hay, lt__n, lt__h ? lt__h : "");   \
+#define CHECK_CONTAINS(hay, needle)                                                           \
+  do {                                                                                        \
+    const char *lt__h = (hay), *lt__n = (needle);                                             \
+    if (!lt__h || !strstr(lt__h, lt__n))                                                      \
+      FAIL("CHECK_CONTAINS(%s, \"%s\"): not found in:\n%s", #hay, lt__n, lt__h ? lt__h : ""); \
   } while (0)
 
 /* ------------------------------------------------------- processes */
@@ -590,8 +596,7 @@ static inline int lt_wait_gone(const long *pids, int n, int timeout_ms) {
 /* --------------------------------------------------------------- misc */
 
 /* Sums over the rows[] whose file offsets fall in [lo, hi). */
-static inline lt_sum lt_sum_range(const lt_file *f, const lt_row *rows, uint64_t lo,
-                                  uint64_t hi) {
+static inline lt_sum lt_sum_range(const lt_file *f, const lt_row *rows, uint64_t lo, uint64_t hi) {
   lt_sum s = {0, 0, 0};
   uint64_t i;
   for (i = 0; i < f->nrows; i++)

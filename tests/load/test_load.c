@@ -50,8 +50,10 @@ static void dialect_case(int dialect, int crlf, int header, int last_eol, size_t
       /* The progress table accounts for every record, chunk by chunk. */
       CHECK_EQ_INT(tu_query_ll(e.m, "SELECT SUM(records) FROM dbfork_load_progress"), (long long)n);
       nchunks = tu_query_ll(e.m, "SELECT COUNT(*) FROM dbfork_load_progress");
-      if (!chunks[ci]) CHECK_EQ_INT(nchunks, 1);
-      else CHECK(nchunks > (long long)(f.len / 1024 / (ci == 0 ? 2 : 32)));
+      if (!chunks[ci])
+        CHECK_EQ_INT(nchunks, 1);
+      else
+        CHECK(nchunks > (long long)(f.len / 1024 / (ci == 0 ? 2 : 32)));
       lt_run_free(&r);
     }
   free(rows);
@@ -88,8 +90,8 @@ TEST(tiny_chunks_and_tiny_files) {
   lt_write_file(e.path, f.p, f.len);
   for (mi = 0; mi < 2; mi++) {
     tu_exec(e.m, "TRUNCATE TABLE orders");
-    lt_load(&r, &e, e.path, "orders", "--restart", "-q", "--chunk-size=1", "--method",
-            methods[mi], NULL);
+    lt_load(&r, &e, e.path, "orders", "--restart", "-q", "--chunk-size=1", "--method", methods[mi],
+            NULL);
     CHECK_EXIT(&r, 0);
     CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 120));
     CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM dbfork_load_progress"), 120);
@@ -161,10 +163,10 @@ typedef struct bad_row {
  * unterminated quote at the very end). */
 static size_t write_bad_file(lt_file *f, lt_row *rows, size_t n, bad_row *bad, int unterminated) {
   static const char *const raws[] = {
-      "7,8,9.00\n",                                            /* too few */
-      "1,2,3.00,2024-01-01 00:00:00,x,extra\n",                 /* too many */
-      "\n",                                                    /* empty line: too few */
-      "5,5,5.00,2024-01-01 00:00:00,\"multi\nline\",extra\n",  /* too many, 2 lines */
+      "7,8,9.00\n",                                           /* too few */
+      "1,2,3.00,2024-01-01 00:00:00,x,extra\n",               /* too many */
+      "\n",                                                   /* empty line: too few */
+      "5,5,5.00,2024-01-01 00:00:00,\"multi\nline\",extra\n", /* too many, 2 lines */
   };
   static const char *const reasons[] = {"too few fields", "too many fields", "too few fields",
                                         "too many fields"};
@@ -283,8 +285,8 @@ static void max_errors_case(const char *method, int unterminated) {
   /* K - 1: more bad rows than allowed fails the load */
   tu_exec(e.m, "TRUNCATE TABLE orders");
   snprintf(kopt, sizeof kopt, "--max-errors=%zu", nb - 1);
-  lt_load(&r, &e, e.path, "orders", "--restart", "-q", "--chunk-size=1K", "--method", method,
-          kopt, NULL);
+  lt_load(&r, &e, e.path, "orders", "--restart", "-q", "--chunk-size=1K", "--method", method, kopt,
+          NULL);
   CHECK_EXIT(&r, 2);
   CHECK_CONTAINS(r.out, "--max-errors");
   lt_run_free(&r);
@@ -486,8 +488,11 @@ TEST(on_duplicate_modes) {
   static const struct {
     const char *method, *mode;
     int file_wins;
-  } cases[] = {{"load-data", "ignore", 0}, {"load-data", "replace", 1}, {"insert", "ignore", 0},
-               {"insert", "replace", 1},   {"insert", "update", 1}};
+  } cases[] = {{"load-data", "ignore", 0},
+               {"load-data", "replace", 1},
+               {"insert", "ignore", 0},
+               {"insert", "replace", 1},
+               {"insert", "update", 1}};
   lt_env e;
   lt_file f;
   lt_row old[200], fresh[300];
@@ -528,10 +533,11 @@ TEST(on_duplicate_modes) {
     {
       lt_sum got = lt_server_sum(e.m, "orders");
       if (got.count != want.count || got.sum_id != want.sum_id || got.sum_crc != want.sum_crc)
-        FAIL("--method=%s %s: server count=%lld sum(id)=%lld sum(crc)=%lld, expected %lld %lld "
-             "%lld",
-             cases[c].method, mode, got.count, got.sum_id, got.sum_crc, want.count, want.sum_id,
-             want.sum_crc);
+        FAIL(
+            "--method=%s %s: server count=%lld sum(id)=%lld sum(crc)=%lld, expected %lld %lld "
+            "%lld",
+            cases[c].method, mode, got.count, got.sum_id, got.sum_crc, want.count, want.sum_id,
+            want.sum_crc);
     }
     lt_run_free(&r);
   }
@@ -561,7 +567,7 @@ TEST(bad_usage_exits_64) {
     const char *file_mode; /* "file", "none", "missing" */
     const char *table;     /* NULL: no --table; "%db" prefix: db-qualified as given */
     const char *a1, *a2;
-    const char *names;     /* expected in stderr */
+    const char *names; /* expected in stderr */
   } cases[] = {
       {"file", "orders", "--bogus-option", NULL, "bogus-option"},
       {"file", NULL, NULL, NULL, "--table"},
@@ -589,8 +595,9 @@ TEST(bad_usage_exits_64) {
   lt_file_init(&f, LT_BACKSLASH, 0);
   lt_put_rows(&f, rows, 50, 1);
   lt_write_file(e.path, f.p, f.len);
-  tu_exec(e.m, "INSERT INTO orders (id, customer_id, amount, created_at, note) VALUES "
-               "(99999, 1, 1.00, '2024-01-01', 'canary')");
+  tu_exec(e.m,
+          "INSERT INTO orders (id, customer_id, amount, created_at, note) VALUES "
+          "(99999, 1, 1.00, '2024-01-01', 'canary')");
   tu_exec(e.m, "CREATE TABLE canary (x INT)");
   snprintf(missing, sizeof missing, "%s/no-such.csv", e.dir);
   before = db_state(&e);
@@ -618,8 +625,8 @@ TEST(bad_usage_exits_64) {
       FAIL("case %d (%s %s %s): exit %d, expected 64\nstdout:\n%s\nstderr:\n%s", k,
            k < (int)(sizeof cases / sizeof cases[0]) && cases[k].table ? cases[k].table : "-",
            k < (int)(sizeof cases / sizeof cases[0]) && cases[k].a1 ? cases[k].a1 : "",
-           k < (int)(sizeof cases / sizeof cases[0]) && cases[k].a2 ? cases[k].a2 : "", r.rc,
-           r.out, r.err);
+           k < (int)(sizeof cases / sizeof cases[0]) && cases[k].a2 ? cases[k].a2 : "", r.rc, r.out,
+           r.err);
     if (!strstr(r.err, names)) FAIL("case %d: stderr does not name '%s':\n%s", k, names, r.err);
     after = db_state(&e);
     if (strcmp(before, after))
@@ -658,8 +665,9 @@ TEST(hostile_table_name_is_quoted) {
             "--on-duplicate", mi ? "update" : "error", NULL);
     CHECK_EXIT(&r, 0);
     CHECK_SUM(lt_server_sum(e.m, "o``; DROP TABLE canary; -- '\""), lt_sum_rows(rows, 300));
-    CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
-                                  "TABLE_SCHEMA='%s' AND TABLE_NAME='canary'",
+    CHECK_EQ_INT(tu_query_ll(e.m,
+                             "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+                             "TABLE_SCHEMA='%s' AND TABLE_NAME='canary'",
                              e.db),
                  1);
     lt_run_free(&r);
@@ -699,8 +707,7 @@ static void check_json(lt_env *e, lt_run *r, const char *keys, const char *want)
   snprintf(path, sizeof path, "%s/json.out", e->dir);
   lt_write_file(path, r->out, strlen(r->out));
   got = json_fields(path, keys);
-  if (strcmp(got, want))
-    FAIL("--json: %s = '%s', expected '%s'\n%s", keys, got, want, r->out);
+  if (strcmp(got, want)) FAIL("--json: %s = '%s', expected '%s'\n%s", keys, got, want, r->out);
   free(got);
 }
 

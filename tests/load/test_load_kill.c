@@ -68,8 +68,7 @@ static void interrupted_then_resumed(const char *method, int sig) {
   if (part.count >= NROWS) FAIL("the load completed before the signal: make the file bigger");
 
   /* the same command again: resumes, loads the rest exactly once */
-  lt_load(&r, &e, e.path, "orders", "--chunk-size=16K", "--method", method, "--workers", "2",
-          NULL);
+  lt_load(&r, &e, e.path, "orders", "--chunk-size=16K", "--method", method, "--workers", "2", NULL);
   CHECK_EXIT(&r, 0);
   CHECK_CONTAINS(r.err, "resuming");
   CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, NROWS));
@@ -206,9 +205,10 @@ TEST(sigkill_then_resume_with_rejects) {
       q += 6;
     }
     if (n != nbad)
-      FAIL("the reject file lists %zu bad rows, the file has %zu (%lld were rejected by the "
-           "killed run's committed chunks)",
-           n, nbad, rej_committed);
+      FAIL(
+          "the reject file lists %zu bad rows, the file has %zu (%lld were rejected by the "
+          "killed run's committed chunks)",
+          n, nbad, rej_committed);
   }
   free(txt);
   lt_run_free(&r);
