@@ -3,10 +3,10 @@
 # suite against the server of a sibling container, reached through its unix
 # socket on a shared volume (DBFORK_TEST_EXTERNAL_SOCKET).
 #
-# Needs from the test harness (tests/CMakeLists.txt): the cache variable
-# DBFORK_TEST_EXTERNAL_SOCKET. When set, DBFORK_TEST_SOCKET is that path, the
-# "mariadb" fixture only waits for the server to answer instead of starting
-# tests/server.sh, and tests that restart the server (RESTARTS_SERVER) skip.
+# The test harness (tests/CMakeLists.txt) honours the cache variable
+# DBFORK_TEST_EXTERNAL_SOCKET: DBFORK_TEST_SOCKET is that path, the "mariadb"
+# fixture only waits for the server to answer instead of starting
+# tests/server.sh, and tests that restart the server skip.
 # The tls suite keeps its own local MariaDB (tests/tls/tls_server.sh).
 set -euo pipefail
 cd /src

@@ -353,6 +353,7 @@ static void kill_after(uv_work_t *w, int status) {
     dbfork__log(p, DBFORK_LOG_WARN, "could not KILL %s%lu on the control connection",
                 k->query_only ? "QUERY " : "", k->id);
   free(k);
+  if (!p->pending_kills) dbfork__on_kills_done(p);
 }
 
 void dbfork__kill_session(dbfork_pool *p, unsigned long conn_id, int query_only) {

@@ -74,6 +74,7 @@ typedef struct dbfork__slot {
   unsigned int started; /* processes started in this slot */
   uv_timer_t respawn_timer;
   int respawn_pending;
+  int respawn_after_kills; /* respawn deferred until no KILL is in flight */
   unsigned long last_conn_id;
   long last_pid;
 } dbfork__slot;
@@ -120,6 +121,7 @@ void dbfork__on_limit_timer(dbfork__proc *pr);
 void dbfork__on_life_timer(dbfork__proc *pr);
 void dbfork__on_respawn_timer(dbfork_pool *p, int slot);
 void dbfork__on_grace_timer(dbfork_pool *p);
+void dbfork__on_kills_done(dbfork_pool *p); /* the last pending KILL finished */
 void dbfork__schedule(dbfork_pool *p);
 void dbfork__log(dbfork_pool *p, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -358,6 +358,17 @@ static int pool_has_work(const dbfork_pool *p) { return p->queue.n || p->in_flig
 
 static void spawn_or_fail(dbfork_pool *p, int slot);
 
+void dbfork__on_kills_done(dbfork_pool *p) {
+  int i;
+  for (i = 0; i < p->nslots && !p->pending_kills; i++)
+    if (p->slots[i].respawn_after_kills) {
+      p->slots[i].respawn_after_kills = 0;
+      p->slots[i].respawn_pending = 0;
+      dbfork__on_respawn_timer(p, i);
+    }
+  dbfork__schedule(p);
+}
+
 void dbfork__on_respawn_timer(dbfork_pool *p, int slot) {
   if (p->terminating || p->failed || p->slots[slot].cur) return;
   if (p->closed && !pool_has_work(p)) return;
@@ -390,7 +401,17 @@ static void pool_fail(dbfork_pool *p) {
 }
 
 static void spawn_or_fail(dbfork_pool *p, int slot) {
-  int rc = dbfork__spawn(p, slot);
+  int rc;
+  if (p->pending_kills) {
+    /* Never fork while the threadpool runs a KILL on the control connection:
+     * a thread inside the client library or the allocator at fork time can
+     * leave the child a lock that nobody will release (seen with ASan's
+     * allocator). The respawn follows as soon as the KILLs are done. */
+    p->slots[slot].respawn_pending = 1;
+    p->slots[slot].respawn_after_kills = 1;
+    return;
+  }
+  rc = dbfork__spawn(p, slot);
   if (rc) {
     dbfork__err e;
     dbfork__err_set(&e, DBFORK_EINIT, 0, NULL, "cannot start worker %d: %s", slot,
@@ -742,6 +763,7 @@ int dbfork_pool_stop(dbfork_pool *p) {
     dbfork__proc *pr = p->slots[i].cur;
     uv_timer_stop(&p->slots[i].respawn_timer);
     p->slots[i].respawn_pending = 0;
+    p->slots[i].respawn_after_kills = 0;
     if (pr && !pr->reaped && pr->state != DBFORK_WORKER_EMPTY) {
       pr->state = DBFORK_WORKER_STOPPING;
       /* SIGTERM: the worker finishes the task it runs, runs its finalizers

@@ -597,6 +597,11 @@ typedef struct loader {
   int stop; /* stop submitting: a chunk failed or too many rejects */
   char first_error[1024];
   int unknown_commits;
+  /* Chunks whose COMMIT outcome was unknown and which turned out not to be
+   * committed: resubmitted from the main loop, never from inside a
+   * completion callback (where a submit cannot wait for room). */
+  csv_chunk *redo;
+  size_t nredo, capredo;
   char db_plain[130];
 } loader;
 
@@ -722,7 +727,19 @@ static void chunk_done(const dbfork_result *r, void *ud) {
       L->unknown_commits++;
     } else if (!L->stop) {
       L->unknown_commits++;
-      submit_chunk(L, &tk->c);
+      if (L->nredo == L->capredo) {
+        size_t cap = L->capredo ? L->capredo * 2 : 16;
+        csv_chunk *nr = realloc(L->redo, cap * sizeof *nr);
+        if (!nr) {
+          L->stop = 1;
+          snprintf(L->first_error, sizeof L->first_error, "out of memory");
+          free(tk);
+          return;
+        }
+        L->redo = nr;
+        L->capredo = cap;
+      }
+      L->redo[L->nredo++] = tk->c;
     }
   } else {
     char msg[1024];
@@ -765,6 +782,10 @@ static void submit_chunk(loader *L, const csv_chunk *c) {
   L->in_flight++;
 }
 
+static void submit_redo(loader *L) {
+  while (L->nredo && !L->stop) submit_chunk(L, &L->redo[--L->nredo]);
+}
+
 static uint64_t chunk_hash_fd(int fd, uint64_t off, uint64_t len) {
   char *buf = malloc(len ? len : 1);
   uint64_t got = 0, h;
@@ -805,6 +826,7 @@ static int on_chunk(void *ud, const csv_chunk *c) {
   }
   if (L->verify_only) return 0;
   if (L->stop) return 1;
+  submit_redo(L);
   submit_chunk(L, c);
   return L->stop ? 1 : 0;
 }
@@ -1290,6 +1312,12 @@ int cmd_load(int argc, char **argv) {
     snprintf(L.first_error, sizeof L.first_error, "reading %s: %s", L.j.path, csv_strerror(rc));
   /* A quoted field left open at the end of the file is the last record's
    * problem: the worker that parses it rejects it or fails its chunk. */
+  /* Until nothing is in flight: a chunk whose COMMIT outcome was unknown
+   * and that did not commit comes back here to be submitted again. */
+  while (L.in_flight || (L.nredo && !L.stop)) {
+    submit_redo(&L);
+    if (L.in_flight) dbfork_pool_run(L.pool, 1);
+  }
   rc = dbfork_pool_join(L.pool);
   print_progress(&L, 1);
   if (L.reject) fclose(L.reject);
@@ -1362,6 +1390,7 @@ out:
   if (L.fd >= 0) close(L.fd);
   free(iobuf);
   free(L.done);
+  free(L.redo);
   cli_conn_free(&c);
   return ret;
 }
