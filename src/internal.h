@@ -51,6 +51,19 @@ void dbfork__err_set(dbfork__err *e, int code, unsigned int mysql_errno, const c
 void dbfork__err_vset(dbfork__err *e, int code, unsigned int mysql_errno, const char *sqlstate,
                       const char *fmt, va_list ap);
 
+/* A growable byte buffer (frames in and out, on both sides of the fork). */
+typedef struct dbfork__bytes {
+  uint8_t *p;
+  size_t len, cap;
+} dbfork__bytes;
+/* Makes room for `more` bytes after len; 0 or DBFORK_ENOMEM. */
+int dbfork__bytes_reserve(dbfork__bytes *b, size_t more);
+/* Appends n bytes; 0 or DBFORK_ENOMEM. */
+int dbfork__bytes_add(dbfork__bytes *b, const void *p, size_t n);
+
+/* Resident set size of a process (0: the caller) in bytes, 0 if unknown. */
+size_t dbfork__rss_bytes(pid_t pid);
+
 /* Options with their strings owned by the pool and defaults filled in. */
 typedef struct dbfork__conf {
   dbfork_options o;

@@ -22,21 +22,6 @@
 
 #define WAITPID_POLL_MS 20
 
-int dbfork__bytes_add(dbfork__bytes *b, const void *p, size_t n) {
-  if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    uint8_t *np;
-    while (cap < b->len + n) cap *= 2;
-    np = realloc(b->p, cap);
-    if (!np) return DBFORK_ENOMEM;
-    b->p = np;
-    b->cap = cap;
-  }
-  if (n) memcpy(b->p + b->len, p, n);
-  b->len += n;
-  return 0;
-}
-
 /* ---- process exit ---- */
 static void proc_reap(dbfork__proc *pr) {
   int st = 0;
@@ -86,19 +71,10 @@ static void parse_rx(dbfork__proc *pr) {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   dbfork__proc *pr = h->data;
-  size_t want = 64 * 1024;
-  if (pr->rx.cap - pr->rx.len < want) {
-    size_t cap = pr->rx.cap ? pr->rx.cap : want;
-    uint8_t *np;
-    while (cap - pr->rx.len < want) cap *= 2;
-    np = realloc(pr->rx.p, cap);
-    if (!np) {
-      buf->base = NULL;
-      buf->len = 0;
-      return;
-    }
-    pr->rx.p = np;
-    pr->rx.cap = cap;
+  if (dbfork__bytes_reserve(&pr->rx, 64 * 1024)) {
+    buf->base = NULL;
+    buf->len = 0;
+    return;
   }
   buf->base = (char *)pr->rx.p + pr->rx.len;
   buf->len = pr->rx.cap - pr->rx.len;

@@ -34,12 +34,6 @@ void dbfork__tq_push(dbfork__tqueue *q, dbfork__task *t);
 void dbfork__tq_push_front(dbfork__tqueue *q, dbfork__task *t);
 dbfork__task *dbfork__tq_pop(dbfork__tqueue *q);
 
-typedef struct dbfork__bytes {
-  uint8_t *p;
-  size_t len, cap;
-} dbfork__bytes;
-int dbfork__bytes_add(dbfork__bytes *b, const void *p, size_t n);
-
 /* One worker process. It outlives its slot until its libuv handles have
  * closed; a slot gets a fresh proc for every process it runs. */
 typedef struct dbfork__proc {

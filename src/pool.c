@@ -932,17 +932,6 @@ int dbfork_map(dbfork_pool *p, size_t n, dbfork_map_input_fn input, dbfork_map_o
 }
 
 /* ---- stats ---- */
-static size_t proc_rss(pid_t pid) {
-  char path[64];
-  long pages = 0, resident = 0;
-  FILE *f;
-  snprintf(path, sizeof path, "/proc/%ld/statm", (long)pid);
-  f = fopen(path, "r");
-  if (!f) return 0;
-  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-  fclose(f);
-  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 int dbfork_pool_stats_get(dbfork_pool *p, dbfork_pool_stats *ps, dbfork_worker_stats *ws,
                           size_t n) {
@@ -970,7 +959,7 @@ int dbfork_pool_stats_get(dbfork_pool *p, dbfork_pool_stats *ps, dbfork_worker_s
       w->pid = (long)pr->pid;
       w->connection_id = pr->conn_id;
       w->state = pr->state;
-      w->rss_bytes = proc_rss(pr->pid);
+      w->rss_bytes = dbfork__rss_bytes(pr->pid);
     }
   }
   return p->nslots;

@@ -64,6 +64,41 @@ unsigned int dbfork__rand(unsigned int n) {
   return (unsigned int)(state % n);
 }
 
+int dbfork__bytes_reserve(dbfork__bytes *b, size_t more) {
+  size_t cap = b->cap ? b->cap : 4096;
+  uint8_t *np;
+  if (b->len + more <= b->cap) return 0;
+  while (cap < b->len + more) cap *= 2;
+  np = realloc(b->p, cap);
+  if (!np) return DBFORK_ENOMEM;
+  b->p = np;
+  b->cap = cap;
+  return 0;
+}
+
+int dbfork__bytes_add(dbfork__bytes *b, const void *p, size_t n) {
+  if (!n) return 0;
+  if (dbfork__bytes_reserve(b, n)) return DBFORK_ENOMEM;
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+size_t dbfork__rss_bytes(pid_t pid) {
+  char path[64];
+  long pages = 0, resident = 0;
+  FILE *f;
+  if (pid)
+    snprintf(path, sizeof path, "/proc/%ld/statm", (long)pid);
+  else
+    snprintf(path, sizeof path, "/proc/self/statm");
+  f = fopen(path, "r");
+  if (!f) return 0;
+  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  fclose(f);
+  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
 void dbfork_options_init(dbfork_options *o) { memset(o, 0, sizeof *o); }
 
 static int own_str(dbfork__conf *c, const char **field, int *k) {

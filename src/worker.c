@@ -26,11 +26,6 @@ typedef struct finalizer {
   unsigned int seq;
 } finalizer;
 
-typedef struct buf {
-  uint8_t *p;
-  size_t len, cap;
-} buf;
-
 struct dbfork_worker {
   const dbfork_options *o;
   int slot;
@@ -40,7 +35,7 @@ struct dbfork_worker {
   unsigned long conn_id;
   finalizer *fins;
   unsigned int nfins, capfins, seq;
-  buf rx, tx, reply;
+  dbfork__bytes rx, tx, reply;
   dbfork__err err; /* detail of the current task's failure */
   int err_set;     /* dbfork_worker_fail() was called for this task */
   int in_task;
@@ -69,26 +64,6 @@ static void on_signal(int sig) {
 
 int dbfork__stop_requested(void) { return got_signal != 0; }
 
-/* ---- buffers ---- */
-static int buf_reserve(buf *b, size_t more) {
-  size_t need = b->len + more, cap = b->cap ? b->cap : 4096;
-  uint8_t *np;
-  if (need <= b->cap) return 0;
-  while (cap < need) cap *= 2;
-  np = realloc(b->p, cap);
-  if (!np) return DBFORK_ENOMEM;
-  b->p = np;
-  b->cap = cap;
-  return 0;
-}
-
-static int buf_add(buf *b, const void *p, size_t n) {
-  if (buf_reserve(b, n)) return DBFORK_ENOMEM;
-  if (n) memcpy(b->p + b->len, p, n);
-  b->len += n;
-  return 0;
-}
-
 /* Writes all of tx to the parent, blocking. A parent that is gone makes
  * this fail; the caller then treats the parent as dead. */
 static int flush_tx(dbfork_worker *w) {
@@ -112,8 +87,8 @@ static void send_frame(dbfork_worker *w, uint8_t type, uint16_t arg, uint64_t id
   dbfork__frame_header(hdr, type, arg, id, (uint32_t)len);
   /* Out of memory here leaves the parent without an answer: it will see the
    * worker exit and treat the task as lost, which the retry policy handles. */
-  DBFORK__CHECK(buf_add(&w->tx, hdr, sizeof hdr) == 0);
-  DBFORK__CHECK(buf_add(&w->tx, payload, len) == 0);
+  DBFORK__CHECK(dbfork__bytes_add(&w->tx, hdr, sizeof hdr) == 0);
+  DBFORK__CHECK(dbfork__bytes_add(&w->tx, payload, len) == 0);
 }
 
 static void send_err(dbfork_worker *w, uint8_t type, uint16_t arg, uint64_t id,
@@ -360,14 +335,6 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
 }
 
 /* ---- the loop ---- */
-static size_t rss_bytes(void) {
-  long pages = 0, resident = 0;
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-  fclose(f);
-  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 /* Between tasks only the signal flag is looked at (no system call); the
  * getppid() check runs when the worker waits (parent death is also seen as
@@ -396,7 +363,7 @@ static void check_rss(dbfork_worker *w) {
   now = dbfork__now_ms();
   if (now - w->rss_checked_ms < 10) return;
   w->rss_checked_ms = now;
-  if (rss_bytes() <= w->o->max_rss_bytes) return;
+  if (dbfork__rss_bytes(0) <= w->o->max_rss_bytes) return;
   send_frame(w, DBFORK__MSG_RECYCLE, DBFORK__WHY_RSS, 0, NULL, 0);
   flush_tx(w);
   w->recycle_sent = 1;
@@ -467,7 +434,7 @@ static void worker_loop(dbfork_worker *w, int sigpipe_r) {
     }
     if (r > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t n;
-      if (buf_reserve(&w->rx, 64 * 1024)) return;
+      if (dbfork__bytes_reserve(&w->rx, 64 * 1024)) return;
       n = recv(w->fd, w->rx.p + w->rx.len, w->rx.cap - w->rx.len, 0);
       if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
         /* The parent's end is gone: it died or dropped us. */
@@ -574,7 +541,7 @@ int dbfork_worker_atexit(dbfork_worker *w, void (*fn)(void *), void *arg, int pr
 int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t len) {
   if (!w) return DBFORK_EINVAL;
   if (w->reply.len + len > w->o->max_payload) return DBFORK_ETOOBIG;
-  return buf_add(&w->reply, data, len);
+  return dbfork__bytes_add(&w->reply, data, len);
 }
 
 int dbfork_worker_fail(dbfork_worker *w, int code, unsigned int mysql_errno, const char *sqlstate,
