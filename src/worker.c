@@ -242,6 +242,15 @@ static int simple_query(dbfork_worker *w, const char *sql) {
   return mysql_real_query(w->mysql, sql, (unsigned long)strlen(sql));
 }
 
+/* Rolls back a failed task's transaction. When even the ROLLBACK fails
+ * (results left unread, a session gone bad), the session is closed instead:
+ * the server rolls back what it held, and the next task reconnects. */
+static void end_failed_transaction(dbfork_worker *w) {
+  if (!w->mysql || simple_query(w, "ROLLBACK") == 0) return;
+  dbfork__mysql_close(w->mysql);
+  w->mysql = NULL;
+}
+
 static void task_failure(dbfork_worker *w, int rc) {
   if (w->err_set) return;
   if (rc == DBFORK_ESQL && w->mysql && mysql_errno(w->mysql))
@@ -290,8 +299,7 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
     w->last_db_ms = dbfork__now_ms();
     if (!rc) break;
     task_failure(w, rc);
-    if (w->err.code != DBFORK_ESQL) break;
-    if (dbfork__mysql_is_lost(w->err.mysql_errno)) {
+    if (w->err.code == DBFORK_ESQL && dbfork__mysql_is_lost(w->err.mysql_errno)) {
       if (in_commit) {
         /* COMMIT went out and the answer did not come back: the transaction
          * may have committed. Retrying could apply it twice. */
@@ -312,12 +320,17 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
       if (reconnect(w, &w->err)) break;
       continue;
     }
-    if (o->transaction) simple_query(w, "ROLLBACK");
+    /* However the task failed (its own code, a bad input, an SQL error),
+     * what it did in the transaction must go now: left open, it would be
+     * committed by the next task's START TRANSACTION. */
+    if (o->transaction) end_failed_transaction(w);
     /* Deadlock and lock-wait timeouts are retried only when we own the
      * transaction: without transaction=1, statements of the task before the
      * failing one have already committed, and a rerun would apply them
      * twice. */
-    if (!o->transaction || !dbfork__mysql_is_retryable(w->err.mysql_errno)) break;
+    if (w->err.code != DBFORK_ESQL || !o->transaction ||
+        !dbfork__mysql_is_retryable(w->err.mysql_errno))
+      break;
     if (attempts >= max_attempts || w->stopping || got_signal) {
       w->err.code = DBFORK_ERETRIES;
       break;
