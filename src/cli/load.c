@@ -99,17 +99,43 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
 #define FNV_INIT 0xcbf29ce484222325ull
 
 /* A cheap content hash of a chunk: FNV over 8-byte words (bytes at the
- * tail). Recorded with the chunk so that a rerun notices a changed file. */
-static uint64_t chunk_hash(const char *p, size_t n) {
-  uint64_t h = FNV_INIT ^ n;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
+ * tail). Recorded with the chunk so that a rerun notices a changed file.
+ * Incremental, so that a worker hashes its range as it reads it:
+ * hash_init(n), hash_words over consecutive pieces, hash_final. */
+typedef struct chunk_hasher {
+  uint64_t h;
+  size_t done; /* bytes hashed so far: a multiple of 8 until hash_final */
+} chunk_hasher;
+
+static void hash_init(chunk_hasher *x, size_t n) {
+  x->h = FNV_INIT ^ n;
+  x->done = 0;
+}
+
+/* Hashes the whole 8-byte words of p[x->done, upto). */
+static void hash_words(chunk_hasher *x, const char *p, size_t upto) {
+  uint64_t h = x->h;
+  size_t i = x->done;
+  for (; i + 8 <= upto; i += 8) {
     uint64_t w;
     memcpy(&w, p + i, 8);
     h = (h ^ w) * 0x100000001b3ull;
     h ^= h >> 29;
   }
-  return fnv1a(h, p + i, n - i);
+  x->h = h;
+  x->done = i;
+}
+
+/* p[0, n) is the whole chunk. */
+static uint64_t hash_final(chunk_hasher *x, const char *p, size_t n) {
+  hash_words(x, p, n);
+  return fnv1a(x->h, p + x->done, n - x->done);
+}
+
+static uint64_t chunk_hash(const char *p, size_t n) {
+  chunk_hasher x;
+  hash_init(&x, n);
+  return hash_final(&x, p, n);
 }
 
 /* ======================================================================
@@ -119,11 +145,21 @@ static uint64_t chunk_hash(const char *p, size_t n) {
 typedef struct wstate {
   const job *j;
   int fd;
-  char *chunk; /* the chunk's bytes */
+  /* The chunk, read from the file piece by piece as the parser needs it
+   * (never all up front: with load-data, reading, hashing and validating
+   * overlap with the server's work on what was already sent). */
+  char *chunk;
   size_t chunk_cap;
-  wbuf send; /* good records when some were rejected */
-  const char *src;
-  size_t src_len, src_off;
+  size_t have;  /* bytes of the chunk read so far */
+  size_t avail; /* bytes the parser may look at: have, + our terminator at the end */
+  size_t pos;   /* the next record starts here */
+  chunk_hasher hx;
+  uint64_t hash; /* set once the whole chunk has been read */
+  csv_parser p;
+  /* load-data: good bytes [emit, span_end) not yet handed to the server */
+  size_t emit, span_end;
+  int stream_done;
+  int fail_rc; /* why the chunk failed, when the failure is ours (detail set) */
   wbuf reply;
   uint64_t *lines; /* physical line of each good record, for warnings */
   size_t nlines, lines_cap;
@@ -144,7 +180,6 @@ typedef struct wstate {
   const csv_chunk *c;
   dbfork_worker *w;
   uint64_t rejected;
-  int failed;
 } wstate;
 
 static wstate W;
@@ -161,25 +196,122 @@ static void reply_entry(wstate *s, int kind, uint64_t line, const char *text, si
   if (rlen) wb_add(&s->reply, raw, rlen);
 }
 
-static int infile_init(void **ptr, const char *name, void *ud) {
-  wstate *s = ud;
-  s->src_off = 0;
-  *ptr = s;
+/* Fails the chunk for a reason of ours (not the server's): the task returns
+ * s->fail_rc, whose detail is set. */
+#define chunk_fail(s, code, ...) \
+  ((s)->fail_rc = dbfork_worker_fail((s)->w, code, 0, NULL, __VA_ARGS__))
+
+#define READ_STEP (256u * 1024) /* pread size: small enough to start streaming at once */
+
+/* Reads the next piece of the chunk and hashes it. */
+static int chunk_read_more(wstate *s) {
+  const csv_chunk *c = s->c;
+  size_t want = c->len - s->have;
+  if (want > READ_STEP) want = READ_STEP;
+  while (want) {
+    ssize_t n = pread(s->fd, s->chunk + s->have, want, (off_t)(c->off + s->have));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      chunk_fail(s, DBFORK_ETASK, "reading %s at byte %llu: %s", s->j->path,
+                 (unsigned long long)(c->off + s->have), n < 0 ? strerror(errno) : "file shrank");
+      return -1;
+    }
+    s->have += (size_t)n;
+    want -= (size_t)n;
+  }
+  s->avail = s->have;
+  if (s->have < c->len) {
+    hash_words(&s->hx, s->chunk, s->have);
+    return 0;
+  }
+  s->hash = hash_final(&s->hx, s->chunk, c->len);
+  if (c->no_eol) {
+    /* The last record lacks a terminator: give the server one, so that it
+     * reads the record exactly as the parser did. */
+    memcpy(s->chunk + c->len, s->j->d.line_term, s->j->d.line_term_len);
+    s->avail += s->j->d.line_term_len;
+  }
   return 0;
 }
 
+static int on_good(wstate *s, const csv_record *rec);
+static int on_bad(wstate *s, const csv_error *e);
+
+/* Parses the next record of the chunk, reading more of it when needed, and
+ * hands it to on_good or on_bad. Returns CSV_OK, CSV_EBADREC (rejected and
+ * reported), CSV_END, or CHUNK_FAILED with s->fail_rc set. */
+#define CHUNK_FAILED (-1)
+static int chunk_next(wstate *s) {
+  csv_record rec;
+  csv_error err;
+  for (;;) {
+    int r = csv_parse_record(&s->p, s->chunk + s->pos, s->avail - s->pos, s->have == s->c->len,
+                             &rec, &err);
+    switch (r) {
+      case CSV_EINCOMPLETE:
+        if (chunk_read_more(s)) return CHUNK_FAILED;
+        continue;
+      case CSV_OK: s->pos += rec.raw_len; return on_good(s, &rec) ? CHUNK_FAILED : CSV_OK;
+      case CSV_EBADREC: s->pos += err.raw_len; return on_bad(s, &err) ? CHUNK_FAILED : CSV_EBADREC;
+      case CSV_END: return CSV_END;
+      case CSV_ENOSPC:
+        chunk_fail(s, DBFORK_ETASK, "a record from line %llu is too large",
+                   (unsigned long long)s->p.line);
+        return CHUNK_FAILED;
+      default:
+        chunk_fail(s, DBFORK_ETASK, "CSV parser failed (%d) at line %llu", r,
+                   (unsigned long long)s->p.line);
+        return CHUNK_FAILED;
+    }
+  }
+}
+
+static int infile_init(void **ptr, const char *name, void *ud) {
+  (void)name;
+  *ptr = ud;
+  return 0;
+}
+
+/* The LOAD DATA LOCAL stream: parses on demand and sends runs of good
+ * records straight from the chunk buffer; a rejected record is left out. */
 static int infile_read(void *ptr, char *buf, unsigned int len) {
   wstate *s = ptr;
-  size_t n = s->src_len - s->src_off;
-  if (n > len) n = len;
-  memcpy(buf, s->src + s->src_off, n);
-  s->src_off += n;
-  return (int)n;
+  size_t out = 0;
+  while (out < len) {
+    size_t n = s->span_end - s->emit;
+    int r;
+    if (n) {
+      if (n > len - out) n = len - out;
+      memcpy(buf + out, s->chunk + s->emit, n);
+      s->emit += n;
+      out += n;
+      continue;
+    }
+    if (s->stream_done) break;
+    /* Gather a run of consecutive good records worth about one buffer. */
+    s->emit = s->span_end = s->pos;
+    while (s->span_end - s->emit < len - out) {
+      r = chunk_next(s);
+      if (r == CSV_OK) {
+        s->span_end = s->pos;
+      } else if (r == CSV_EBADREC) {
+        if (s->span_end > s->emit) break; /* send the run before it first */
+        s->emit = s->span_end = s->pos;
+      } else if (r == CSV_END) {
+        s->stream_done = 1;
+        break;
+      } else {
+        return -1; /* CHUNK_FAILED: the server gets an empty packet; the query fails */
+      }
+    }
+  }
+  return (int)out;
 }
 
 static void infile_end(void *ptr) { (void)ptr; }
 
 static int infile_error(void *ptr, char *msg, unsigned int len) {
+  (void)ptr;
   snprintf(msg, len, "dbfork: local infile stream failed");
   return 2000;
 }
@@ -260,8 +392,9 @@ static MYSQL_STMT *prepare(dbfork_worker *w, const job *j, unsigned rows) {
  * what a user needs to find the rows. */
 static int chunk_sql_failure(wstate *s, unsigned int code, const char *sqlstate, const char *msg) {
   uint64_t last = s->nlines ? s->lines[s->nlines - 1] : s->c->first_line;
-  return dbfork_worker_fail(s->w, DBFORK_ESQL, code, sqlstate, "lines %llu-%llu: %s",
-                            (unsigned long long)s->c->first_line, (unsigned long long)last, msg);
+  return s->fail_rc = dbfork_worker_fail(s->w, DBFORK_ESQL, code, sqlstate, "lines %llu-%llu: %s",
+                                         (unsigned long long)s->c->first_line,
+                                         (unsigned long long)last, msg);
 }
 
 /* Executes the rows gathered so far (a full batch, or the tail). */
@@ -311,7 +444,7 @@ static int flush_tail_text(wstate *s) {
   return 0;
 oom:
   free(sql);
-  dbfork_worker_fail(s->w, DBFORK_ENOMEM, 0, NULL, "out of memory building an INSERT");
+  chunk_fail(s, DBFORK_ENOMEM, "out of memory building an INSERT");
   return -1;
 }
 
@@ -345,55 +478,40 @@ static int flush_batch(wstate *s) {
   return 0;
 }
 
-static int on_good(void *ud, const csv_record *rec) {
-  wstate *s = ud;
+static int on_good(wstate *s, const csv_record *rec) {
   const job *j = s->j;
   size_t i;
   if (s->nlines == s->lines_cap) {
     size_t cap = s->lines_cap ? s->lines_cap * 2 : 4096;
     uint64_t *nl = realloc(s->lines, cap * sizeof *nl);
-    if (!nl) return -1;
+    if (!nl) return chunk_fail(s, DBFORK_ENOMEM, "out of memory");
     s->lines = nl;
     s->lines_cap = cap;
   }
   s->lines[s->nlines++] = rec->line;
-  if (j->method == METHOD_LOAD_DATA) {
-    /* Only when something was rejected do good records need copying. */
-    if (s->rejected) return wb_add(&s->send, rec->raw, rec->raw_len) ? -1 : 0;
-    return 0;
-  }
+  if (j->method == METHOD_LOAD_DATA) return 0; /* infile_read sends rec->raw */
   for (i = 0; i < rec->nfields; i++) {
     size_t k = (size_t)s->rows_in_batch * j->ncols + i;
     s->offs[k] = s->arena.len;
     s->lens[k] = (unsigned long)rec->fields[i].len;
     s->nulls[k] = (my_bool)rec->fields[i].null;
-    if (wb_add(&s->arena, rec->fields[i].ptr, rec->fields[i].len)) return -1;
+    if (wb_add(&s->arena, rec->fields[i].ptr, rec->fields[i].len))
+      return chunk_fail(s, DBFORK_ENOMEM, "out of memory");
   }
   if (++s->rows_in_batch == j->batch && flush_batch(s)) return -1;
   return 0;
 }
 
-static int on_bad(void *ud, const csv_error *e) {
-  wstate *s = ud;
+static int on_bad(wstate *s, const csv_error *e) {
   char text[256];
   int n = csv_error_format(e, text, sizeof text);
-  if (s->j->method == METHOD_LOAD_DATA && !s->rejected) {
-    /* First rejection: the records before it go to the send buffer now. */
-    s->send.len = 0;
-    if (wb_add(&s->send, s->chunk, (size_t)(e->raw - s->chunk))) return -1;
-  }
-  s->rejected++;
-  if (s->rejected > s->j->max_errors) {
-    dbfork_worker_fail(s->w, DBFORK_ETASK, 0, NULL, "%s: %s", s->j->path, text);
-    return 1;
-  }
-  {
-    /* The raw bytes as they are in the file: not the terminator we appended
-     * to a last record that had none. */
-    size_t rlen = e->raw_len, avail = (size_t)(s->chunk + s->c->len - e->raw);
-    if (rlen > avail) rlen = avail;
-    reply_entry(s, 1, e->rec_line, text, n > 0 ? (size_t)n : 0, e->raw, rlen);
-  }
+  /* The raw bytes as they are in the file: not the terminator we appended
+   * to a last record that had none. */
+  size_t rlen = e->raw_len, avail = (size_t)(s->chunk + s->c->len - e->raw);
+  if (++s->rejected > s->j->max_errors)
+    return chunk_fail(s, DBFORK_ETASK, "%s: %s", s->j->path, text);
+  if (rlen > avail) rlen = avail;
+  reply_entry(s, 1, e->rec_line, text, n > 0 ? (size_t)n : 0, e->raw, rlen);
   return 0;
 }
 
@@ -444,12 +562,10 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   const job *j = arg;
   MYSQL *m = dbfork_worker_mysql(w);
   csv_chunk c;
-  csv_parser p;
   chunk_reply rep;
-  size_t got = 0;
-  uint64_t hash, warnings = 0, loaded = 0;
+  uint64_t warnings = 0, loaded = 0;
   char sql[512];
-  int rc;
+  int r;
 
   if (len != sizeof c) return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "bad chunk descriptor");
   memcpy(&c, in, sizeof c);
@@ -466,35 +582,23 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   s->inserted = 0;
   s->rows_in_batch = 0;
   s->arena.len = 0;
-  s->send.len = 0;
   s->reply.len = 0;
+  s->fail_rc = 0;
   memset(&rep, 0, sizeof rep);
   wb_add(&s->reply, &rep, sizeof rep); /* placeholder, filled at the end */
 
-  /* 1. Our own range of the file: the parent never touched these bytes. */
+  /* Our own range of the file, read as it is parsed (chunk_next): the
+   * parent never touched these bytes. */
   if (c.len + 16 > s->chunk_cap) {
     char *np = realloc(s->chunk, c.len + 16);
     if (!np) return DBFORK_ENOMEM;
     s->chunk = np;
     s->chunk_cap = c.len + 16;
   }
-  while (got < c.len) {
-    ssize_t n = pread(s->fd, s->chunk + got, c.len - got, (off_t)(c.off + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0)
-      return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "reading %s at byte %llu: %s", j->path,
-                                (unsigned long long)(c.off + got),
-                                n < 0 ? strerror(errno) : "file shrank");
-    got += (size_t)n;
-  }
-  hash = chunk_hash(s->chunk, c.len);
-  if (c.no_eol) {
-    /* The last record lacks a terminator: give the server one, so that it
-     * reads the record exactly as the parser did. */
-    memcpy(s->chunk + c.len, j->d.line_term, j->d.line_term_len);
-  }
-
-  /* 2. Validate (and for insert, bind) record by record. */
+  s->have = s->avail = s->pos = 0;
+  s->emit = s->span_end = 0;
+  s->stream_done = 0;
+  hash_init(&s->hx, c.len);
   if (s->scratch_cap < c.len + 16) {
     free(s->scratch);
     s->scratch_cap = c.len + 16;
@@ -509,40 +613,37 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
     s->offs = calloc(nb, sizeof *s->offs);
     if (!s->binds || !s->lens || !s->nulls || !s->offs) return DBFORK_ENOMEM;
   }
-  csv_parser_init(&p, &j->d, s->fields, MAX_COLS, s->scratch, s->scratch_cap);
-  p.expect_fields = (size_t)j->ncols;
-  csv_parser_seek(&p, &c);
-  rc = csv_parse_chunk(&p, s->chunk, c.len + (c.no_eol ? j->d.line_term_len : 0), on_good, on_bad,
-                       s, NULL);
-  if (rc) {
-    if (rc == CSV_ENOSPC)
-      return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "a record near line %llu is too large",
-                                (unsigned long long)c.first_line);
-    return rc < 0 && rc > -4096 ? rc : DBFORK_ESQL; /* failure detail already set */
-  }
+  csv_parser_init(&s->p, &j->d, s->fields, MAX_COLS, s->scratch, s->scratch_cap);
+  s->p.expect_fields = (size_t)j->ncols;
+  csv_parser_seek(&s->p, &c);
 
-  /* 3. Load. */
+  /* Validate and load record by record. */
   if (j->method == METHOD_LOAD_DATA) {
-    if (s->nlines) {
-      s->src = s->rejected ? s->send.p : s->chunk;
-      s->src_len = s->rejected ? s->send.len : c.len + (c.no_eol ? j->d.line_term_len : 0);
-      mysql_set_local_infile_handler(m, infile_init, infile_read, infile_end, infile_error, s);
-      if (mysql_query(m, j->load_sql))
-        return chunk_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
-      loaded = mysql_affected_rows(m);
-      if (j->dup == DUP_ERROR && loaded != s->nlines) {
-        /* With LOCAL the server cannot stop the upload, so it turns
-         * duplicate-key errors into warnings and skips the rows. We asked
-         * for errors: fail the chunk (the transaction rolls back). */
-        return duplicate_failure(s, m, loaded);
-      }
-      warnings = collect_warnings(s, m);
+    /* One statement streams the whole chunk; infile_read validates as the
+     * server asks for more. (A chunk of only rejected records loads 0 rows.) */
+    mysql_set_local_infile_handler(m, infile_init, infile_read, infile_end, infile_error, s);
+    if (mysql_query(m, j->load_sql)) {
+      if (s->fail_rc) return s->fail_rc; /* our stream failed: detail set */
+      return chunk_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
+    }
+    if (!s->stream_done)
+      return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL,
+                                "the server stopped reading chunk %llu before its end",
+                                (unsigned long long)c.index);
+    loaded = mysql_affected_rows(m);
+    if (j->dup == DUP_ERROR && loaded != s->nlines) {
+      /* With LOCAL the server cannot stop the upload, so it turns
+       * duplicate-key errors into warnings and skips the rows. We asked
+       * for errors: fail the chunk (the transaction rolls back). */
+      return duplicate_failure(s, m, loaded);
     }
   } else {
-    if (flush_batch(s)) return DBFORK_ESQL;
+    while ((r = chunk_next(s)) != CSV_END)
+      if (r == CHUNK_FAILED) return s->fail_rc ? s->fail_rc : DBFORK_ESQL;
+    if (flush_batch(s)) return s->fail_rc ? s->fail_rc : DBFORK_ESQL;
     loaded = s->inserted;
-    warnings = collect_warnings(s, m);
   }
+  warnings = collect_warnings(s, m);
 
   /* 4. Record the chunk in the same transaction as its rows. */
   snprintf(sql, sizeof sql,
@@ -552,7 +653,7 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
            j->db, j->job_id, (unsigned long long)c.index, (unsigned long long)c.off,
            (unsigned long long)c.len, (unsigned long long)c.first_line,
            (unsigned long long)s->nlines, (unsigned long long)s->rejected,
-           (unsigned long long)warnings, (long)getpid(), (unsigned long long)hash);
+           (unsigned long long)warnings, (long)getpid(), (unsigned long long)s->hash);
   if (mysql_query(m, sql)) return DBFORK_ESQL;
 
   rep.index = c.index;
