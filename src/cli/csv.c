@@ -557,6 +557,18 @@ void csv_parser_init(csv_parser *p, const csv_dialect *d, csv_field *fields, siz
   p->scratch = scratch;
   p->scratch_len = scratch_len;
   p->line = p->col = p->record = 1;
+  memset(p->plain_unq, 1, sizeof p->plain_unq);
+  memset(p->plain_q, 1, sizeof p->plain_q);
+  if (!d) return;
+  /* Exactly the bytes csv_parse_record's loops test for. */
+  if (d->escape >= 0) p->plain_unq[d->escape] = p->plain_q[d->escape] = 0;
+  if (d->enclosure >= 0) {
+    p->plain_q[d->enclosure] = 0;
+    if (d->flags & CSV_F_STRICT) p->plain_unq[d->enclosure] = 0;
+  }
+  if (d->line_term_len) p->plain_unq[d->line_term[0]] = 0;
+  if (d->field_term_len) p->plain_unq[d->field_term[0]] = 0;
+  if (d->flags & CSV_F_CRLF) p->plain_unq['\r'] = 0;
 }
 
 void csv_parser_seek(csv_parser *p, const csv_chunk *c) {
@@ -645,6 +657,19 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
     }                                                        \
   } while (0)
 
+    /* Skip (or copy, once decoding started) a run of bytes that mean
+     * nothing in this state. */
+#define PUT_RUN(plain)                                               \
+  do {                                                               \
+    size_t s0_ = i;                                                  \
+    while (i < len && (plain)[b[i]]) i++;                            \
+    if (w) {                                                         \
+      if (sp + wlen + (i - s0_) > p->scratch_len) return CSV_ENOSPC; \
+      memcpy(w + wlen, b + s0_, i - s0_);                            \
+      wlen += i - s0_;                                               \
+    }                                                                \
+  } while (0)
+
   for (;;) { /* one field per iteration */
     size_t fstart = i, vstart, vend = 0;
     char *w = NULL;
@@ -664,6 +689,10 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
           vend = rec_end = content_end = i;
           last = 1;
           break;
+        }
+        if (p->plain_unq[b[i]]) {
+          PUT_RUN(p->plain_unq);
+          continue;
         }
         int c = b[i];
         if (esc_full && c == esc) {
@@ -726,6 +755,10 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
           vend = rec_end = content_end = i;
           last = 1;
           break;
+        }
+        if (p->plain_q[b[i]]) {
+          PUT_RUN(p->plain_q);
+          continue;
         }
         int c = b[i];
         if (esc_full && c == esc) {
@@ -811,6 +844,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
 #undef NOTE_BAD
 #undef PUT_DECODED
 #undef PUT_LITERAL
+#undef PUT_RUN
 
   if (!bad && p->expect_fields && nf < p->expect_fields) {
     bad = CSV_BAD_TOO_FEW;

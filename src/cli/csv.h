@@ -295,6 +295,9 @@ typedef struct csv_parser {
   size_t scratch_len;
   size_t expect_fields;
   uint64_t line, col, record; /* of the next record; 1, 1, 1 after init */
+  /* private: 1 for the bytes that mean nothing outside / inside quotes
+   * (skipped in runs) */
+  uint8_t plain_unq[256], plain_q[256];
 } csv_parser;
 
 void csv_parser_init(csv_parser *p, const csv_dialect *d, csv_field *fields, size_t maxfields,
