@@ -3,8 +3,9 @@
  *
  * The parent splits the file into record-aligned byte ranges (csv.h) as it
  * streams through it, and submits only (offset, length) descriptors; each
- * worker pread()s its own range, validates it record by record, and loads it
- * in one transaction together with a row in the progress table
+ * worker pread()s its own range piece by piece, validating and hashing it
+ * record by record as it streams it to the server, and loads it in one
+ * transaction together with a row in the progress table
  * (sql/load_progress.sql), so a chunk is either loaded and recorded, or
  * neither. A rerun of the same command skips recorded chunks after checking
  * that their bytes did not change (a hash per chunk): exactly once, even
@@ -26,6 +27,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -1432,6 +1434,13 @@ int cmd_load(int argc, char **argv) {
     double secs = cli_now() - L.t0;
     int ok = !L.first_error[0] && !L.chunks_failed && !L.chunks_cancelled && !L.stop;
     char b1[32];
+    /* Peak resident memory: ours, and the largest of the (reaped) workers'.
+     * Neither grows with the file: the parent holds descriptors, a worker
+     * one chunk. */
+    struct rusage ru_self, ru_kids;
+    long peak_kb = 0, worker_peak_kb = 0;
+    if (getrusage(RUSAGE_SELF, &ru_self) == 0) peak_kb = ru_self.ru_maxrss;
+    if (getrusage(RUSAGE_CHILDREN, &ru_kids) == 0) worker_peak_kb = ru_kids.ru_maxrss;
     if (L.json) {
       printf("{\"file\":");
       json_string(L.j.path);
@@ -1442,13 +1451,14 @@ int cmd_load(int argc, char **argv) {
           "\"status\":\"%s\",\"rows_loaded\":%llu,\"records\":%llu,\"rejected\":%llu,"
           "\"warnings\":%llu,\"retries\":%llu,\"chunks\":%llu,\"chunks_skipped\":%llu,"
           "\"chunks_failed\":%llu,\"chunks_cancelled\":%llu,\"seconds\":%.3f,"
-          "\"rows_per_second\":%.0f",
+          "\"rows_per_second\":%.0f,\"peak_rss_kb\":%ld,\"worker_peak_rss_kb\":%ld",
           method, c.workers, ok ? (L.rejected ? "rejected" : "ok") : "failed",
           (unsigned long long)L.rows_loaded, (unsigned long long)L.records,
           (unsigned long long)L.rejected, (unsigned long long)L.warnings,
           (unsigned long long)L.retries, (unsigned long long)L.chunks_total,
           (unsigned long long)L.chunks_skipped, (unsigned long long)L.chunks_failed,
-          (unsigned long long)L.chunks_cancelled, secs, secs > 0 ? L.rows_loaded / secs : 0);
+          (unsigned long long)L.chunks_cancelled, secs, secs > 0 ? L.rows_loaded / secs : 0,
+          peak_kb, worker_peak_kb);
       if (L.first_error[0]) {
         printf(",\"error\":");
         json_string(L.first_error);
@@ -1472,6 +1482,8 @@ int cmd_load(int argc, char **argv) {
       printf("  time           %.3f s\n", secs);
       printf("  rate           %s rows/s\n",
              cli_num((unsigned long long)(secs > 0 ? L.rows_loaded / secs : 0), b1, sizeof b1));
+      printf("  memory         %.1f MB peak (workers: %.1f MB each at most)\n", peak_kb / 1024.0,
+             worker_peak_kb / 1024.0);
       if (L.first_error[0]) printf("  error          %s\n", L.first_error);
       if (!ok)
         printf(

@@ -742,6 +742,18 @@ TEST(json_summary) {
   snprintf(want, sizeof want, "ok 500 500 0 %s", path);
   check_json(&e, &r, "status rows_loaded records rejected file", want);
   CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 500));
+  {
+    /* peak memory of the parent and of the largest (reaped) worker: both
+     * measured, neither absurd */
+    char jpath[256], *got;
+    long long parent_kb = 0, worker_kb = 0;
+    snprintf(jpath, sizeof jpath, "%s/json.out", e.dir);
+    got = json_fields(jpath, "peak_rss_kb worker_peak_rss_kb");
+    CHECK_EQ_INT(sscanf(got, "%lld %lld", &parent_kb, &worker_kb), 2);
+    free(got);
+    CHECK(parent_kb > 1024 && parent_kb < 256 * 1024);
+    CHECK(worker_kb > 1024 && worker_kb < 256 * 1024);
+  }
   lt_run_free(&r);
 
   /* rejected rows */
