@@ -26,10 +26,11 @@
 #         initializer; 5,000-row chunks, executemany, commit per chunk;
 #  4. prints rows/s (median of the rounds, and best), the client's and the
 #     server's CPU seconds, and the ratio to the best non-dbfork tool;
-#  5. shows the dbfork parent's peak RSS (VmHWM polled from /proc) for the
+#  5. shows the dbfork parent's peak RSS (getrusage, from its --json) for the
 #     file and for a 10x larger one (generated, loaded once, deleted).
 #
 # Environment: ROWS (1000000), REPEAT (3), BIG (1: do the 10x RSS run),
+# REDO (the server's redo log size, default 1G),
 # WORK (bench/out/load), DBFORK (the binary; default build/dbfork, built if
 # missing), CHUNK (dbfork --chunk-size, default: dbfork's own),
 # KEEP_SERVER (1: leave the server running).
@@ -175,6 +176,13 @@ stop_server() {
 trap stop_server EXIT
 read -r DBUSER DBPW < <(awk -F= '/^user=/{u=$2} /^password=/{p=$2} END{print u, p}' "$CNF")
 sql() { mariadb --defaults-file="$CNF" --batch --skip-column-names "$@"; }
+# A redo log big enough for a whole load, as one would set it for bulk loads:
+# with tests/server.sh's 128M, every load of the 1M-row file pushed the
+# checkpoint age to ~95 MB and made InnoDB's page cleaner flush furiously
+# mid-run, which moved each tool's time by up to 40% from run to run
+# (innodb_log_file_size is dynamic since MariaDB 10.9).
+REDO=${REDO:-1G}
+sql -e "SET GLOBAL innodb_log_file_size = $(numfmt --from=iec "$REDO")"
 sql -e "CREATE DATABASE IF NOT EXISTS $DB; USE $DB; DROP TABLE IF EXISTS bench_orders;
         DROP TABLE IF EXISTS dbfork_load_progress; SOURCE $ROOT/sql/bench_orders.sql;"
 
@@ -243,52 +251,28 @@ EOF
 TCK=$(getconf CLK_TCK)
 srv_cpu() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$SRVPID/stat"; }
 now() { date +%s.%N; }
-# children of a pid (without CONFIG_PROC_CHILDREN): scan /proc
-kids() { { awk -v p="$1" '$4 == p {print $1}' /proc/[0-9]*/stat 2>/dev/null || true; } | sort -u; }
-hwm() { awk '/^VmHWM/{print $2}' "/proc/$1/status" 2>/dev/null || true; }
-
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
-# run NAME POLL CMD... : empty table, run, check, record
-#   POLL=1: poll the peak RSS of CMD's process (the dbfork parent) and its children
-LAST_PHWM=0
-LAST_WHWM=0
+# run NAME CMD... : empty table, run, check, record. For dbfork runs the peak
+# RSS of the parent and of the largest worker come from its --json summary
+# (getrusage: the same figure as VmHWM), so nothing polls /proc beside it.
 run() {
-  local name=$1 poll=$2 log tf s0 c0 s1 c1 rc tp child=0 p w v k st ws u sy
-  shift 2
+  local name=$1 log tf s0 c0 s1 c1 rc p w st u sy
+  shift
   empty_table
   log=$WORK/$name.log
   tf=$WORK/$name.time
   sync
   s0=$(srv_cpu)
   c0=$(now)
-  /usr/bin/time -f "%U %S" -o "$tf" "$@" >"$log" 2>&1 &
-  tp=$!
-  p=0
-  w=0
-  if [ "$poll" = 1 ]; then
-    ws=""
-    while kill -0 "$tp" 2>/dev/null; do
-      [ "$child" != 0 ] || child=$(kids "$tp" | head -1 || true)
-      child=${child:-0}
-      if [ "$child" != 0 ]; then
-        v=$(hwm "$child")
-        [ -n "$v" ] && [ "$v" -gt "$p" ] && p=$v
-        [ -n "$ws" ] || ws=$(kids "$child")
-        for k in $ws; do
-          v=$(hwm "$k")
-          [ -n "$v" ] && [ "$v" -gt "$w" ] && w=$v
-        done
-      fi
-      sleep 0.25
-    done
-  fi
   rc=0
-  wait "$tp" || rc=$?
+  /usr/bin/time -f "%U %S" -o "$tf" "$@" >"$log" 2>&1 || rc=$?
   c1=$(now)
   s1=$(srv_cpu)
-  LAST_PHWM=$p
-  LAST_WHWM=$w
+  p=$(grep -o '"peak_rss_kb":[0-9]*' "$log" | cut -d: -f2 || true)
+  w=$(grep -o '"worker_peak_rss_kb":[0-9]*' "$log" | cut -d: -f2 || true)
+  p=${p:-0}
+  w=${w:-0}
   st=$(check "${WANT:-$WANT_COUNT}" "${WANT_ID:-$WANT_SUMID}" "${WANT_C:-$WANT_CRC}")
   [ $rc = 0 ] || st="EXIT $rc (see $log) $st"
   read -r u sy <"$tf" || { u=0; sy=0; }
@@ -301,7 +285,7 @@ run() {
 CHUNKOPT=()
 [ -n "$CHUNK" ] && CHUNKOPT=(--chunk-size="$CHUNK")
 dbf() { # WORKERS METHOD [FILE] -> the dbfork command line in DBF
-  DBF=("$DBFORK" load "${3:-$CSV}" --defaults-file="$CNF" --table $DB.bench_orders --restart -q
+  DBF=("$DBFORK" load "${3:-$CSV}" --defaults-file="$CNF" --table $DB.bench_orders --restart --json
     -w "$1" --method "$2" "${CHUNKOPT[@]}")
 }
 
@@ -311,27 +295,31 @@ START=$(date -u '+%F %T UTC')
 echo
 echo "dbfork load benchmark — $START"
 echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
-echo "server: $(sql -e 'SELECT VERSION()') (tests/server.sh: buffer pool 256M, flush_log_at_trx_commit=2), same machine"
+echo "server: $(sql -e 'SELECT VERSION()') (tests/server.sh: buffer pool 256M, flush_log_at_trx_commit=2; redo log $(sql -e 'SELECT @@innodb_log_file_size DIV 1048576')M), same machine"
 echo "file: $CSV, $ROWS rows, $(stat -c %s "$CSV") bytes; dbfork $("$DBFORK" version 2>/dev/null | head -1)${CHUNK:+, --chunk-size=$CHUNK}"
 echo "load average at start: $LA0"
 echo
 
+# One tool by number; a round runs them all, starting one further each round,
+# so no tool always runs first or right after the slow Python one.
+NTOOLS=8
+tool() {
+  case $1 in
+  0) dbf 2 load-data && run dbfork-w2-load-data "${DBF[@]}" ;;
+  1) dbf 2 insert && run dbfork-w2-insert "${DBF[@]}" ;;
+  2) dbf 4 load-data && run dbfork-w4-load-data "${DBF[@]}" ;;
+  3) dbf 4 insert && run dbfork-w4-insert "${DBF[@]}" ;;
+  4) run load-data-1conn mariadb --defaults-file="$CNF" --local-infile=1 $DB -e "$LOAD_SQL" ;;
+  5) run mysqlimport-t2 mysqlimport --defaults-file="$CNF" --local --use-threads=2 \
+    --fields-terminated-by=, --fields-optionally-enclosed-by='"' $DB \
+    "$WORK/parts/1/bench_orders.csv" "$WORK/parts/2/bench_orders.csv" ;;
+  6) run myloader-t2 myloader -S "$SOCK" -u "$DBUSER" -p "$DBPW" -d "$WORK/dump" --threads 2 -o ;;
+  7) run python-pool2 "$PY" "$WORK/pool.py" "$SOCK" "$DBUSER" "$DBPW" $DB "$CSV" ;;
+  esac
+}
 for round in $(seq 1 "$REPEAT"); do
   echo "round $round/$REPEAT"
-  dbf 2 load-data
-  run dbfork-w2-load-data 1 "${DBF[@]}"
-  dbf 2 insert
-  run dbfork-w2-insert 1 "${DBF[@]}"
-  dbf 4 load-data
-  run dbfork-w4-load-data 1 "${DBF[@]}"
-  dbf 4 insert
-  run dbfork-w4-insert 1 "${DBF[@]}"
-  run load-data-1conn 0 mariadb --defaults-file="$CNF" --local-infile=1 $DB -e "$LOAD_SQL"
-  run mysqlimport-t2 0 mysqlimport --defaults-file="$CNF" --local --use-threads=2 \
-    --fields-terminated-by=, --fields-optionally-enclosed-by='"' $DB \
-    "$WORK/parts/1/bench_orders.csv" "$WORK/parts/2/bench_orders.csv"
-  run myloader-t2 0 myloader -S "$SOCK" -u "$DBUSER" -p "$DBPW" -d "$WORK/dump" --threads 2 -o
-  run python-pool2 0 "$PY" "$WORK/pool.py" "$SOCK" "$DBUSER" "$DBPW" $DB "$CSV"
+  for k in $(seq 0 $((NTOOLS - 1))); do tool $(((k + round - 1) % NTOOLS)); done
 done
 LA1=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -357,7 +345,7 @@ awk -F'\t' '
 
 # ------------------------------------------------------------ parent RSS
 echo
-echo "dbfork parent peak RSS (VmHWM, polled every 0.25 s; workers' largest VmHWM beside it)"
+echo "dbfork parent peak RSS (getrusage, from --json; the largest worker's beside it)"
 peak=$(awk -F'\t' '$1 ~ /^dbfork-w2-load-data/ {print $6 "\t" $7}' "$RESULTS" | sort -n | tail -1)
 printf "  %-34s parent %6s KB   worker %6s KB\n" "$ROWS rows, $(($(stat -c %s "$CSV") / 1048576)) MB:" \
   "$(echo "$peak" | cut -f1)" "$(echo "$peak" | cut -f2)"
@@ -367,7 +355,7 @@ if [ "$BIG" = 1 ]; then
   gen "$BIGROWS" "$BIGCSV"
   read -r WANT WANT_ID WANT_C <"$BIGCSV.sum"
   dbf 2 load-data "$BIGCSV"
-  run dbfork-w2-load-data-10x 1 "${DBF[@]}" >/dev/null
+  run dbfork-w2-load-data-10x "${DBF[@]}" >/dev/null
   line=$(tail -1 "$RESULTS")
   printf "  %-34s parent %6s KB   worker %6s KB   (%s rows/s, check %s)\n" \
     "$BIGROWS rows, $(($(stat -c %s "$BIGCSV") / 1048576)) MB:" "$(echo "$line" | cut -f6)" \
