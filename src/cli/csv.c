@@ -657,6 +657,19 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
     }                                                        \
   } while (0)
 
+    /* The escape byte at b[i]: decode the pair; a lone escape at the very
+     * end of the input stays literal. */
+#define TAKE_ESCAPE()                               \
+  do {                                              \
+    if (i + 1 == len) {                             \
+      NEED_MORE();                                  \
+      PUT_LITERAL();                                \
+      i++;                                          \
+    } else {                                        \
+      PUT_DECODED(unescape(b[i + 1], &found_null)); \
+      i += 2;                                       \
+    }                                               \
+  } while (0)
     /* Skip (or copy, once decoding started) a run of bytes that mean
      * nothing in this state. */
 #define PUT_RUN(plain)                                               \
@@ -696,14 +709,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
         }
         int c = b[i];
         if (esc_full && c == esc) {
-          if (i + 1 == len) {
-            NEED_MORE();
-            PUT_LITERAL();
-            i++;
-            continue;
-          }
-          PUT_DECODED(unescape(b[i + 1], &found_null));
-          i += 2;
+          TAKE_ESCAPE();
           continue;
         }
         if (esc_dbl && c == esc) {
@@ -762,14 +768,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
         }
         int c = b[i];
         if (esc_full && c == esc) {
-          if (i + 1 == len) {
-            NEED_MORE();
-            PUT_LITERAL();
-            i++;
-            continue;
-          }
-          PUT_DECODED(unescape(b[i + 1], &found_null));
-          i += 2;
+          TAKE_ESCAPE();
           continue;
         }
         if (c == encl) {
@@ -845,6 +844,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
 #undef PUT_DECODED
 #undef PUT_LITERAL
 #undef PUT_RUN
+#undef TAKE_ESCAPE
 
   if (!bad && p->expect_fields && nf < p->expect_fields) {
     bad = CSV_BAD_TOO_FEW;
