@@ -154,6 +154,20 @@ static inline void ft_run_one(dbfork_pool *p, const char *payload, ft_track *t, 
   }
 }
 
+/* Runs one payload that must hit a 1 s time limit: DBFORK_ETIMEDOUT after
+ * 950 to 2500 ms (the limit plus scheduling slack). */
+static inline void ft_expect_timeout_1s(dbfork_pool *p, const char *payload, ft_track *t,
+                                        int timeout_ms) {
+  long long t0 = tu_now_ms(), took;
+  ft_run_one(p, payload, t, timeout_ms);
+  took = t->at_ms - t0;
+  fprintf(stderr, "%s: %s after %lld ms (MySQL %u: %s), attempts %u\n", payload,
+          dbfork_err_name(t->status), took, t->mysql_errno, t->msg, t->attempts);
+  CHECK_ERR(t->status, DBFORK_ETIMEDOUT);
+  CHECK(took >= 950);
+  CHECK(took < 2500);
+}
+
 /* Creates (or re-creates) the workload table. */
 static inline void ft_create_rows_table(MYSQL *m, const char *table) {
   tu_exec(m, "DROP TABLE IF EXISTS `%s`", table);

@@ -31,7 +31,6 @@ TEST(hard_limit_kills_the_worker_and_its_session) {
   dbfork_options o;
   dbfork_pool *p;
   ft_track a;
-  long long t0, took;
 
   tu_options(&o);
   o.workers = 1;
@@ -42,14 +41,8 @@ TEST(hard_limit_kills_the_worker_and_its_session) {
   CHECK_OK(dbfork_pool_new(&p, &o));
   CHECK_OK(dbfork_pool_start(p));
 
-  t0 = tu_now_ms();
-  ft_run_one(p, "SELECT SLEEP(60)", &a, 20000);
-  took = a.at_ms - t0;
-  fprintf(stderr, "SLEEP(60): %s after %lld ms: %s\n", dbfork_err_name(a.status), took, a.msg);
-  CHECK_ERR(a.status, DBFORK_ETIMEDOUT);
+  ft_expect_timeout_1s(p, "SELECT SLEEP(60)", &a, 20000);
   CHECK_EQ_INT(a.attempts, 1);
-  CHECK(took >= 950);
-  CHECK(took < 2500);
   check_replaced(m, p, &a);
   CHECK_OK(dbfork_pool_join(p));
   dbfork_pool_free(p);
@@ -61,7 +54,6 @@ TEST(hard_limit_after_a_soft_limit_the_task_ignored) {
   dbfork_options o;
   dbfork_pool *p;
   ft_track a;
-  long long t0, took;
 
   tu_options(&o);
   o.workers = 1;
@@ -77,14 +69,8 @@ TEST(hard_limit_after_a_soft_limit_the_task_ignored) {
    * the pool's loop is idle, its cached clock goes stale. */
   tu_sleep_ms(200);
   /* Stuck outside the server: KILL QUERY at 300 ms cannot stop it. */
-  t0 = tu_now_ms();
-  ft_run_one(p, "csleep:10000", &a, 20000);
-  took = a.at_ms - t0;
-  fprintf(stderr, "csleep: %s after %lld ms: %s\n", dbfork_err_name(a.status), took, a.msg);
-  CHECK_ERR(a.status, DBFORK_ETIMEDOUT);
+  ft_expect_timeout_1s(p, "csleep:10000", &a, 20000);
   CHECK_EQ_INT(a.attempts, 1);
-  CHECK(took >= 950);
-  CHECK(took < 2500);
   check_replaced(m, p, &a);
   CHECK_OK(dbfork_pool_join(p));
   dbfork_pool_free(p);

@@ -14,7 +14,6 @@ TEST(soft_limit_stops_the_statement_and_keeps_the_connection) {
   dbfork_pool_stats st;
   ft_track a, b;
   long long aborted0 = tu_status(m, "Aborted_clients");
-  long long t0, took;
   char want[32];
 
   tu_options(&o);
@@ -26,15 +25,8 @@ TEST(soft_limit_stops_the_statement_and_keeps_the_connection) {
   CHECK_OK(dbfork_pool_new(&p, &o));
   CHECK_OK(dbfork_pool_start(p));
 
-  t0 = tu_now_ms();
-  ft_run_one(p, "SELECT SLEEP(60)", &a, 20000);
-  took = a.at_ms - t0;
-  fprintf(stderr, "SLEEP(60): %s after %lld ms (MySQL %u: %s), attempts %u\n",
-          dbfork_err_name(a.status), took, a.mysql_errno, a.msg, a.attempts);
-  CHECK_ERR(a.status, DBFORK_ETIMEDOUT);
+  ft_expect_timeout_1s(p, "SELECT SLEEP(60)", &a, 20000);
   CHECK_EQ_INT(a.attempts, 1);
-  CHECK(took >= 950);
-  CHECK(took < 2500);
   CHECK(a.conn_id != 0);
 
   /* The same worker, the same session, still usable. */
@@ -64,7 +56,6 @@ TEST(soft_limit_fires_when_the_loop_was_idle_before_the_submit) {
   dbfork_pool *p;
   ft_track a;
   long long aborted0 = tu_status(m, "Aborted_clients");
-  long long t0, took;
 
   tu_options(&o);
   o.workers = 1;
@@ -77,13 +68,7 @@ TEST(soft_limit_fires_when_the_loop_was_idle_before_the_submit) {
   /* The application does something else for a while before it submits:
    * the pool's loop is idle, its cached clock goes stale. */
   tu_sleep_ms(300);
-  t0 = tu_now_ms();
-  ft_run_one(p, "SELECT SLEEP(10)", &a, 30000);
-  took = a.at_ms - t0;
-  fprintf(stderr, "SLEEP(10): %s after %lld ms: %s\n", dbfork_err_name(a.status), took, a.msg);
-  CHECK_ERR(a.status, DBFORK_ETIMEDOUT);
-  CHECK(took >= 950);
-  CHECK(took < 2500);
+  ft_expect_timeout_1s(p, "SELECT SLEEP(10)", &a, 30000);
   CHECK_OK(dbfork_pool_join(p));
   dbfork_pool_free(p);
   CHECK_EQ_INT(ft_aborted_clients_after(m, o.program_name), aborted0);
