@@ -536,6 +536,30 @@ long long tu_sessions(MYSQL *m, const char *program_name) {
                      esc);
 }
 
+long long tu_live_sessions(MYSQL *m, const char *program_name, long long *listed) {
+  char esc[512], *list, *p, *end;
+  long pids[256];
+  int n = 0;
+  if (strlen(program_name) > 200) FAIL("tu_live_sessions: program_name too long");
+  mysql_real_escape_string(m, esc, program_name, (unsigned long)strlen(program_name));
+  list = tu_query_str(m,
+                      "SELECT GROUP_CONCAT(p.ATTR_VALUE) "
+                      "FROM performance_schema.session_connect_attrs n "
+                      "JOIN performance_schema.session_connect_attrs p "
+                      "ON p.PROCESSLIST_ID = n.PROCESSLIST_ID AND p.ATTR_NAME = 'dbfork_pid' "
+                      "WHERE n.ATTR_NAME = 'program_name' AND n.ATTR_VALUE = '%s' "
+                      "AND n.PROCESSLIST_ID <> CONNECTION_ID()",
+                      esc);
+  for (p = list; p && *p; p = *end ? end + 1 : end) {
+    if (n == (int)(sizeof pids / sizeof *pids)) FAIL("tu_live_sessions: too many sessions");
+    pids[n++] = strtol(p, &end, 10);
+    if (end == p || (*end && *end != ',')) FAIL("tu_live_sessions: bad dbfork_pid list '%s'", list);
+  }
+  free(list);
+  if (listed) *listed = n;
+  return tu_pids_alive(pids, n);
+}
+
 long long tu_wait_sessions(MYSQL *m, const char *program_name, long long want, int timeout_ms) {
   long long deadline = tu_now_ms() + timeout_ms, n;
   while ((n = tu_sessions(m, program_name)) != want && tu_now_ms() < deadline) tu_sleep_ms(20);

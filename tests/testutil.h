@@ -179,6 +179,14 @@ long long tu_status(MYSQL *m, const char *var);
  * with performance_schema=ON). */
 long long tu_sessions(MYSQL *m, const char *program_name);
 
+/* Like tu_sessions(), but counts only sessions whose worker process (the
+ * dbfork_pid connect attribute) is still alive and not a zombie. A worker
+ * that quit cleanly may leave its session listed for a moment while the
+ * server tears it down; that session is no longer held by the pool. If
+ * `listed` is not NULL it gets the count of all of them, live or not, from
+ * the same query. */
+long long tu_live_sessions(MYSQL *m, const char *program_name, long long *listed);
+
 /* Polls tu_sessions() every 20 ms until it equals `want` or `timeout_ms`
  * passes; returns the last count (check it). */
 long long tu_wait_sessions(MYSQL *m, const char *program_name, long long want, int timeout_ms);
