@@ -170,7 +170,11 @@ TEST(task_whose_worker_keeps_dying_fails_worker_lost_after_max_retries) {
   CHECK_OK(dbfork_pool_join(p));
   CHECK_EQ_INT(dbfork_pool_stats_get(p, &st, NULL, 0), 2);
   CHECK_EQ_INT(st.sessions_killed, 3);
-  CHECK_EQ_INT(st.workers_started, 2 + 3);
+  /* Two, and a replacement for each of the three losses; but the last one
+   * may not start at all: the replacement waits for the lost session's KILL,
+   * and a pool that is closed by then with nothing left to run does not
+   * respawn. The third attempt and "SELECT 1" needed two of them. */
+  CHECK(st.workers_started == 2 + 3 || st.workers_started == 2 + 2);
   dbfork_pool_free(p);
   CHECK_EQ_INT(tu_wait_sessions(m, o.program_name, 0, 5000), 0);
 }
