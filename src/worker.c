@@ -39,6 +39,7 @@ struct dbfork_worker {
   dbfork__err err; /* detail of the current task's failure */
   int err_set;     /* dbfork_worker_fail() was called for this task */
   int in_task;
+  int check_conn;       /* the last task failed: ping before the next one */
   int stopping;         /* asked to stop: signal, parent gone, STOP, recycle */
   int why;              /* DBFORK__WHY_* */
   uint64_t last_db_ms;  /* last time the connection was used */
@@ -217,6 +218,7 @@ static int reconnect(dbfork_worker *w, dbfork__err *e) {
   w->mysql = m;
   w->conn_id = mysql_thread_id(m);
   w->last_db_ms = dbfork__now_ms();
+  w->check_conn = 0;
   /* The parent must know the new id: it is what it KILLs if we die. */
   send_hello(w, DBFORK__MSG_CONNINFO);
   /* Session state (variables, temporary tables) died with the old session. */
@@ -232,6 +234,7 @@ static int reconnect(dbfork_worker *w, dbfork__err *e) {
 static int ensure_connection(dbfork_worker *w, dbfork__err *e) {
   if (w->mysql && mysql_ping(w->mysql) == 0) {
     w->last_db_ms = dbfork__now_ms();
+    w->check_conn = 0;
     return 0;
   }
   return reconnect(w, e);
@@ -271,9 +274,10 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
     w->err_set = 0;
     w->err.code = 0;
     /* A connection idle for a while may have been dropped by the server
-     * (wait_timeout, restart); check before the task starts, when a reconnect
-     * is always safe. */
-    if (!w->mysql || dbfork__now_ms() - w->last_db_ms > 1000) {
+     * (wait_timeout, restart), and one a failed task leaves behind may be
+     * dead whatever its last use (its session killed, say); check before the
+     * task starts, when a reconnect is always safe. */
+    if (!w->mysql || w->check_conn || dbfork__now_ms() - w->last_db_ms > 1000) {
       rc = ensure_connection(w, &w->err);
       if (rc) {
         w->err_set = 1;
@@ -338,6 +342,16 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
     {
       unsigned int base = o->retry_backoff_ms << (attempts - 1 < 6 ? attempts - 1 : 6);
       dbfork__sleep_ms(base / 2 + dbfork__rand(base));
+    }
+  }
+  if (rc || w->err_set) {
+    /* A handle whose last error says the session is gone is closed now, so
+     * the next task reconnects instead of failing on it; any other failure
+     * gets a ping before the next task. */
+    w->check_conn = 1;
+    if (w->mysql && dbfork__mysql_is_lost(mysql_errno(w->mysql))) {
+      dbfork__mysql_close(w->mysql);
+      w->mysql = NULL;
     }
   }
   if (attempts > 0xffff) attempts = 0xffff;

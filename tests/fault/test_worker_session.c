@@ -1,0 +1,162 @@
+/*
+ * Fault: a worker's session dies on the server (KILL CONNECTION), and what
+ * the worker and the parent believe about its connection afterwards.
+ *
+ * - The next task runs on a new session, whether the task that met the dead
+ *   session failed on it (a lost-connection error) or failed for a reason
+ *   of its own without touching the server. Tasks follow each other at once,
+ *   so no idle check (1 s) comes to the rescue.
+ *
+ * KILLs sessions on purpose: registered ABORTS_CLIENTS.
+ */
+#include "fault.h"
+
+#include <fcntl.h>
+#include <poll.h>
+
+/* Runs the pool's loop without blocking until every tracker has completed,
+ * failing the test after timeout_ms. */
+static void run_until_done(dbfork_pool *p, ft_track *t, int n, int timeout_ms) {
+  long long deadline = tu_now_ms() + timeout_ms;
+  int i = 0;
+  for (;;) {
+    while (i < n && t[i].calls) i++;
+    if (i == n) return;
+    if (tu_now_ms() > deadline) FAIL("task %d did not complete within %d ms", i, timeout_ms);
+    dbfork_pool_run(p, 2);
+    tu_sleep_ms(1);
+  }
+}
+
+static void submit(dbfork_pool *p, const char *payload, ft_track *t) {
+  memset(t, 0, sizeof *t);
+  CHECK_OK(dbfork_submit(p, payload, strlen(payload), ft_track_cb, t));
+}
+
+/* A task that reports CONNECTION_ID() ran on the session the parent
+ * attributes it to, other than `old`, and the server lists that session. */
+static void check_new_session(MYSQL *m, const ft_track *t, unsigned long old) {
+  char want[32];
+  if (t->status)
+    FAIL("task: %s (MySQL %u: %s)", dbfork_err_name(t->status), t->mysql_errno, t->msg);
+  snprintf(want, sizeof want, "%lu", t->conn_id);
+  CHECK_EQ_STR(t->reply, want);
+  CHECK(t->conn_id != old);
+  CHECK_EQ_INT(ft_conn_present(m, t->conn_id), 1);
+}
+
+TEST(next_task_runs_on_a_new_session_after_a_lost_connection) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  ft_track a, t[3];
+  long long deadline;
+
+  tu_options(&o);
+  o.workers = 1;
+  o.task = ft_sql_task;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+  ft_run_one(p, "SELECT CONNECTION_ID()", &a, 10000);
+  CHECK_OK(a.status);
+
+  /* Three tasks at once: the worker gets them together and starts each
+   * right after the one before. The session dies under the first. */
+  submit(p, "DO SLEEP(30)", &t[0]);
+  submit(p, "SELECT CONNECTION_ID()", &t[1]);
+  submit(p, "SELECT CONNECTION_ID()", &t[2]);
+  deadline = tu_now_ms() + 20000;
+  while (tu_query_ll(m,
+                     "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %lu AND "
+                     "INFO LIKE 'DO SLEEP%%'",
+                     a.conn_id) != 1) {
+    if (tu_now_ms() > deadline) FAIL("the worker never ran DO SLEEP(30)");
+    dbfork_pool_run(p, 2);
+    tu_sleep_ms(5);
+  }
+  tu_exec(m, "KILL CONNECTION %lu", a.conn_id);
+  run_until_done(p, t, 3, 60000);
+  for (int i = 0; i < 3; i++)
+    fprintf(stderr, "task %d: %s (MySQL %u: %s) on connection %lu, reply '%s'\n", i,
+            dbfork_err_name(t[i].status), t[i].mysql_errno, t[i].msg, t[i].conn_id, t[i].reply);
+
+  /* Without transaction=1 a lost connection is not retried... */
+  CHECK_ERR(t[0].status, DBFORK_ECONNLOST);
+  CHECK_EQ_INT(t[0].attempts, 1);
+  /* ...but the tasks after it do not inherit the dead handle. */
+  check_new_session(m, &t[1], a.conn_id);
+  check_new_session(m, &t[2], a.conn_id);
+  CHECK_EQ_INT(t[2].conn_id, t[1].conn_id);
+  CHECK_EQ_INT(t[1].pid, a.pid); /* the same worker, reconnected */
+  CHECK_EQ_INT(ft_wait_conn_gone(m, a.conn_id, 5000), 0);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+  CHECK_EQ_INT(tu_wait_sessions(m, o.program_name, 0, 5000), 0);
+}
+
+/* The "hold" task tells the test it runs (a byte on `started`), waits for
+ * the test's go (a byte on `go`) and fails without a word to the server.
+ * Both pipes are inherited by the worker (pipes survive the fork hygiene). */
+static int started[2], go[2];
+
+static int hold_then_fail_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
+  char c = 'x';
+  if (len == 4 && !memcmp(in, "hold", 4)) {
+    if (write(started[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+      return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "pipe: %s", strerror(errno));
+    return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "failed on its own");
+  }
+  return ft_sql_task(w, in, len, arg);
+}
+
+TEST(next_task_runs_on_a_new_session_after_a_failed_task_on_a_killed_one) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  ft_track a, t[2];
+  struct pollfd pfd;
+  long long deadline;
+  char c = 'g';
+
+  CHECK_OK(pipe(started));
+  CHECK_OK(pipe(go));
+  tu_options(&o);
+  o.workers = 1;
+  o.task = hold_then_fail_task;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+  ft_run_one(p, "SELECT CONNECTION_ID()", &a, 10000);
+  CHECK_OK(a.status);
+
+  submit(p, "hold", &t[0]);
+  submit(p, "SELECT CONNECTION_ID()", &t[1]);
+  /* Once the first task runs, its session is killed; then it fails. */
+  pfd.fd = started[0];
+  pfd.events = POLLIN;
+  deadline = tu_now_ms() + 20000;
+  while (poll(&pfd, 1, 0) != 1) {
+    if (tu_now_ms() > deadline) FAIL("the hold task never started");
+    dbfork_pool_run(p, 2);
+    tu_sleep_ms(1);
+  }
+  tu_exec(m, "KILL CONNECTION %lu", a.conn_id);
+  CHECK_EQ_INT(ft_wait_conn_gone(m, a.conn_id, 5000), 0);
+  CHECK_EQ_INT(write(go[1], &c, 1), 1);
+  run_until_done(p, t, 2, 60000);
+  for (int i = 0; i < 2; i++)
+    fprintf(stderr, "task %d: %s (MySQL %u: %s) on connection %lu, reply '%s'\n", i,
+            dbfork_err_name(t[i].status), t[i].mysql_errno, t[i].msg, t[i].conn_id, t[i].reply);
+
+  CHECK_ERR(t[0].status, DBFORK_ETASK);
+  CHECK_EQ_STR(t[0].msg, "failed on its own");
+  /* The failure did not say "lost connection", but after a failed task the
+   * worker checks its session before trusting it with the next. */
+  check_new_session(m, &t[1], a.conn_id);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+  CHECK_EQ_INT(tu_wait_sessions(m, o.program_name, 0, 5000), 0);
+}
