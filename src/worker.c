@@ -208,6 +208,12 @@ static void run_finalizers_and_exit(dbfork_worker *w, int status) {
 static void task_failure(dbfork_worker *w, int rc);
 
 /* ---- connection health ---- */
+
+/* Replaces the session (the old handle, if any, is closed first). The parent learns the new id at
+ * once, not with the next batch of replies: it is what a time limit's KILL QUERY and a lost
+ * worker's KILL aim at, and a reconnect at the start of a task is followed by that task. Session
+ * state (variables, temporary tables) died with the old session, so on_connect runs again. Returns
+ * 0, or fills *e and returns its code; when only on_connect failed the new handle stays. */
 static int reconnect(dbfork_worker *w, dbfork__err *e) {
   MYSQL *m;
   int rc;
@@ -219,9 +225,9 @@ static int reconnect(dbfork_worker *w, dbfork__err *e) {
   w->conn_id = mysql_thread_id(m);
   w->last_db_ms = dbfork__now_ms();
   w->check_conn = 0;
-  /* The parent must know the new id: it is what it KILLs if we die. */
   send_hello(w, DBFORK__MSG_CONNINFO);
-  /* Session state (variables, temporary tables) died with the old session. */
+  flush_tx(w);
+  w->tx_since_ms = dbfork__now_ms();
   w->err_set = 0;
   if (w->o->on_connect && (rc = w->o->on_connect(w, w->o->on_connect_arg)) != 0) {
     task_failure(w, rc);

@@ -6,6 +6,9 @@
  *   session failed on it (a lost-connection error) or failed for a reason
  *   of its own without touching the server. Tasks follow each other at once,
  *   so no idle check (1 s) comes to the rescue.
+ * - After a reconnect the parent knows the new connection id before the task
+ *   that follows it runs: a soft time limit's KILL QUERY stops that task's
+ *   statement.
  *
  * KILLs sessions on purpose: registered ABORTS_CLIENTS.
  */
@@ -156,6 +159,49 @@ TEST(next_task_runs_on_a_new_session_after_a_failed_task_on_a_killed_one) {
   /* The failure did not say "lost connection", but after a failed task the
    * worker checks its session before trusting it with the next. */
   check_new_session(m, &t[1], a.conn_id);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+  CHECK_EQ_INT(tu_wait_sessions(m, o.program_name, 0, 5000), 0);
+}
+
+TEST(soft_limit_after_a_reconnect_stops_the_statement_on_the_new_session) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  ft_track a, b, c;
+  long long t0;
+
+  tu_options(&o);
+  o.workers = 1;
+  o.task = ft_sql_task;
+  o.soft_time_limit_ms = 1000;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+  ft_run_one(p, "SELECT CONNECTION_ID()", &a, 10000);
+  CHECK_OK(a.status);
+
+  /* The session dies while the worker is idle; after more than a second
+   * the worker checks it and reconnects at the start of the next task. */
+  tu_exec(m, "KILL CONNECTION %lu", a.conn_id);
+  CHECK_EQ_INT(ft_wait_conn_gone(m, a.conn_id, 5000), 0);
+  tu_sleep_ms(1200);
+  t0 = tu_now_ms();
+  ft_run_one(p, "SELECT SLEEP(20)", &b, 60000);
+  fprintf(stderr, "SELECT SLEEP(20): %s after %lld ms (MySQL %u: %s) on connection %lu (old %lu)\n",
+          dbfork_err_name(b.status), b.at_ms - t0, b.mysql_errno, b.msg, b.conn_id, a.conn_id);
+  /* The parent's KILL QUERY reached the statement: it was interrupted
+   * (ER_QUERY_INTERRUPTED), not run to its end. */
+  CHECK_ERR(b.status, DBFORK_ETIMEDOUT);
+  CHECK_EQ_INT(b.mysql_errno, 1317);
+  CHECK(b.conn_id != a.conn_id);
+  CHECK(b.at_ms - t0 < 15000);
+
+  /* The soft limit kept the new session: the next task runs on it. */
+  ft_run_one(p, "SELECT CONNECTION_ID()", &c, 10000);
+  check_new_session(m, &c, a.conn_id);
+  CHECK_EQ_INT(c.conn_id, b.conn_id);
   CHECK_OK(dbfork_pool_join(p));
   dbfork_pool_free(p);
   CHECK_EQ_INT(tu_wait_sessions(m, o.program_name, 0, 5000), 0);
