@@ -214,7 +214,10 @@ typedef struct dbfork_options {
   const char *database;
   const char *charset;          /* default "utf8mb4" */
   unsigned int connect_timeout; /* seconds; default 10 */
-  const char *defaults_file;    /* read only this option file (--defaults-file) */
+  const char *defaults_file;    /* read only this option file (--defaults-file). Any
+                                   "reconnect" option is overridden: dbfork reconnects
+                                   itself (new id to the parent, on_connect run), so the
+                                   client library's auto-reconnect is always off */
   const char *defaults_group;   /* group read besides [client]; default "dbfork" */
   int no_defaults;              /* 1: read no option file at all */
   const char *ssl_mode;         /* DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY */

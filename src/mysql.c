@@ -141,6 +141,22 @@ static MYSQL *open_once(const dbfork_options *o, int slot, dbfork__err *err) {
     mysql_close(m); /* never connected: nothing goes on the wire */
     return NULL;
   }
+  /* An option file may say reconnect=1, and mysql_real_connect() has just
+   * read it. The client library would then reconnect silently inside
+   * mysql_ping() or a query: a new session whose id the parent never learns
+   * (a time limit or a lost worker's KILL would hit the old one), without
+   * on_connect, and with the first half of a transaction gone. Reconnecting
+   * is dbfork's job, so it is off on every connection opened here (workers
+   * and the parent's control connection). */
+#ifdef LIBMARIADB
+  {
+    my_bool no = 0;
+    mysql_optionsv(m, MYSQL_OPT_RECONNECT, &no);
+  }
+#else
+  /* MySQL 8.0.34+ prints a deprecation warning for any MYSQL_OPT_RECONNECT. */
+  m->reconnect = 0;
+#endif
   return m;
 }
 

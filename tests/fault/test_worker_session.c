@@ -9,6 +9,9 @@
  * - After a reconnect the parent knows the new connection id before the task
  *   that follows it runs: a soft time limit's KILL QUERY stops that task's
  *   statement.
+ * - reconnect=1 in an option file cannot make the client library reconnect
+ *   behind the pool's back: the id the parent reports is the session the
+ *   server shows for the worker, and on_connect ran on it.
  *
  * KILLs sessions on purpose: registered ABORTS_CLIENTS.
  */
@@ -204,5 +207,69 @@ TEST(soft_limit_after_a_reconnect_stops_the_statement_on_the_new_session) {
   CHECK_EQ_INT(c.conn_id, b.conn_id);
   CHECK_OK(dbfork_pool_join(p));
   dbfork_pool_free(p);
+  CHECK_EQ_INT(tu_wait_sessions(m, o.program_name, 0, 5000), 0);
+}
+
+static int tag_session(dbfork_worker *w, void *arg) {
+  (void)arg;
+  return mysql_query(dbfork_worker_mysql(w), "SET @dbfork_tag = 'hooked'") ? DBFORK_ESQL : 0;
+}
+
+TEST(option_file_reconnect_cannot_hide_a_new_session) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  dbfork_worker_stats ws;
+  ft_track a, b;
+  char cnf[256], want[64];
+  FILE *f;
+
+  snprintf(cnf, sizeof cnf, "/tmp/%s-%ld.cnf", tu_unique_name(), (long)getpid());
+  f = fopen(cnf, "w");
+  CHECK(f != NULL);
+  fprintf(f, "[dbfork]\nreconnect=1\n");
+  fclose(f);
+
+  tu_options(&o);
+  o.no_defaults = 0;
+  o.defaults_file = cnf;
+  o.workers = 1;
+  o.task = ft_sql_task;
+  o.on_connect = tag_session;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+  ft_run_one(p, "SELECT CONNECTION_ID()", &a, 10000);
+  CHECK_OK(a.status);
+
+  /* Killed while idle; the check before the next task must find the
+   * session gone rather than let the client library replace it quietly. */
+  tu_exec(m, "KILL CONNECTION %lu", a.conn_id);
+  CHECK_EQ_INT(ft_wait_conn_gone(m, a.conn_id, 5000), 0);
+  tu_sleep_ms(1200);
+  ft_run_one(p, "SELECT CONCAT(CONNECTION_ID(), ':', IFNULL(@dbfork_tag, 'none'))", &b, 20000);
+  fprintf(stderr, "server says '%s', parent says connection %lu (old %lu)\n", b.reply, b.conn_id,
+          a.conn_id);
+  CHECK_OK(b.status);
+  snprintf(want, sizeof want, "%lu:hooked", b.conn_id);
+  CHECK_EQ_STR(b.reply, want);
+  CHECK(b.conn_id != a.conn_id);
+
+  /* The parent's view (what it would KILL) is the session the server shows
+   * for worker slot 0 of this pool. */
+  CHECK_EQ_INT(dbfork_pool_stats_get(p, NULL, &ws, 1), 1);
+  CHECK_EQ_INT(ws.connection_id, b.conn_id);
+  CHECK_EQ_INT(
+      tu_query_ll(m,
+                  "SELECT p.PROCESSLIST_ID FROM performance_schema.session_connect_attrs p "
+                  "JOIN performance_schema.session_connect_attrs s USING (PROCESSLIST_ID) "
+                  "WHERE p.ATTR_NAME = 'program_name' AND p.ATTR_VALUE = '%s' "
+                  "AND s.ATTR_NAME = 'dbfork_slot' AND s.ATTR_VALUE = '0'",
+                  o.program_name),
+      b.conn_id);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+  unlink(cnf);
   CHECK_EQ_INT(tu_wait_sessions(m, o.program_name, 0, 5000), 0);
 }
