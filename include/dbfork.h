@@ -41,6 +41,10 @@
  * unconnected AF_UNIX socket (so a stray use of an inherited MYSQL* fails
  * with a clean "lost connection" error and the parent's session never sees
  * a byte); PR_SET_PDEATHSIG(SIGTERM). Regular files and pipes stay open.
+ * Every descriptor is examined, however many are open; a worker that cannot
+ * list them (/proc/self/fd cannot be opened or read) does not start: it
+ * reports a start failure naming /proc/self/fd and the errno, rather than
+ * run with the parent's sockets live.
  * Note that Linux delivers the parent-death signal when the *thread* that
  * forked exits: call dbfork_pool_start() (and run the pool's loop) from a
  * thread that lives as long as the pool. The worker also notices the

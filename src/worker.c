@@ -7,7 +7,6 @@
  */
 #include "internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <mysql.h>
@@ -17,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 typedef struct finalizer {
@@ -141,46 +141,80 @@ static void install_stop_handlers(void) {
   sigaction(SIGHUP, &sa, NULL);
 }
 
+/* What getdents64() returns; glibc has no portable declaration of it. */
+struct dirent64_linux {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+/* One inherited descriptor: sockets are neutralised, the parent's
+ * event-loop kernel objects closed, the rest left alone. */
+static void fd_hygiene_one(int fd) {
+  struct stat st;
+  char path[64], target[128];
+  ssize_t len;
+  if (fstat(fd, &st) < 0) return;
+  if (S_ISSOCK(st.st_mode)) {
+    DBFORK__CHECK(dbfork__fd_neutralise(fd) == 0);
+    return;
+  }
+  /* Anonymous inodes have no file type bits; everything else is a file,
+   * pipe or device of the user's and stays. */
+  if (st.st_mode & S_IFMT) return;
+  /* The parent's event-loop kernel objects (epoll, eventfd, signalfd,
+   * timerfd, pidfd) are never ours to use. Files and pipes the user opened
+   * stay: they may be log files the task wants. */
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  len = readlink(path, target, sizeof target - 1);
+  if (len <= 0) return;
+  target[len] = 0;
+  if (!strncmp(target, "anon_inode:", 11)) close(fd);
+}
+
 /* Closes the parent-only descriptors we were told about, then neutralises
  * every other inherited socket (invariant 1): a dead AF_UNIX socket is
  * dup2()-ed over it, so the number stays taken, any use fails cleanly, and
- * our reference to the parent's sessions is dropped without a byte sent. */
-static void fd_hygiene(int keep, const int *close_fds, int nclose) {
-  DIR *d;
-  struct dirent *de;
-  int i, fds[1024], n = 0;
+ * our reference to the parent's sessions is dropped without a byte sent.
+ *
+ * Every descriptor is looked at, however many the parent had open. Nothing
+ * here allocates (no opendir(): the parent may be multi-threaded, and not
+ * every allocator is usable after fork): getdents64() reads /proc/self/fd
+ * into a stack buffer and each entry is handled as it comes. That is safe
+ * while the table changes under the listing: Linux lists /proc/self/fd by
+ * descriptor number from where the last read stopped, and the only
+ * descriptors we create (a dead socket in dbfork__fd_neutralise) are closed
+ * again before the next read.
+ *
+ * Returns 0, or -errno when /proc/self/fd cannot be read: inherited sockets
+ * may then be live, and the worker must not start. */
+static int fd_hygiene(int keep, const int *close_fds, int nclose) {
+  char buf[4096] __attribute__((aligned(8)));
+  int i, dfd, rc = 0;
   for (i = 0; i < nclose; i++)
     if (close_fds[i] >= 0 && close_fds[i] != keep) close(close_fds[i]);
-  d = opendir("/proc/self/fd");
-  if (!d) return;
-  while ((de = readdir(d)) && n < (int)(sizeof fds / sizeof fds[0])) {
-    char *end;
-    long fd = strtol(de->d_name, &end, 10);
-    if (*end || end == de->d_name) continue;
-    if (fd != dirfd(d) && fd != keep) fds[n++] = (int)fd;
-  }
-  closedir(d);
-  for (i = 0; i < n; i++) {
-    struct stat st;
-    char path[64], target[128];
-    ssize_t len;
-    if (fstat(fds[i], &st) < 0) continue;
-    if (S_ISSOCK(st.st_mode)) {
-      DBFORK__CHECK(dbfork__fd_neutralise(fds[i]) == 0);
-      continue;
+  dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return -errno;
+  for (;;) {
+    long n = syscall(SYS_getdents64, dfd, buf, sizeof buf), off;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0) rc = -errno;
+      break;
     }
-    /* Anonymous inodes have no file type bits; everything else is a file,
-     * pipe or device of the user's and stays. */
-    if (st.st_mode & S_IFMT) continue;
-    /* The parent's event-loop kernel objects (epoll, eventfd, signalfd,
-     * timerfd, pidfd) are never ours to use. Files and pipes the user opened
-     * stay: they may be log files the task wants. */
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fds[i]);
-    len = readlink(path, target, sizeof target - 1);
-    if (len <= 0) continue;
-    target[len] = 0;
-    if (!strncmp(target, "anon_inode:", 11)) close(fds[i]);
+    for (off = 0; off < n;) {
+      const struct dirent64_linux *de = (const void *)(buf + off);
+      char *end;
+      long fd = strtol(de->d_name, &end, 10);
+      off += de->d_reclen;
+      if (*end || end == de->d_name || fd == dfd || fd == keep) continue; /* ".", ".." */
+      fd_hygiene_one((int)fd);
+    }
   }
+  close(dfd);
+  return rc;
 }
 
 /* ---- finalizers ---- */
@@ -498,15 +532,23 @@ void dbfork__worker_main(const dbfork_options *o, int slot, int ipc_fd, pid_t pa
   /* 1. Hygiene before any user code: the parent's handlers are not ours. */
   reset_signals();
   w.parent = parent;
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-  fd_hygiene(ipc_fd, close_fds, nclose);
-  DBFORK__CHECK(pipe2(sp, O_CLOEXEC | O_NONBLOCK) == 0);
-  sigpipe_w = sp[1];
-  install_stop_handlers();
   w.o = o;
   w.shm = shm;
   w.slot = slot;
   w.fd = ipc_fd;
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if ((rc = fd_hygiene(ipc_fd, close_fds, nclose)) != 0) {
+    /* Without the list of descriptors the parent's sockets may still be
+     * live here (invariant 1): this worker must not run at all. */
+    dbfork__err_set(&e, rc, 0, NULL,
+                    "cannot read /proc/self/fd to neutralise inherited sockets: %s", strerror(-rc));
+    send_err(&w, DBFORK__MSG_INITFAIL, 0, 0, &e);
+    flush_tx(&w);
+    _exit(3);
+  }
+  DBFORK__CHECK(pipe2(sp, O_CLOEXEC | O_NONBLOCK) == 0);
+  sigpipe_w = sp[1];
+  install_stop_handlers();
   /* The parent may have died between fork() and prctl(). */
   if (getppid() != w.parent) _exit(0);
 
