@@ -418,8 +418,14 @@ DBFORK_EXTERN const char *dbfork_worker_state_name(int state);
  * ------------------------------------------------------------------------- */
 
 /* The worker's own connection. Owned by the worker; closed after the last
- * finalizer. Never NULL inside init/task/finalizers (but it may have lost the
- * server: check errors). */
+ * finalizer. Never NULL inside on_connect/init/task/finalizers (but it may
+ * have lost the server: check errors). A task that fails with a lost
+ * connection leaves no handle behind (the next task reconnects); if the
+ * worker exits before that, it makes one attempt of at most about 2 s to
+ * open a new session for its finalizers (running on_connect on it), and if
+ * that fails they get an unconnected handle: every call on it fails with a
+ * client error (2006 "server has gone away") instead of crashing. The
+ * pointer may change between calls: fetch it again rather than keep it. */
 DBFORK_EXTERN struct st_mysql *dbfork_worker_mysql(dbfork_worker *w);
 
 /* The worker's slot (0 .. workers-1) and its server connection id. */

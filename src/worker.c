@@ -224,14 +224,33 @@ static int fin_cmp(const void *a, const void *b) {
   return x->seq > y->seq ? -1 : (x->seq < y->seq ? 1 : 0);
 }
 
+/* How long a worker without a connection tries to get one for its
+ * finalizers: short, since it is on its way out (a drain, a recycle, a
+ * signal with a grace period running). */
+#define FIN_RECONNECT_MS 2000
+
+static int reconnect_within(dbfork_worker *w, unsigned int budget_ms, dbfork__err *e);
+
 static void run_finalizers_and_exit(dbfork_worker *w, int status) __attribute__((noreturn));
 static void run_finalizers_and_exit(dbfork_worker *w, int status) {
   unsigned int i;
+  /* The finalizers were promised a handle. The last session may be gone
+   * (lost, or closed after a failed ROLLBACK) with no task since to replace
+   * it: one short attempt for a new one; failing that, an unconnected handle,
+   * on which every call fails with an error ("server has gone away") rather
+   * than crashing on NULL. */
+  if (w->nfins && !w->mysql) {
+    static MYSQL unconnected;
+    dbfork__err e;
+    if (reconnect_within(w, FIN_RECONNECT_MS, &e) != 0 && !w->mysql)
+      w->mysql = mysql_init(&unconnected);
+  }
   /* Order: higher priority first, then last-registered first. */
   if (w->nfins) qsort(w->fins, w->nfins, sizeof *w->fins, fin_cmp);
   for (i = 0; i < w->nfins; i++) w->fins[i].fn(w->fins[i].arg);
   /* The built-in finalizer: a clean COM_QUIT on our own connection, last,
-   * so every user finalizer could still use it. */
+   * so every user finalizer could still use it. (On an unconnected handle it
+   * only releases memory.) */
   if (w->mysql) dbfork__mysql_close(w->mysql);
   w->mysql = NULL;
   send_frame(w, DBFORK__MSG_BYE, (uint16_t)w->why, 0, NULL, 0);
@@ -243,17 +262,19 @@ static void task_failure(dbfork_worker *w, int rc);
 
 /* ---- connection health ---- */
 
-/* Replaces the session (the old handle, if any, is closed first). The parent learns the new id at
- * once, not with the next batch of replies: it is what a time limit's KILL QUERY and a lost
- * worker's KILL aim at, and a reconnect at the start of a task is followed by that task. Session
- * state (variables, temporary tables) died with the old session, so on_connect runs again. Returns
- * 0, or fills *e and returns its code; when only on_connect failed the new handle stays. */
-static int reconnect(dbfork_worker *w, dbfork__err *e) {
+/* Replaces the session (the old handle, if any, is closed first) within
+ * budget_ms. The parent learns the new id at once, not with the next batch
+ * of replies: it is what a time limit's KILL QUERY and a lost worker's KILL
+ * aim at, and a reconnect at the start of a task is followed by that task.
+ * Session state (variables, temporary tables) died with the old session, so
+ * on_connect runs again. Returns 0, or fills *e and returns its code; when
+ * only on_connect failed the new handle stays. */
+static int reconnect_within(dbfork_worker *w, unsigned int budget_ms, dbfork__err *e) {
   MYSQL *m;
   int rc;
   if (w->mysql) dbfork__mysql_close(w->mysql);
   w->mysql = NULL;
-  rc = dbfork__mysql_connect(w->o, w->slot, DBFORK__RECONNECT_MS, &m, e);
+  rc = dbfork__mysql_connect(w->o, w->slot, budget_ms, &m, e);
   if (rc) return rc;
   w->mysql = m;
   w->conn_id = mysql_thread_id(m);
@@ -269,6 +290,10 @@ static int reconnect(dbfork_worker *w, dbfork__err *e) {
     return e->code;
   }
   return 0;
+}
+
+static int reconnect(dbfork_worker *w, dbfork__err *e) {
+  return reconnect_within(w, DBFORK__RECONNECT_MS, e);
 }
 
 static int ensure_connection(dbfork_worker *w, dbfork__err *e) {
