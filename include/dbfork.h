@@ -53,8 +53,9 @@
  * The worker side uses plain blocking calls. Finalizers registered with
  * dbfork_worker_atexit() run, highest priority first and then
  * last-registered first, on every exit path the process survives: drain,
- * recycle, SIGTERM/SIGINT/SIGHUP, parent death. The built-in mysql_close()
- * runs after all of them, so user finalizers may still use the connection.
+ * recycle, SIGTERM/SIGINT/SIGHUP, parent death, and a failing on_connect or
+ * init while the worker starts. The built-in mysql_close() runs after all of
+ * them, so user finalizers may still use the connection.
  */
 #ifndef DBFORK_H
 #define DBFORK_H
@@ -236,7 +237,8 @@ typedef struct dbfork_options {
   void *init_arg;
   dbfork_init_fn on_connect; /* optional: after every (re)connect, before init and before
                                 the next task: set session state here (SET ..., temporary
-                                tables), since a reconnect starts a new session */
+                                tables), since a reconnect starts a new session. Failing
+                                while the worker starts is a start failure, as for init */
   void *on_connect_arg;
   dbfork_task_fn task; /* required unless every task is a no-op */
   void *task_arg;

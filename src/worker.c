@@ -428,6 +428,18 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
 
 /* ---- the loop ---- */
 
+/* on_connect or init failed: the parent is told why (the pool reports it
+ * once this process has exited), then the finalizers run as on every exit. */
+static void start_failed(dbfork_worker *w, int rc) __attribute__((noreturn));
+static void start_failed(dbfork_worker *w, int rc) {
+  task_failure(w, rc);
+  w->err.code = DBFORK_EINIT;
+  send_err(w, DBFORK__MSG_INITFAIL, 0, 0, &w->err);
+  flush_tx(w);
+  w->why = DBFORK__WHY_DRAIN;
+  run_finalizers_and_exit(w, 3);
+}
+
 /* Between tasks only the signal flag is looked at (no system call); the
  * getppid() check runs when the worker waits (parent death is also seen as
  * SIGTERM via PDEATHSIG and as EOF on the IPC socket). */
@@ -587,27 +599,13 @@ void dbfork__worker_main(const dbfork_options *o, int slot, int ipc_fd, pid_t pa
   w.conn_id = mysql_thread_id(w.mysql);
   w.last_db_ms = dbfork__now_ms();
 
-  /* 3. The user's per-connection hook, then the initializer. */
-  if (o->on_connect && (rc = o->on_connect(&w, o->on_connect_arg)) != 0) {
-    task_failure(&w, rc);
-    w.err.code = DBFORK_EINIT;
-    send_err(&w, DBFORK__MSG_INITFAIL, 0, 0, &w.err);
-    flush_tx(&w);
-    dbfork__mysql_close(w.mysql);
-    _exit(3);
-  }
+  /* 3. The user's per-connection hook, then the initializer. Either one
+   * failing is a start failure; finalizers they registered still run. */
+  if (o->on_connect && (rc = o->on_connect(&w, o->on_connect_arg)) != 0) start_failed(&w, rc);
   if (o->init) {
     w.err_set = 0;
     rc = o->init(&w, o->init_arg);
-    if (rc) {
-      task_failure(&w, rc);
-      w.err.code = DBFORK_EINIT;
-      send_err(&w, DBFORK__MSG_INITFAIL, 0, 0, &w.err);
-      flush_tx(&w);
-      w.why = DBFORK__WHY_DRAIN;
-      /* Finalizers it registered before failing still run. */
-      run_finalizers_and_exit(&w, 3);
-    }
+    if (rc) start_failed(&w, rc);
   }
   send_hello(&w, DBFORK__MSG_HELLO);
   if (flush_tx(&w) == 0) worker_loop(&w, sp[0]);

@@ -1,6 +1,6 @@
 /*
  * Fault: finalizers on the exit paths where the worker's connection is in
- * trouble.
+ * trouble, or where its start fails.
  *
  * - A failed task closed the session (its ROLLBACK could not run) and no
  *   task came after to replace it: the finalizers still get a working
@@ -9,6 +9,9 @@
  * - If no new session can be had (the server cannot be reached), the
  *   finalizers get a handle on which calls fail with an error, not NULL,
  *   and the worker still exits cleanly.
+ * - on_connect fails while the worker starts: the finalizers it registered
+ *   run, as they do when init fails, and the pool reports the start failure
+ *   with on_connect's error.
  */
 #include "fault.h"
 
@@ -161,4 +164,46 @@ TEST(finalizers_get_a_handle_that_fails_cleanly_when_no_session_can_be_had) {
   CHECK(!strncmp(got, "error 20", 8));
   CHECK_EQ_INT(st.workers_lost, 0);
   CHECK_EQ_INT(tu_wait_sessions(m, o.program_name, 0, 5000), 0);
+}
+
+/* on_connect registers a finalizer, then refuses the session. */
+static int register_then_refuse(dbfork_worker *w, void *arg) {
+  int rc = register_write_row(w, arg);
+  if (rc) return rc;
+  return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "on_connect says no");
+}
+
+TEST(on_connect_failure_at_start_runs_the_finalizers) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  dbfork_pool_stats st;
+  long long aborted0 = tu_status(m, "Aborted_clients");
+  const char *err;
+  int rc;
+
+  create_table(m);
+  tu_options(&o);
+  o.workers = 1;
+  o.max_start_failures = 1;
+  o.task = ft_sql_task;
+  o.on_connect = register_then_refuse;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  rc = dbfork_pool_start(p);
+  err = dbfork_pool_last_error(p);
+  fprintf(stderr, "start: %s: %s\n", dbfork_err_name(rc), err);
+  CHECK_ERR(rc, DBFORK_EINIT);
+  CHECK(strstr(err, "on_connect says no") != NULL);
+  CHECK_EQ_INT(dbfork_pool_stats_get(p, &st, NULL, 0), 1);
+  dbfork_pool_free(p);
+
+  /* Every worker that started ran its finalizer before it went, on the
+   * session on_connect had been given. */
+  CHECK(st.workers_started >= 1);
+  CHECK_EQ_INT(tu_query_ll(m, "SELECT COUNT(*) FROM `%s` WHERE what = 'finalizer'", table),
+               (long long)st.workers_started);
+  CHECK_EQ_INT(ft_aborted_clients_after(m, o.program_name), aborted0);
+  tu_exec(m, "DROP TABLE `%s`", table);
 }
