@@ -448,7 +448,10 @@ DBFORK_EXTERN int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t
 
 /* Sets the failure detail of the current task and returns `code`, so a task
  * can `return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "bad row %d", n);`.
- * mysql_errno/sqlstate (may be NULL) are reported as given. */
+ * mysql_errno/sqlstate (may be NULL) are reported as given. Once called, the
+ * task has failed whatever the task function returns (0 included): with
+ * transaction=1 its transaction is rolled back, never committed, and its
+ * completion carries this failure (a code >= 0 becomes DBFORK_ETASK). */
 DBFORK_EXTERN int dbfork_worker_fail(dbfork_worker *w, int code, unsigned int mysql_errno,
                                      const char *sqlstate, const char *fmt, ...)
     DBFORK_PRINTF(5, 6);

@@ -353,6 +353,9 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
     rc = 0;
     if (o->transaction && simple_query(w, "START TRANSACTION")) rc = DBFORK_ESQL;
     if (!rc) rc = o->task ? o->task(w, f->payload, f->len, o->task_arg) : 0;
+    /* dbfork_worker_fail() made it a failed task, whatever it returned:
+     * nothing of it may be committed. */
+    if (!rc && w->err_set) rc = w->err.code;
     if (!rc && o->transaction) {
       /* Tell the parent before the COMMIT leaves: if this process dies from
        * here until the result is sent, the transaction may have committed,

@@ -7,6 +7,10 @@
  *
  * One worker runs every task on its one session, so each failing task is
  * followed by a succeeding one on the same session.
+ *
+ * A task that calls dbfork_worker_fail() and then returns 0 anyway is a
+ * failed task too: its completion carries the failure, and its transaction
+ * is rolled back, not committed.
  */
 #include "fault.h"
 
@@ -105,5 +109,52 @@ TEST(failed_task_leaves_nothing_behind) {
   CHECK_EQ_INT(tu_query_ll(m, "SELECT COALESCE(SUM(v), 0) FROM `%s`", table), want_sum);
   CHECK_EQ_INT(tu_query_ll(m, "SELECT COUNT(*) FROM `%s` WHERE id %% %d <> %d", table, NKINDS, OK),
                0);
+  tu_exec(m, "DROP TABLE `%s`", table);
+}
+
+/* Inserts row 1, records a failure, and returns 0 all the same. */
+static int fail_then_return_0_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
+  char sql[256];
+  (void)in;
+  (void)len;
+  (void)arg;
+  snprintf(sql, sizeof sql, "INSERT INTO `%s` VALUES (1, %lld)", table, ft_v(1));
+  if (mysql_query(dbfork_worker_mysql(w), sql)) return DBFORK_ESQL;
+  dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "row %d is wrong", 1);
+  return 0;
+}
+
+TEST(task_that_called_fail_and_returned_0_is_failed_and_rolled_back) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  ft_track a, b;
+
+  snprintf(table, sizeof table, "t_%s", tu_unique_name());
+  tu_exec(m, "DROP TABLE IF EXISTS `%s`", table);
+  tu_exec(m, "CREATE TABLE `%s` (id INT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB", table);
+
+  tu_options(&o);
+  o.workers = 1;
+  o.task = fail_then_return_0_task;
+  o.transaction = 1;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+  ft_run_one(p, "x", &a, 10000);
+  fprintf(stderr, "task: %s: %s\n", dbfork_err_name(a.status), a.msg);
+  CHECK_ERR(a.status, DBFORK_ETASK);
+  CHECK_EQ_STR(a.msg, "row 1 is wrong");
+  CHECK_EQ_INT(a.attempts, 1);
+  /* Not committed, and not left open for the next task's START TRANSACTION
+   * to commit: the same task again finds no row 1 in its way. */
+  CHECK_EQ_INT(tu_query_ll(m, "SELECT COUNT(*) FROM `%s`", table), 0);
+  ft_run_one(p, "x", &b, 10000);
+  CHECK_ERR(b.status, DBFORK_ETASK);
+  CHECK_EQ_STR(b.msg, "row 1 is wrong");
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+  CHECK_EQ_INT(tu_query_ll(m, "SELECT COUNT(*) FROM `%s`", table), 0);
   tu_exec(m, "DROP TABLE `%s`", table);
 }
