@@ -139,6 +139,14 @@ static int proc_accepts(const dbfork_pool *p, const dbfork__proc *pr) {
   return 1;
 }
 
+/* The first limit to pass, of those that are set (0: none). */
+static uint64_t first_limit_ms(const dbfork_options *o) {
+  unsigned int soft = o->soft_time_limit_ms, hard = o->hard_time_limit_ms;
+  if (!soft) return hard;
+  if (!hard) return soft;
+  return soft < hard ? soft : hard;
+}
+
 static void head_changed(dbfork_pool *p, dbfork__proc *pr) {
   const dbfork_options *o = p->o;
   pr->head_since_ms = dbfork__now_ms();
@@ -147,8 +155,8 @@ static void head_changed(dbfork_pool *p, dbfork__proc *pr) {
     dbfork__proc_limit_timer(pr, 0);
     return;
   }
-  dbfork__proc_limit_timer(pr,
-                           o->soft_time_limit_ms ? o->soft_time_limit_ms : o->hard_time_limit_ms);
+  /* A hard limit may be set below the soft one: arm for whichever comes first. */
+  dbfork__proc_limit_timer(pr, first_limit_ms(o));
 }
 
 static void send_stop(dbfork__proc *pr) {

@@ -76,3 +76,38 @@ TEST(hard_limit_after_a_soft_limit_the_task_ignored) {
   dbfork_pool_free(p);
   CHECK_EQ_INT(tu_wait_sessions(m, o.program_name, 0, 5000), 0);
 }
+
+/* A hard limit below the soft one is the first to pass: the worker is
+ * SIGKILLed at the hard limit, not only once the soft limit has passed. */
+TEST(hard_limit_below_the_soft_limit_fires_at_the_hard_limit) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  ft_track a;
+  long long t0, took;
+
+  tu_options(&o);
+  o.workers = 1;
+  o.task = ft_sql_task;
+  o.soft_time_limit_ms = 20000;
+  o.hard_time_limit_ms = 1000;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+
+  /* Stuck outside the server: only the hard limit can end it. */
+  t0 = tu_now_ms();
+  ft_run_one(p, "csleep:60000", &a, 40000);
+  took = a.at_ms - t0;
+  fprintf(stderr, "csleep: %s after %lld ms (%s), attempts %u\n", dbfork_err_name(a.status), took,
+          a.msg, a.attempts);
+  CHECK_ERR(a.status, DBFORK_ETIMEDOUT);
+  CHECK_EQ_INT(a.attempts, 1);
+  /* Far below the soft limit (20 s), with room for a loaded machine. */
+  CHECK(took < 10000);
+  check_replaced(m, p, &a);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+  CHECK_EQ_INT(tu_wait_sessions(m, o.program_name, 0, 5000), 0);
+}
