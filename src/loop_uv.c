@@ -56,7 +56,8 @@ static void parse_rx(dbfork__proc *pr) {
       /* A worker that speaks garbage cannot be trusted with tasks. */
       dbfork__log(pr->pool, DBFORK_LOG_ERROR,
                   "worker %d (pid %ld) sent an invalid frame; killing it", pr->slot, (long)pr->pid);
-      kill(pr->pid, SIGKILL);
+      /* Not once reaped (the drain at exit): the pid may be reused by now. */
+      if (!pr->reaped) kill(pr->pid, SIGKILL);
       pr->rx.len = 0;
       return;
     }

@@ -220,7 +220,9 @@ void dbfork__schedule(dbfork_pool *p) {
 static void proc_failed_protocol(dbfork__proc *pr, const char *what) {
   dbfork__log(pr->pool, DBFORK_LOG_ERROR, "worker %d (pid %ld): %s; killing it", pr->slot,
               (long)pr->pid, what);
-  kill(pr->pid, SIGKILL);
+  /* Reached from the drain in dbfork__on_proc_exit too: once reaped, the pid
+   * may already be someone else's. */
+  if (!pr->reaped) kill(pr->pid, SIGKILL);
 }
 
 static void on_task_frame(dbfork_pool *p, dbfork__proc *pr, const dbfork__frame *f) {
