@@ -95,8 +95,9 @@ DBFORK_EXTERN const char *dbfork_version(void);
  *   DBFORK_ETASK          the task function failed without an SQL error
  *   DBFORK_EWORKERLOST    the worker died while running the task, more times than
  *                         max_retries allows; or the task had finished but the worker
- *                         died before its result reached the parent (not retried:
- *                         without transaction=1, results are sent in batches)
+ *                         died before its result reached the parent (not retried;
+ *                         without transaction=1 results of quick tasks are sent in
+ *                         batches while tasks wait in the queue: docs/policies.md)
  *   DBFORK_ECOMMITUNKNOWN the connection was lost, or the worker died, while COMMIT
  *                         was in flight (transaction=1): the transaction may or may
  *                         not have committed; never retried. Resolve it by looking at
@@ -260,10 +261,13 @@ typedef struct dbfork_options {
   unsigned int start_backoff_ms;     /* base respawn backoff after a start failure; default 100 */
   unsigned int max_tasks_per_worker; /* recycle after this many tasks; 0 = never */
   size_t max_rss_bytes;              /* recycle when the worker's RSS exceeds this; 0 = never */
-  unsigned int max_lifetime_ms;    /* recycle after this long (plus up to 10% jitter); 0 = never */
-  unsigned int idle_ping_ms;       /* ping an idle connection after this long; default 60000 */
+  unsigned int max_lifetime_ms; /* recycle after this long (plus up to 10% jitter); 0 = never */
+  unsigned int idle_ping_ms;    /* ping an idle connection after this long; default 60000 */
+  /* Time limits of a task, timed from its start in the worker; each acts when
+   * it passes (a hard limit may be below the soft one). docs/policies.md. */
   unsigned int soft_time_limit_ms; /* KILL QUERY the worker's statement; 0 = none */
-  unsigned int hard_time_limit_ms; /* SIGKILL the worker and KILL its session; 0 = none */
+  unsigned int hard_time_limit_ms; /* SIGKILL the worker and KILL its session; 0 = none;
+                                      replies are then never held back for batching */
   unsigned int term_grace_ms;      /* terminate(): SIGTERM, then SIGKILL after; default 2000 */
 
   /* Loop and diagnostics. */

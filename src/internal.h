@@ -98,17 +98,29 @@ void dbfork__sleep_ms(unsigned int ms);
 /* A random number in [0, n) from a per-process generator seeded by pid and time. */
 unsigned int dbfork__rand(unsigned int n);
 
-/* Per-slot progress a worker publishes in memory shared with the parent
- * (MAP_SHARED, created before fork): the sequence number (1-based, in the
+/* Per-slot memory shared by the parent and the worker (MAP_SHARED, created
+ * before fork); plain stores, no syscall.
+ *
+ * The worker publishes its progress: the sequence number (1-based, in the
  * order this process received them) of the task it is running and of the
- * last one it finished. Plain stores, no syscall: when a worker dies, the
- * parent knows exactly which of its tasks had finished (their replies may
- * still have been in the worker's buffer), which one was running, and which
- * never started. */
+ * last one it finished, and when (dbfork__now_ms) it started the running
+ * one — started_ms is stored before running, done after the task. When a
+ * worker dies, the parent knows exactly which of its tasks had finished
+ * (their replies may still have been in the worker's buffer), which one was
+ * running, and which never started; its time limits are charged to the task
+ * that is really running, timed from its real start, whatever replies are
+ * still on their way.
+ *
+ * The parent publishes `batch`: 1 while tasks wait in its queue (and no hard
+ * time limit is set), when the worker may hold quick tasks' replies back for
+ * up to 2 ms to send them together; 0: every reply goes out before the
+ * worker starts its next task. */
 typedef struct dbfork__shm {
   uint64_t running;
   uint64_t done;
-  char pad[48]; /* one cache line per slot */
+  uint64_t started_ms;
+  uint32_t batch;
+  char pad[36]; /* one cache line per slot */
 } dbfork__shm;
 
 /* ---- worker.c ---- */

@@ -45,12 +45,11 @@ typedef struct dbfork__proc {
   unsigned long conn_id;
   uv_pipe_t pipe;
   uv_poll_t pidpoll;
-  uv_timer_t limit_timer; /* soft/hard time limit of the task at the head */
+  uv_timer_t limit_timer; /* soft/hard time limits of the task the worker runs */
   uv_timer_t life_timer;  /* max lifetime */
   uv_timer_t wait_timer;  /* polls waitpid(pid) when there is no pidfd */
   int nhandles;           /* open handles; freed when the last one has closed */
   dbfork__tqueue inflight;
-  uint64_t head_since_ms;
   dbfork__bytes rx, tx, wbuf;
   int writing;
   uv_write_t wreq;
@@ -105,6 +104,7 @@ struct dbfork_pool {
   dbfork_pool_stats st;
   dbfork__ctl *ctl;
   dbfork__shm *shm; /* one per slot, shared with the workers */
+  int batching;     /* what publish_batching() last told the workers */
   int handles_open; /* pool-level handles not yet closed */
 };
 

@@ -147,16 +147,19 @@ static uint64_t first_limit_ms(const dbfork_options *o) {
   return soft < hard ? soft : hard;
 }
 
-static void head_changed(dbfork_pool *p, dbfork__proc *pr) {
-  const dbfork_options *o = p->o;
-  pr->head_since_ms = dbfork__now_ms();
-  if (!o->soft_time_limit_ms && !o->hard_time_limit_ms) return;
-  if (!pr->inflight.head) {
-    dbfork__proc_limit_timer(pr, 0);
-    return;
-  }
-  /* A hard limit may be set below the soft one: arm for whichever comes first. */
-  dbfork__proc_limit_timer(pr, first_limit_ms(o));
+/* Reply batching, published to every worker (see dbfork__shm): allowed only
+ * while tasks wait in the queue — when throughput is what counts, and a task
+ * already waits behind others anyway — and never under a hard time limit,
+ * whose SIGKILL would take held replies of finished tasks with it. Without
+ * a backlog every reply reaches the parent before the worker starts its next
+ * task, so a quick task's completion never waits for a slow one. Called with
+ * p->mu held. */
+static void publish_batching(dbfork_pool *p) {
+  int on = p->queue.n > 0 && !p->o->hard_time_limit_ms, i;
+  if (on == p->batching) return;
+  p->batching = on;
+  for (i = 0; i < p->nslots; i++)
+    __atomic_store_n(&p->shm[i].batch, (uint32_t)on, __ATOMIC_RELAXED);
 }
 
 static void send_stop(dbfork__proc *pr) {
@@ -176,7 +179,10 @@ static void send_task(dbfork_pool *p, dbfork__proc *pr, dbfork__task *t) {
   t->seq = pr->assigned; /* the worker numbers what it receives the same way */
   pr->state = DBFORK_WORKER_BUSY;
   p->in_flight++;
-  if (was_empty) head_changed(p, pr);
+  /* The limit timer runs while the window holds tasks. None of them can pass
+   * a limit sooner than the first limit from now; the timer then re-arms
+   * itself from what the worker publishes (dbfork__on_limit_timer). */
+  if (was_empty && first_limit_ms(p->o)) dbfork__proc_limit_timer(pr, first_limit_ms(p->o));
   /* Recycling by task count: the STOP goes right behind the last task, so
    * the worker finishes exactly max_tasks and then runs its finalizers. */
   if (p->o->max_tasks_per_worker && pr->assigned >= p->o->max_tasks_per_worker) send_stop(pr);
@@ -210,6 +216,7 @@ void dbfork__schedule(dbfork_pool *p) {
     moved++;
   }
   if (moved) uv_cond_broadcast(&p->room);
+  publish_batching(p);
   uv_mutex_unlock(&p->mu);
   for (i = 0; i < p->nslots; i++)
     if (p->slots[i].cur) dbfork__proc_flush(p->slots[i].cur);
@@ -235,8 +242,10 @@ static void on_task_frame(dbfork_pool *p, dbfork__proc *pr, const dbfork__frame 
   dbfork__tq_pop(&pr->inflight);
   p->in_flight--;
   pr->done++;
-  if (!pr->inflight.head && !pr->stop_sent) pr->state = DBFORK_WORKER_IDLE;
-  head_changed(p, pr);
+  if (!pr->inflight.head) {
+    if (!pr->stop_sent) pr->state = DBFORK_WORKER_IDLE;
+    dbfork__proc_limit_timer(pr, 0);
+  }
   if (f->type == DBFORK__MSG_RESULT) {
     complete(p, t, pr, 0, NULL, f->payload, f->len, attempts);
   } else {
@@ -326,36 +335,73 @@ void dbfork__on_frame(dbfork__proc *pr, const dbfork__frame *f) {
 }
 
 /* ---- timers ---- */
+
+/* The task the worker is running and when it started it, from what it
+ * publishes (dbfork__shm); NULL when it runs none: it is between tasks, or
+ * every task it started has finished (replies may still be in its buffer or
+ * in the socket: those tasks are not charged). */
+static dbfork__task *running_task(dbfork_pool *p, dbfork__proc *pr, uint64_t *since_ms) {
+  const dbfork__shm *s = &p->shm[pr->slot];
+  uint64_t run = __atomic_load_n(&s->running, __ATOMIC_ACQUIRE);
+  uint64_t since = __atomic_load_n(&s->started_ms, __ATOMIC_ACQUIRE);
+  uint64_t done = __atomic_load_n(&s->done, __ATOMIC_ACQUIRE);
+  dbfork__task *t;
+  /* The worker stores started_ms before running and done after the task, so
+   * a start time read after running=k is task k's, or a later task's — and
+   * then done >= k is visible too, and k is not taken for running. */
+  if (run <= done) return NULL;
+  for (t = pr->inflight.head; t; t = t->next)
+    if (t->seq == run) {
+      *since_ms = since;
+      return t;
+    }
+  return NULL;
+}
+
 void dbfork__on_limit_timer(dbfork__proc *pr) {
   dbfork_pool *p = pr->pool;
   const dbfork_options *o = p->o;
-  dbfork__task *t = pr->inflight.head;
-  uint64_t ran = dbfork__now_ms() - pr->head_since_ms, next = 0;
-  if (!t || pr->reaped) return;
-  if (o->soft_time_limit_ms && !t->soft_killed) {
-    if (ran >= o->soft_time_limit_ms) {
-      /* Soft: stop the statement, keep the worker and its connection. */
-      t->soft_killed = 1;
-      dbfork__log(p, DBFORK_LOG_WARN, "task %llu on worker %d over the soft limit: KILL QUERY %lu",
-                  (unsigned long long)t->id, pr->slot, pr->conn_id);
-      dbfork__kill_session(p, pr->conn_id, 1);
-    } else {
-      next = o->soft_time_limit_ms - ran;
+  uint64_t done = pr->done, since = 0, ran, next;
+  dbfork__task *t;
+  if (pr->reaped || pr->detached) return;
+  /* Replies the worker has already written are results: take them first. */
+  dbfork__proc_drain(pr);
+  if (pr->done != done) dbfork__schedule(p);
+  if (pr->reaped || pr->detached || !pr->inflight.head) return;
+  /* A task that starts from now on passes no limit sooner than this. */
+  next = first_limit_ms(o);
+  t = running_task(p, pr, &since);
+  if (t) {
+    uint64_t now = dbfork__now_ms();
+    ran = now > since ? now - since : 0;
+    if (o->soft_time_limit_ms && !t->soft_killed) {
+      if (ran >= o->soft_time_limit_ms) {
+        /* Soft: stop the statement, keep the worker and its connection. */
+        t->soft_killed = 1;
+        dbfork__log(p, DBFORK_LOG_WARN,
+                    "task %llu on worker %d over the soft limit: KILL QUERY %lu",
+                    (unsigned long long)t->id, pr->slot, pr->conn_id);
+        dbfork__kill_session(p, pr->conn_id, 1);
+      } else if (o->soft_time_limit_ms - ran < next) {
+        next = o->soft_time_limit_ms - ran;
+      }
+    }
+    if (o->hard_time_limit_ms && !t->hard_killed) {
+      if (ran >= o->hard_time_limit_ms) {
+        /* Hard: the worker goes, and its session with it (at exit handling). */
+        t->hard_killed = 1;
+        dbfork__log(p, DBFORK_LOG_WARN,
+                    "task %llu on worker %d over the hard limit: SIGKILL pid %ld",
+                    (unsigned long long)t->id, pr->slot, (long)pr->pid);
+        kill(pr->pid, SIGKILL);
+        return;
+      }
+      if (o->hard_time_limit_ms - ran < next) next = o->hard_time_limit_ms - ran;
     }
   }
-  if (o->hard_time_limit_ms && !t->hard_killed) {
-    if (ran >= o->hard_time_limit_ms) {
-      /* Hard: the worker goes, and its session with it (at exit handling). */
-      t->hard_killed = 1;
-      dbfork__log(p, DBFORK_LOG_WARN, "task %llu on worker %d over the hard limit: SIGKILL pid %ld",
-                  (unsigned long long)t->id, pr->slot, (long)pr->pid);
-      kill(pr->pid, SIGKILL);
-      return;
-    }
-    if (!next || o->hard_time_limit_ms - ran < next) next = o->hard_time_limit_ms - ran;
-  }
-  /* Whichever limit is still ahead; a timer that fired early re-arms too. */
-  if (next) dbfork__proc_limit_timer(pr, next);
+  /* Whichever limit passes next: the running task's, or the first limit of
+   * a task that starts later. */
+  dbfork__proc_limit_timer(pr, next);
 }
 
 void dbfork__on_life_timer(dbfork__proc *pr) {

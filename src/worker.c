@@ -488,13 +488,20 @@ static void handle_frames(dbfork_worker *w) {
     DBFORK__CHECK(n > 0); /* the parent never sends garbage */
     off += (size_t)n;
     if (f.type == DBFORK__MSG_TASK) {
-      /* Replies go out in batches (one write for many quick tasks), but
-       * never sit behind a slow task: before starting one, send what has
-       * waited more than 2 ms. The parent's view of which task is running
-       * (time limits, attribution of a loss) depends on it. */
-      if (w->tx.len && (w->tx.len >= 64 * 1024 || dbfork__now_ms() - w->tx_since_ms >= 2))
+      uint64_t now = dbfork__now_ms();
+      /* A reply waits behind the next task (which may be slow) only while
+       * the parent allows it, when tasks wait in its queue: then the replies
+       * of quick tasks go out together, one write and one wake-up of the
+       * parent for many, if they have not waited 2 ms or filled 64 KiB.
+       * Otherwise every reply goes out before the next task starts. */
+      if (w->tx.len && (!__atomic_load_n(&w->shm->batch, __ATOMIC_RELAXED) ||
+                        w->tx.len >= 64 * 1024 || now - w->tx_since_ms >= 2)) {
         flush_tx(w);
-      if (!w->tx.len) w->tx_since_ms = dbfork__now_ms();
+        now = dbfork__now_ms();
+      }
+      if (!w->tx.len) w->tx_since_ms = now;
+      /* The parent times this task's limits from here (see dbfork__shm). */
+      __atomic_store_n(&w->shm->started_ms, now, __ATOMIC_RELEASE);
       __atomic_store_n(&w->shm->running, ++w->task_seq, __ATOMIC_RELEASE);
       run_task(w, &f);
       __atomic_store_n(&w->shm->done, w->task_seq, __ATOMIC_RELEASE);

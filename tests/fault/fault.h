@@ -154,6 +154,28 @@ static inline void ft_run_one(dbfork_pool *p, const char *payload, ft_track *t, 
   }
 }
 
+/* Submits a payload tracked by *t without running the loop: several
+ * submitted back to back reach a worker together (one window). */
+static inline void ft_submit(dbfork_pool *p, const char *payload, ft_track *t) {
+  memset(t, 0, sizeof *t);
+  CHECK_OK(dbfork_submit(p, payload, strlen(payload), ft_track_cb, t));
+}
+
+/* Runs the pool's loop until every one of t[0..n) has completed (or
+ * timeout_ms passes: then the test fails). */
+static inline void ft_wait_all(dbfork_pool *p, ft_track *t, int n, int timeout_ms) {
+  long long deadline = tu_now_ms() + timeout_ms;
+  int i;
+  for (;;) {
+    for (i = 0; i < n && t[i].calls; i++) continue;
+    if (i == n) return;
+    if (tu_now_ms() > deadline)
+      FAIL("task %d of %d did not complete within %d ms", i, n, timeout_ms);
+    dbfork_pool_run(p, 2); /* without blocking, so that the deadline holds */
+    tu_sleep_ms(1);
+  }
+}
+
 /* Runs one payload that must hit a 1 s time limit: DBFORK_ETIMEDOUT after
  * 950 to 2500 ms (the limit plus scheduling slack). */
 static inline void ft_expect_timeout_1s(dbfork_pool *p, const char *payload, ft_track *t,

@@ -119,3 +119,113 @@ TEST(soft_limit_inside_a_transaction_rolls_back_and_keeps_the_connection) {
   CHECK_EQ_INT(ft_aborted_clients_after(m, o.program_name), aborted0);
   tu_exec(m, "DROP TABLE `%s`", table);
 }
+
+/* Without transaction=1 a worker sends replies in batches. A quick task's
+ * reply must not sit in the worker's buffer while the next task runs into
+ * the soft limit: the KILL QUERY is the slow task's, which completes
+ * DBFORK_ETIMEDOUT, and the quick one completes ok. Several rounds: how the
+ * frames reach the worker varies from run to run. */
+TEST(soft_limit_stops_the_slow_task_not_the_quick_one_before_it) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  dbfork_pool_stats st;
+  long long aborted0 = tu_status(m, "Aborted_clients");
+  int round, i, rounds = 5;
+  long pid = 0;
+
+  tu_options(&o);
+  o.workers = 1;
+  o.task = ft_sql_task;
+  o.soft_time_limit_ms = 1000;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+
+  for (round = 0; round < rounds; round++) {
+    ft_track t[3];
+    /* The worker is busy for 300 ms while the quick and the slow task
+     * reach it, so it finds both in one read. */
+    ft_submit(p, "SELECT SLEEP(0.3)", &t[0]);
+    ft_submit(p, "SELECT 'quick'", &t[1]);
+    ft_submit(p, "SELECT SLEEP(30)", &t[2]);
+    ft_wait_all(p, t, 3, 40000);
+    for (i = 0; i < 3; i++)
+      fprintf(stderr, "round %d task %d: %s (MySQL %u: %s), attempts %u\n", round, i,
+              dbfork_err_name(t[i].status), t[i].mysql_errno, t[i].msg, t[i].attempts);
+    CHECK_ERR(t[0].status, 0);
+    CHECK_ERR(t[1].status, 0);
+    CHECK_EQ_STR(t[1].reply, "quick");
+    CHECK_ERR(t[2].status, DBFORK_ETIMEDOUT);
+    CHECK_EQ_INT(t[2].attempts, 1);
+    /* Nothing waited in the queue: the quick task's reply did not wait for
+     * the slow task (which ran for the 1 s limit after it). */
+    CHECK(t[2].at_ms - t[1].at_ms >= 500);
+    /* One worker all along: the soft limit keeps it. */
+    if (!pid) pid = t[0].pid;
+    for (i = 0; i < 3; i++) CHECK_EQ_INT(t[i].pid, pid);
+  }
+  CHECK_EQ_INT(dbfork_pool_stats_get(p, &st, NULL, 0), 1);
+  CHECK_EQ_INT(st.workers_started, 1);
+  CHECK_EQ_INT(st.workers_lost, 0);
+  CHECK_EQ_INT(st.completed_ok, 2 * rounds);
+  CHECK_EQ_INT(st.completed_failed, rounds);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+  CHECK_EQ_INT(ft_aborted_clients_after(m, o.program_name), aborted0);
+}
+
+/* While tasks wait in the queue the worker may send quick tasks' replies
+ * together, so a finished task's reply can still be in its buffer while the
+ * next task runs into the limit. The KILL QUERY is still the running task's:
+ * the parent goes by what the worker publishes, not by the replies it got. */
+TEST(soft_limit_stops_the_slow_task_while_replies_are_batched) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  dbfork_pool_stats st;
+  long long aborted0 = tu_status(m, "Aborted_clients");
+  int round, i, rounds = 3;
+
+  tu_options(&o);
+  o.workers = 1;
+  o.prefetch = 3; /* the window: busy, quick, slow; the rest waits in the queue */
+  o.task = ft_sql_task;
+  o.soft_time_limit_ms = 1000;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+
+  for (round = 0; round < rounds; round++) {
+    ft_track t[5];
+    ft_submit(p, "SELECT SLEEP(0.3)", &t[0]);
+    ft_submit(p, "SELECT 'quick'", &t[1]);
+    ft_submit(p, "SELECT SLEEP(30)", &t[2]);
+    ft_submit(p, "SELECT 'after1'", &t[3]);
+    ft_submit(p, "SELECT 'after2'", &t[4]);
+    ft_wait_all(p, t, 5, 40000);
+    for (i = 0; i < 5; i++)
+      fprintf(stderr, "round %d task %d: %s (MySQL %u: %s), attempts %u, at +%lld ms\n", round, i,
+              dbfork_err_name(t[i].status), t[i].mysql_errno, t[i].msg, t[i].attempts,
+              t[i].at_ms - t[0].at_ms);
+    CHECK_ERR(t[0].status, 0);
+    CHECK_ERR(t[1].status, 0);
+    CHECK_EQ_STR(t[1].reply, "quick");
+    CHECK_ERR(t[2].status, DBFORK_ETIMEDOUT);
+    CHECK_EQ_INT(t[2].attempts, 1);
+    CHECK_ERR(t[3].status, 0);
+    CHECK_EQ_STR(t[3].reply, "after1");
+    CHECK_ERR(t[4].status, 0);
+    CHECK_EQ_STR(t[4].reply, "after2");
+  }
+  CHECK_EQ_INT(dbfork_pool_stats_get(p, &st, NULL, 0), 1);
+  CHECK_EQ_INT(st.workers_started, 1);
+  CHECK_EQ_INT(st.workers_lost, 0);
+  CHECK_EQ_INT(st.completed_ok, 4 * rounds);
+  CHECK_EQ_INT(st.completed_failed, rounds);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+  CHECK_EQ_INT(ft_aborted_clients_after(m, o.program_name), aborted0);
+}
