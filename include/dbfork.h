@@ -296,7 +296,15 @@ DBFORK_EXTERN int dbfork_pool_new(dbfork_pool **out, const dbfork_options *opts)
  * with the detail in dbfork_pool_last_error(), after max_start_failures
  * consecutive failures with backoff (never a respawn storm); or -errno if
  * fork/socketpair fail. Must not be called from inside a callback of the
- * pool's loop. */
+ * pool's loop.
+ * If dbfork_pool_stop() or dbfork_pool_close() is called while it waits (from
+ * a callback on the loop, e.g. a SIGINT watcher), it stops waiting for
+ * workers to become ready, runs the loop until every worker has left as that
+ * call says (tasks accepted meanwhile complete as it says too) and returns
+ * DBFORK_ECLOSED; a worker stopped before it was ready is no start failure.
+ * It also returns DBFORK_ECLOSED, forking nothing, on a pool closed before
+ * start. dbfork_pool_join() (returns 0) and dbfork_pool_free() may follow as
+ * usual. */
 DBFORK_EXTERN int dbfork_pool_start(dbfork_pool *p);
 
 /* Submits a task: `len` bytes at `in` are copied, so the caller may reuse its

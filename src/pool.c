@@ -56,6 +56,11 @@ static int on_loop_thread(dbfork_pool *p) {
   return uv_thread_equal(&me, &p->loop_thread);
 }
 
+/* `closed` is written under mu, by any thread (dbfork_pool_close may run off
+ * the loop thread); the loop thread reads it without the lock. */
+static int is_closed(const dbfork_pool *p) { return __atomic_load_n(&p->closed, __ATOMIC_ACQUIRE); }
+static void set_closed(dbfork_pool *p) { __atomic_store_n(&p->closed, 1, __ATOMIC_RELEASE); }
+
 static void set_last_error(dbfork_pool *p, const dbfork__err *e) {
   p->last_err = *e;
   if (e->mysql_errno)
@@ -191,7 +196,7 @@ static void send_task(dbfork_pool *p, dbfork__proc *pr, dbfork__task *t) {
 /* When a closed pool has nothing left to do, every worker is told to stop. */
 static void maybe_drain(dbfork_pool *p) {
   int i;
-  if (!p->closed || p->queue.n || p->in_flight) return;
+  if (!is_closed(p) || p->queue.n || p->in_flight) return;
   p->draining = 1;
   for (i = 0; i < p->nslots; i++)
     if (p->slots[i].cur) send_stop(p->slots[i].cur);
@@ -308,6 +313,12 @@ void dbfork__on_frame(dbfork__proc *pr, const dbfork__frame *f) {
         e.mysql_errno = eb.mysql_errno;
         memcpy(e.sqlstate, eb.sqlstate, sizeof e.sqlstate);
         snprintf(e.msg, sizeof e.msg, "worker %d: %.*s", pr->slot, (int)eb.msglen, eb.msg);
+        if (p->terminating) {
+          /* The pool is stopping: whatever ended this start (often our
+           * SIGTERM cutting its connect retries short) is no failure. */
+          dbfork__log(p, DBFORK_LOG_INFO, "worker stopped before it was ready: %s", e.msg);
+          break;
+        }
         set_last_error(p, &e);
         dbfork__log(p, DBFORK_LOG_ERROR, "worker start failed: %s", p->last_error);
       }
@@ -427,7 +438,7 @@ void dbfork__on_kills_done(dbfork_pool *p) {
 
 void dbfork__on_respawn_timer(dbfork_pool *p, int slot) {
   if (p->terminating || p->failed || p->slots[slot].cur) return;
-  if (p->closed && !pool_has_work(p)) return;
+  if (is_closed(p) && !pool_has_work(p)) return;
   spawn_or_fail(p, slot);
 }
 
@@ -584,7 +595,13 @@ void dbfork__on_proc_exit(dbfork__proc *pr) {
   pr->detached = 1;
   dbfork__proc_release(pr);
 
-  if (!pr->hello) {
+  if (!pr->hello && p->terminating) {
+    /* The pool stopped it (SIGTERM, or SIGKILL after the grace period)
+     * before it was ready: that says nothing about whether workers can
+     * start, so it is no start failure. */
+    dbfork__log(p, DBFORK_LOG_DEBUG, "worker %d (pid %ld) %s before it was ready: pool stopping",
+                pr->slot, (long)pr->pid, how);
+  } else if (!pr->hello) {
     /* It never got ready: a start failure (invariant 6). */
     if (!pr->initfail) {
       dbfork__err e;
@@ -601,7 +618,7 @@ void dbfork__on_proc_exit(dbfork__proc *pr) {
           << (p->consecutive_start_failures - 1 < 8 ? p->consecutive_start_failures - 1 : 8);
       dbfork__respawn_later(p, pr->slot, backoff);
     }
-  } else if (!p->terminating && !p->failed && (!p->closed || pool_has_work(p))) {
+  } else if (!p->terminating && !p->failed && (!is_closed(p) || pool_has_work(p))) {
     spawn_or_fail(p, pr->slot);
   }
   if (p->failed && !p->live_procs) fail_queue(p, DBFORK_EINIT, &p->last_err);
@@ -664,10 +681,13 @@ static int all_ready(const dbfork_pool *p) {
   return 1;
 }
 
+static void run_until_quiet(dbfork_pool *p);
+
 int dbfork_pool_start(dbfork_pool *p) {
   int i, rc;
   if (!p) return DBFORK_EINVAL;
   if (p->phase != POOL_NEW || p->in_cb) return DBFORK_ESTATE;
+  if (is_closed(p)) return DBFORK_ECLOSED;
   p->phase = POOL_RUNNING;
   p->loop_thread = uv_thread_self();
   for (i = 0; i < p->nslots; i++) {
@@ -681,11 +701,21 @@ int dbfork_pool_start(dbfork_pool *p) {
       return rc;
     }
   }
-  while (!all_ready(p) && !p->failed) uv_run(p->loop, UV_RUN_ONCE);
+  /* A close or stop while we wait (from a callback on the loop, or a close
+   * from another thread) ends the wait too: the workers it makes leave are
+   * not replaced, so "all ready" would never come. */
+  while (!all_ready(p) && !p->failed && !is_closed(p)) uv_run(p->loop, UV_RUN_ONCE);
   if (p->failed) {
     /* Let the survivors run their finalizers and exit before we return. */
     while (p->live_procs) uv_run(p->loop, UV_RUN_ONCE);
     return DBFORK_EINIT;
+  }
+  if (is_closed(p)) {
+    /* Tasks accepted meanwhile complete as close/stop say; every worker
+     * leaves (through its finalizers, unless the grace period ran out). */
+    run_until_quiet(p);
+    p->phase = POOL_DONE;
+    return p->failed ? DBFORK_EINIT : DBFORK_ECLOSED;
   }
   return 0;
 }
@@ -768,7 +798,7 @@ struct uv_loop_s *dbfork_pool_loop(dbfork_pool *p) {
 int dbfork_pool_close(dbfork_pool *p) {
   if (!p) return DBFORK_EINVAL;
   uv_mutex_lock(&p->mu);
-  p->closed = 1;
+  set_closed(p);
   uv_cond_broadcast(&p->room);
   uv_mutex_unlock(&p->mu);
   if (p->phase == POOL_RUNNING && !p->in_cb) maybe_drain(p);
@@ -809,7 +839,7 @@ int dbfork_pool_stop(dbfork_pool *p) {
   int i;
   if (!p) return DBFORK_EINVAL;
   uv_mutex_lock(&p->mu);
-  p->closed = 1;
+  set_closed(p);
   p->terminating = 1;
   uv_cond_broadcast(&p->room);
   uv_mutex_unlock(&p->mu);
