@@ -298,10 +298,11 @@ DBFORK_EXTERN int dbfork_pool_new(dbfork_pool **out, const dbfork_options *opts)
  * fork/socketpair fail. Must not be called from inside a callback of the
  * pool's loop.
  * If dbfork_pool_stop() or dbfork_pool_close() is called while it waits (from
- * a callback on the loop, e.g. a SIGINT watcher), it stops waiting for
- * workers to become ready, runs the loop until every worker has left as that
- * call says (tasks accepted meanwhile complete as it says too) and returns
- * DBFORK_ECLOSED; a worker stopped before it was ready is no start failure.
+ * a callback on the loop, e.g. a SIGINT watcher; or close from another
+ * thread), it stops waiting for workers to become ready, runs the loop until
+ * every worker has left as that call says (tasks accepted meanwhile complete
+ * as it says too) and returns DBFORK_ECLOSED; a worker stopped before it was
+ * ready is no start failure.
  * It also returns DBFORK_ECLOSED, forking nothing, on a pool closed before
  * start. dbfork_pool_join() (returns 0) and dbfork_pool_free() may follow as
  * usual. */
@@ -348,7 +349,9 @@ DBFORK_EXTERN struct uv_loop_s *dbfork_pool_loop(dbfork_pool *p);
 
 /* Stops accepting tasks; tasks already accepted still run. Non-blocking.
  * When the queue drains, workers are told to run their finalizers and exit.
- * Returns 0 (also if already closed). */
+ * Thread-safe: from a thread other than the loop thread it marks the pool
+ * closed (submits fail DBFORK_ECLOSED from then on) and wakes the loop,
+ * which does the rest when it runs. Returns 0 (also if already closed). */
 DBFORK_EXTERN int dbfork_pool_close(dbfork_pool *p);
 
 /* Closes the pool if not yet closed, then runs the loop until every accepted

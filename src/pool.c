@@ -801,7 +801,12 @@ int dbfork_pool_close(dbfork_pool *p) {
   set_closed(p);
   uv_cond_broadcast(&p->room);
   uv_mutex_unlock(&p->mu);
-  if (p->phase == POOL_RUNNING && !p->in_cb) maybe_drain(p);
+  /* Everything past the flag belongs to the loop thread: from another
+   * thread, wake the loop, whose dbfork__schedule() drains. */
+  if (!on_loop_thread(p))
+    dbfork__wake(p);
+  else if (p->phase == POOL_RUNNING && !p->in_cb)
+    maybe_drain(p);
   return 0;
 }
 

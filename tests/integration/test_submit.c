@@ -6,6 +6,8 @@
  */
 #include "itest.h"
 
+#include <pthread.h>
+
 static void make_table(MYSQL *mon, const char *table) {
   tu_exec(mon, "DROP TABLE IF EXISTS %s", table);
   tu_exec(mon, "CREATE TABLE %s (i INT PRIMARY KEY, pad VARCHAR(2048) NOT NULL DEFAULT '')", table);
@@ -69,6 +71,51 @@ TEST(submit_after_close_returns_eclosed) {
   CHECK_EQ_INT(after.calls, 0);
   CHECK_EQ_INT(tu_query_ll(mon, "SELECT COUNT(*) FROM t_submit_closed"), 1);
   CHECK_EQ_INT(tu_query_ll(mon, "SELECT COUNT(*) FROM t_submit_closed WHERE i=2"), 0);
+  mysql_close(mon);
+}
+
+/* dbfork_pool_close() from a thread other than the loop thread (say a
+ * producer thread done submitting) only marks the pool closed and wakes the
+ * loop: the drain — telling the workers to stop — is done by the loop thread
+ * when it runs the loop, never on the caller's thread, which would race the
+ * loop thread on the workers' pipes. */
+static void *close_pool(void *arg) {
+  CHECK_OK(dbfork_pool_close(arg));
+  return NULL;
+}
+
+TEST(close_from_another_thread_drains_on_the_loop_thread) {
+  MYSQL *mon = tu_connect();
+  dbfork_options o;
+  it_options(&o, "dbf_submit_close_thread", 2);
+  dbfork_pool *pool = start_pool(&o);
+  dbfork_worker_stats ws[2];
+  it_track t[5];
+  long pids[2];
+  pthread_t th;
+  memset(t, 0, sizeof t);
+  for (int i = 0; i < 5; i++) CHECK_OK(it_submit_sql(pool, "SELECT 7", &t[i]));
+  for (int i = 0; i < 5; i++)
+    while (t[i].calls == 0) dbfork_pool_run(pool, 1);
+  CHECK_EQ_INT(dbfork_pool_stats_get(pool, NULL, ws, 2), 2);
+  pids[0] = ws[0].pid;
+  pids[1] = ws[1].pid;
+
+  CHECK(pthread_create(&th, NULL, close_pool, pool) == 0);
+  CHECK(pthread_join(th, NULL) == 0);
+  CHECK_ERR(it_submit_sql(pool, "SELECT 1", &t[0]), DBFORK_ECLOSED);
+  /* Nobody runs the loop: nothing was sent, the workers wait. */
+  tu_sleep_ms(500);
+  CHECK_EQ_INT(tu_pids_alive(pids, 2), 2);
+  CHECK_OK(dbfork_pool_join(pool));
+  CHECK_EQ_INT(tu_pids_alive(pids, 2), 0);
+  dbfork_pool_free(pool);
+  for (int i = 0; i < 5; i++) {
+    CHECK_EQ_INT(t[i].calls, 1);
+    CHECK_EQ_INT(t[i].status, 0);
+    CHECK_EQ_STR(t[i].reply, "7");
+  }
+  CHECK_EQ_INT(tu_wait_sessions(mon, o.program_name, 0, 5000), 0);
   mysql_close(mon);
 }
 
