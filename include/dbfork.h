@@ -365,7 +365,8 @@ DBFORK_EXTERN int dbfork_pool_join(dbfork_pool *p);
  * tasks they had not started complete DBFORK_ECANCELED. After term_grace_ms
  * survivors get SIGKILL and their sessions KILL (their running task then
  * completes DBFORK_ECANCELED, or DBFORK_ECOMMITUNKNOWN if COMMIT was in
- * flight). Blocking; returns 0. */
+ * flight). A KILL the server does not answer within a few seconds is given
+ * up with a warning in the log, not waited for. Blocking; returns 0. */
 DBFORK_EXTERN int dbfork_pool_terminate(dbfork_pool *p);
 
 /* Starts what dbfork_pool_terminate() does and returns at once: queued

@@ -37,6 +37,10 @@ void dbfork__panic(const char *file, int line, const char *what) __attribute__((
 /* How long a worker keeps trying to get its connection back mid-run (a
  * server restart) before it gives up and exits. */
 #define DBFORK__RECONNECT_MS 30000
+/* Connect, read and write timeout of the parent's control connection (the
+ * one that sends KILL): a server that stops answering fails a KILL after
+ * this long instead of holding it for as long as TCP takes to give up. */
+#define DBFORK__CTL_TIMEOUT_S 2
 
 /* A failure's detail, carried from the worker to the completion. */
 typedef struct dbfork__err {

@@ -289,13 +289,25 @@ int dbfork__spawn(dbfork_pool *p, int slot) {
 /* Called by pool.c once the exit has been reaped: read the rest first. */
 void dbfork__proc_drain(dbfork__proc *pr) { drain_pipe(pr); }
 
-/* ---- the control connection: KILL from the threadpool ---- */
+/* ---- the control connection: KILL from the threadpool ----
+ * KILLs run one at a time (the connection's mutex). Each has a deadline:
+ * one whose turn comes after it is given up, and the connection's own
+ * timeouts (DBFORK__CTL_TIMEOUT_S) bound the one in progress, so a server
+ * that stops answering holds terminate, join, free and respawns (which wait
+ * for pending KILLs) for a few seconds, not for as long as TCP takes. */
+#define KILL_DEADLINE_MS 3000
+/* A failure quicker than this was a stale connection (server restarted,
+ * wait_timeout), worth one more try on a new one; a slower one timed out. */
+#define KILL_STALE_MS 500
+
 typedef struct kill_req {
   uv_work_t work;
   dbfork_pool *pool;
   unsigned long id;
   int query_only;
   int ok;
+  uint64_t deadline_ms;
+  char why[160]; /* why it could not be done */
 } kill_req;
 
 static void kill_work(uv_work_t *w) {
@@ -307,15 +319,27 @@ static void kill_work(uv_work_t *w) {
   snprintf(sql, sizeof sql, "KILL %s%lu", k->query_only ? "QUERY " : "", k->id);
   uv_mutex_lock(&p->ctl->mu);
   mysql_thread_init();
+  snprintf(k->why, sizeof k->why, "not done within %u ms", KILL_DEADLINE_MS);
   for (tries = 0; tries < 2; tries++) {
-    if (!p->ctl->m && dbfork__mysql_connect(p->o, -1, 2000, &p->ctl->m, &e)) break;
-    if (mysql_query(p->ctl->m, sql) == 0 || mysql_errno(p->ctl->m) == 1094 /* no such id */) {
+    uint64_t now = dbfork__now_ms();
+    unsigned int err;
+    if (now >= k->deadline_ms) break;
+    if (!p->ctl->m &&
+        dbfork__mysql_connect(p->o, -1, (unsigned int)(k->deadline_ms - now), &p->ctl->m, &e)) {
+      snprintf(k->why, sizeof k->why, "%.150s", e.msg);
+      break;
+    }
+    now = dbfork__now_ms();
+    if (mysql_query(p->ctl->m, sql) == 0 || (err = mysql_errno(p->ctl->m)) == 1094 /* no id */) {
       k->ok = 1;
       break;
     }
-    if (!dbfork__mysql_is_lost(mysql_errno(p->ctl->m))) break;
+    snprintf(k->why, sizeof k->why, "%.150s", mysql_error(p->ctl->m));
+    if (!dbfork__mysql_is_lost(err)) break;
+    /* Lost or timed out: closed here, opened again by the next KILL. */
     dbfork__mysql_close(p->ctl->m);
     p->ctl->m = NULL;
+    if (dbfork__now_ms() - now >= KILL_STALE_MS) break;
   }
   mysql_thread_end();
   uv_mutex_unlock(&p->ctl->mu);
@@ -327,8 +351,8 @@ static void kill_after(uv_work_t *w, int status) {
   p->pending_kills--;
   if (k->ok && !k->query_only) p->st.sessions_killed++;
   if (!k->ok)
-    dbfork__log(p, DBFORK_LOG_WARN, "could not KILL %s%lu on the control connection",
-                k->query_only ? "QUERY " : "", k->id);
+    dbfork__log(p, DBFORK_LOG_WARN, "could not KILL %s%lu on the control connection: %s",
+                k->query_only ? "QUERY " : "", k->id, k->why);
   free(k);
   if (!p->pending_kills) dbfork__on_kills_done(p);
 }
@@ -341,6 +365,7 @@ void dbfork__kill_session(dbfork_pool *p, unsigned long conn_id, int query_only)
   k->pool = p;
   k->id = conn_id;
   k->query_only = query_only;
+  k->deadline_ms = dbfork__now_ms() + KILL_DEADLINE_MS;
   k->work.data = k;
   if (uv_queue_work(p->loop, &k->work, kill_work, kill_after) == 0)
     p->pending_kills++;

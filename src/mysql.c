@@ -126,6 +126,13 @@ static MYSQL *open_once(const dbfork_options *o, int slot, dbfork__err *err) {
     if (o->defaults_file) mysql_options(m, MYSQL_READ_DEFAULT_FILE, o->defaults_file);
     mysql_options(m, MYSQL_READ_DEFAULT_GROUP, o->defaults_group);
   }
+  if (slot < 0) {
+    /* The parent's control connection: bounded in every step. */
+    unsigned int ctl = DBFORK__CTL_TIMEOUT_S;
+    if (timeout > ctl) timeout = ctl;
+    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &ctl);
+    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &ctl);
+  }
   mysql_options(m, MYSQL_SET_CHARSET_NAME, o->charset);
   mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
   mysql_options(m, MYSQL_OPT_LOCAL_INFILE, &local);
