@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <mysql.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -112,13 +113,47 @@ static void drain_pipe(dbfork__proc *pr) {
   }
 }
 
-/* ---- writing frames ---- */
+/* ---- writing frames ----
+ * uv_buf_init() takes an unsigned int and uv_try_write() returns an int,
+ * while tx may legally hold prefetch x max_payload bytes (32 x 1 GiB): libuv
+ * is handed at most this much at a time. */
+#ifndef DBFORK__WRITE_PIECE
+#define DBFORK__WRITE_PIECE ((size_t)INT_MAX)
+#endif
+
+/* The next piece of b from offset off. */
+static uv_buf_t piece(const dbfork__bytes *b, size_t off) {
+  size_t n = b->len - off;
+  return uv_buf_init((char *)b->p + off,
+                     (unsigned int)(n < DBFORK__WRITE_PIECE ? n : DBFORK__WRITE_PIECE));
+}
+
+static void write_piece(dbfork__proc *pr);
+
 static void on_write(uv_write_t *req, int status) {
   dbfork__proc *pr = req->data;
   pr->writing = 0;
-  pr->wbuf.len = 0;
-  if (status < 0) return; /* the worker is gone; the exit watch handles it */
+  if (status < 0) {
+    /* The worker is gone; the exit watch handles it. */
+    pr->wbuf.len = pr->woff = 0;
+    return;
+  }
+  pr->woff += piece(&pr->wbuf, pr->woff).len;
+  if (pr->woff < pr->wbuf.len && !pr->detached) {
+    write_piece(pr);
+    return;
+  }
+  pr->wbuf.len = pr->woff = 0;
   if (!pr->detached) dbfork__proc_flush(pr);
+}
+
+static void write_piece(dbfork__proc *pr) {
+  uv_buf_t b = piece(&pr->wbuf, pr->woff);
+  pr->wreq.data = pr;
+  if (uv_write(&pr->wreq, (uv_stream_t *)&pr->pipe, &b, 1, on_write) == 0)
+    pr->writing = 1;
+  else
+    pr->wbuf.len = pr->woff = 0;
 }
 
 void dbfork__proc_send(dbfork__proc *pr, uint8_t type, uint16_t arg, uint64_t id,
@@ -131,15 +166,19 @@ void dbfork__proc_send(dbfork__proc *pr, uint8_t type, uint16_t arg, uint64_t id
 
 void dbfork__proc_flush(dbfork__proc *pr) {
   dbfork__bytes t;
-  uv_buf_t b;
-  int n;
+  size_t off = 0;
   if (pr->writing || pr->tx.len == 0 || pr->detached) return;
   /* Usually the socket has room: write now, without a poll round trip. */
-  b = uv_buf_init((char *)pr->tx.p, (unsigned int)pr->tx.len);
-  n = uv_try_write((uv_stream_t *)&pr->pipe, &b, 1);
-  if (n > 0) {
-    memmove(pr->tx.p, pr->tx.p + n, pr->tx.len - (size_t)n);
-    pr->tx.len -= (size_t)n;
+  while (off < pr->tx.len) {
+    uv_buf_t b = piece(&pr->tx, off);
+    int n = uv_try_write((uv_stream_t *)&pr->pipe, &b, 1);
+    if (n <= 0) break;
+    off += (size_t)n;
+    if ((size_t)n < b.len) break;
+  }
+  if (off) {
+    memmove(pr->tx.p, pr->tx.p + off, pr->tx.len - off);
+    pr->tx.len -= off;
     if (!pr->tx.len) return;
   }
   /* Double buffering: frames queued while a write is in flight collect in
@@ -148,12 +187,8 @@ void dbfork__proc_flush(dbfork__proc *pr) {
   pr->wbuf = pr->tx;
   pr->tx = t;
   pr->tx.len = 0;
-  b = uv_buf_init((char *)pr->wbuf.p, (unsigned int)pr->wbuf.len);
-  pr->wreq.data = pr;
-  if (uv_write(&pr->wreq, (uv_stream_t *)&pr->pipe, &b, 1, on_write) == 0)
-    pr->writing = 1;
-  else
-    pr->wbuf.len = 0;
+  pr->woff = 0;
+  write_piece(pr);
 }
 
 /* ---- timers ----

@@ -51,6 +51,7 @@ typedef struct dbfork__proc {
   int nhandles;           /* open handles; freed when the last one has closed */
   dbfork__tqueue inflight;
   dbfork__bytes rx, tx, wbuf;
+  size_t woff; /* bytes of wbuf already written (it goes out in pieces) */
   int writing;
   uv_write_t wreq;
   uint64_t assigned; /* tasks sent to this process */
