@@ -310,6 +310,36 @@ int cli_quote_ident(const char *in, char *out, size_t outlen, char *why, size_t 
   return -1;
 }
 
+int cli_quote_column(const char *in, char *out, size_t outlen, char *why, size_t whylen) {
+  /* One name, never split: a column may hold dots, quotes, backticks and
+   * any other character but NUL. The server's limit is 64 characters (not
+   * bytes): count UTF-8 sequences by their lead bytes. */
+  const unsigned char *p;
+  size_t o = 0, chars = 0;
+  if (!in || !*in) {
+    snprintf(why, whylen, "empty column name");
+    return -1;
+  }
+  for (p = (const unsigned char *)in; *p; p++) chars += (*p & 0xc0) != 0x80;
+  if (chars > 64) {
+    snprintf(why, whylen, "column name '%.40s...' is longer than 64 characters", in);
+    return -1;
+  }
+  if (outlen < 3) goto too_long;
+  out[o++] = '`';
+  for (p = (const unsigned char *)in; *p; p++) {
+    if (o + (*p == '`' ? 2 : 1) + 2 > outlen) goto too_long; /* + closing ` and NUL */
+    if (*p == '`') out[o++] = '`';
+    out[o++] = (char)*p;
+  }
+  out[o++] = '`';
+  out[o] = 0;
+  return 0;
+too_long:
+  snprintf(why, whylen, "column name '%.40s' does not fit in %zu bytes quoted", in, outlen);
+  return -1;
+}
+
 const char *cli_num(unsigned long long v, char *buf, size_t n) {
   char tmp[32];
   int len = snprintf(tmp, sizeof tmp, "%llu", v), i, o = 0;

@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,21 +40,24 @@ enum { DUP_ERROR, DUP_IGNORE, DUP_UPDATE, DUP_REPLACE };
 #define WARN_KEEP 5 /* warning messages kept per chunk */
 
 /* Everything a worker needs, set up in the parent before the pool starts and
- * inherited across fork (read-only afterwards). */
+ * inherited across fork (read-only afterwards). The SQL texts are built on
+ * the heap: with up to MAX_COLS quoted names of up to CLI_COLUMN_QUOTED_MAX
+ * bytes each, no fixed buffer of a sane size holds every legal column list. */
 typedef struct job {
   const char *path;
-  char table[300];      /* `db`.`t` */
-  char db[140];         /* `db` */
-  char cols_sql[65536]; /* `a`,`b`,... */
+  char table[300]; /* `db`.`t` */
+  char db[140];    /* `db` */
   int ncols;
-  char col_names[MAX_COLS][65];
+  char *cols_sql; /* `a`,`b`,... */
+  char *ins_head; /* INSERT [IGNORE] | REPLACE INTO `db`.`t` (`a`,`b`,...) VALUES */
+  char *dup_sql;  /* " ON DUPLICATE KEY UPDATE `a`=VALUES(`a`),..." or "" */
+  char *load_sql; /* the LOAD DATA statement: fixed per job */
   csv_dialect d;
   int method, dup;
   unsigned batch;
   uint64_t chunk_bytes, skip_lines;
   uint64_t max_errors;
   char job_id[17];
-  char load_sql[70000]; /* LOAD DATA statement, minus nothing: fixed per job */
 } job;
 
 /* ---- the reply a worker sends for a chunk ----
@@ -87,6 +91,20 @@ static int wb_add(wbuf *b, const void *p, size_t n) {
   memcpy(b->p + b->len, p, n);
   b->len += n;
   return 0;
+}
+
+/* Appends the strings up to a NULL and keeps the buffer NUL-terminated (the
+ * NUL is not counted in len). Returns 0 or -1 (out of memory). */
+static int wb_str(wbuf *b, ...) {
+  va_list ap;
+  const char *str;
+  int rc = 0;
+  va_start(ap, b);
+  while (!rc && (str = va_arg(ap, const char *)) != NULL) rc = wb_add(b, str, strlen(str));
+  va_end(ap);
+  if (!rc) rc = wb_reserve(b, 1);
+  if (!rc) b->p[b->len] = 0;
+  return rc;
 }
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
@@ -339,36 +357,23 @@ static int load_init(dbfork_worker *w, void *arg) {
   return dbfork_worker_atexit(w, worker_close_stmts, s, 0);
 }
 
+/* The INSERT for `rows` rows of placeholders (the full batch). */
 static char *insert_sql(const job *j, unsigned rows) {
-  size_t cap = 256 + strlen(j->table) + strlen(j->cols_sql) * 2 +
-               (size_t)rows * (j->ncols * 2 + 4) + (size_t)j->ncols * 160;
-  char *sql = malloc(cap);
-  size_t n;
+  wbuf b = {0};
   unsigned r;
   int c;
-  if (!sql) return NULL;
-  n = (size_t)snprintf(sql, cap, "%s INTO %s (%s) VALUES ",
-                       j->dup == DUP_REPLACE  ? "REPLACE"
-                       : j->dup == DUP_IGNORE ? "INSERT IGNORE"
-                                              : "INSERT",
-                       j->table, j->cols_sql);
+  if (wb_str(&b, j->ins_head, NULL)) goto oom;
   for (r = 0; r < rows; r++) {
-    sql[n++] = r ? ',' : ' ';
-    sql[n++] = '(';
-    for (c = 0; c < j->ncols; c++) {
-      if (c) sql[n++] = ',';
-      sql[n++] = '?';
-    }
-    sql[n++] = ')';
-  }
-  sql[n] = 0;
-  if (j->dup == DUP_UPDATE) {
-    n += (size_t)snprintf(sql + n, cap - n, " ON DUPLICATE KEY UPDATE ");
+    if (wb_str(&b, r ? ",(" : " (", NULL)) goto oom;
     for (c = 0; c < j->ncols; c++)
-      n += (size_t)snprintf(sql + n, cap - n, "%s`%s`=VALUES(`%s`)", c ? "," : "", j->col_names[c],
-                            j->col_names[c]);
+      if (wb_str(&b, c ? ",?" : "?", NULL)) goto oom;
+    if (wb_str(&b, ")", NULL)) goto oom;
   }
-  return sql;
+  if (wb_str(&b, j->dup_sql, NULL)) goto oom;
+  return b.p;
+oom:
+  free(b.p);
+  return NULL;
 }
 
 static MYSQL_STMT *prepare(dbfork_worker *w, const job *j, unsigned rows) {
@@ -406,16 +411,12 @@ static int chunk_sql_failure(wstate *s, unsigned int code, const char *sqlstate,
 static int flush_tail_text(wstate *s) {
   const job *j = s->j;
   MYSQL *m = dbfork_worker_mysql(s->w);
-  char *sql = insert_sql(j, 0), *dup = NULL;
   unsigned r;
   int c;
-  if (!sql) return -1;
-  /* insert_sql(…, 0) ends in "VALUES " (+ ON DUPLICATE ...): split it. */
-  if ((dup = strstr(sql, " ON DUPLICATE KEY UPDATE "))) *dup = 0;
   s->text.len = 0;
-  if (wb_add(&s->text, sql, strlen(sql))) goto oom;
+  if (wb_str(&s->text, j->ins_head, NULL)) goto oom;
   for (r = 0; r < s->rows_in_batch; r++) {
-    if (wb_add(&s->text, r ? ",(" : "(", r ? 2 : 1)) goto oom;
+    if (wb_add(&s->text, r ? ",(" : " (", 2)) goto oom;
     for (c = 0; c < j->ncols; c++) {
       size_t k = (size_t)r * j->ncols + c;
       if (c && wb_add(&s->text, ",", 1)) goto oom;
@@ -431,11 +432,7 @@ static int flush_tail_text(wstate *s) {
     }
     if (wb_add(&s->text, ")", 1)) goto oom;
   }
-  if (dup) {
-    *dup = ' ';
-    if (wb_add(&s->text, dup, strlen(dup))) goto oom;
-  }
-  free(sql);
+  if (wb_str(&s->text, j->dup_sql, NULL)) goto oom;
   if (mysql_real_query(m, s->text.p, (unsigned long)s->text.len)) {
     chunk_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
     return -1;
@@ -445,7 +442,6 @@ static int flush_tail_text(wstate *s) {
   s->arena.len = 0;
   return 0;
 oom:
-  free(sql);
   chunk_fail(s, DBFORK_ENOMEM, "out of memory building an INSERT");
   return -1;
 }
@@ -965,13 +961,20 @@ static void sql_string(MYSQL *m, char *out, const char *in, size_t inlen) {
   strcat(out, "'");
 }
 
+/* Reads the table's columns (or checks --columns against them) and builds
+ * the column list, the INSERT head and the ON DUPLICATE KEY UPDATE clause.
+ * Every column name goes through cli_quote_column: one name, never split,
+ * backticks doubled. Prints what went wrong (naming the option or the
+ * column) and returns -1. */
 static int setup_columns(loader *L, const char *dbname, const char *tname, const char *cols) {
-  char sql[1024], e1[300], e2[300];
+  char sql[1024], e1[300], e2[300], why[200];
   MYSQL_RES *r;
   MYSQL_ROW row;
   job *j = &L->j;
-  char names[MAX_COLS][65];
-  int n = 0, i;
+  char(*names)[CLI_COLUMN_NAME_MAX + 1] = NULL;
+  int *pick = NULL;
+  int n = 0, i, k, rc = -1;
+  wbuf cl = {0}, head = {0}, dup = {0};
   sql_string(L->m, e1, dbname, strlen(dbname));
   sql_string(L->m, e2, tname, strlen(tname));
   snprintf(sql, sizeof sql,
@@ -983,12 +986,34 @@ static int setup_columns(loader *L, const char *dbname, const char *tname, const
             mysql_error(L->m));
     return -1;
   }
-  while ((row = mysql_fetch_row(r)) && n < MAX_COLS) snprintf(names[n++], 65, "%.64s", row[0]);
+  if (mysql_num_rows(r) > MAX_COLS) {
+    fprintf(stderr, "dbfork load: option --table: table %s has %llu columns, more than %d\n",
+            j->table, (unsigned long long)mysql_num_rows(r), MAX_COLS);
+    mysql_free_result(r);
+    return -1;
+  }
+  names = calloc(MAX_COLS, sizeof *names);
+  pick = calloc(MAX_COLS, sizeof *pick);
+  if (!names || !pick) {
+    mysql_free_result(r);
+    fprintf(stderr, "dbfork load: out of memory\n");
+    goto out;
+  }
+  while ((row = mysql_fetch_row(r)) && n < MAX_COLS) {
+    if (!row[0] || strlen(row[0]) > CLI_COLUMN_NAME_MAX) {
+      /* The server never returns one: 64 characters are at most 256 bytes. */
+      fprintf(stderr, "dbfork load: table %s: column name '%.40s...' is too long\n", j->table,
+              row[0] ? row[0] : "");
+      mysql_free_result(r);
+      goto out;
+    }
+    snprintf(names[n++], sizeof names[0], "%s", row[0]);
+  }
   mysql_free_result(r);
   if (!n) {
     fprintf(stderr, "dbfork load: option --table: table %s does not exist (or has no columns)\n",
             j->table);
-    return -1;
+    goto out;
   }
   j->ncols = 0;
   if (cols) {
@@ -998,43 +1023,88 @@ static int setup_columns(loader *L, const char *dbname, const char *tname, const
       size_t len = comma ? (size_t)(comma - p) : strlen(p);
       for (i = 0; i < n && !(strlen(names[i]) == len && !strncasecmp(names[i], p, len)); i++) {
       }
-      if (i == n || j->ncols >= MAX_COLS) {
+      if (i == n) {
         fprintf(stderr, "dbfork load: option --columns: table %s has no column '%.*s'\n", j->table,
                 (int)len, p);
-        return -1;
+        goto out;
       }
-      memcpy(j->col_names[j->ncols++], names[i], sizeof names[i]);
+      if (j->ncols >= MAX_COLS) {
+        fprintf(stderr, "dbfork load: option --columns: more than %d columns\n", MAX_COLS);
+        goto out;
+      }
+      for (k = 0; k < j->ncols && pick[k] != i; k++) {
+      }
+      if (k < j->ncols) {
+        fprintf(stderr, "dbfork load: option --columns: column '%.*s' is named twice\n", (int)len,
+                p);
+        goto out;
+      }
+      pick[j->ncols++] = i;
       p += len;
       if (*p == ',') p++;
     }
   } else {
-    for (i = 0; i < n; i++) memcpy(j->col_names[j->ncols++], names[i], sizeof names[i]);
+    for (i = 0; i < n; i++) pick[j->ncols++] = i;
   }
-  j->cols_sql[0] = 0;
+  if (wb_str(&head,
+             j->dup == DUP_REPLACE  ? "REPLACE"
+             : j->dup == DUP_IGNORE ? "INSERT IGNORE"
+                                    : "INSERT",
+             " INTO ", j->table, " (", NULL) ||
+      wb_str(&dup, j->dup == DUP_UPDATE ? " ON DUPLICATE KEY UPDATE " : "", NULL) ||
+      wb_str(&cl, "", NULL))
+    goto oom;
   for (i = 0; i < j->ncols; i++) {
-    char q[140];
-    if (cli_quote_ident(j->col_names[i], q, sizeof q, sql, sizeof sql)) return -1;
-    if (i) strcat(j->cols_sql, ",");
-    strcat(j->cols_sql, q);
+    char q[CLI_COLUMN_QUOTED_MAX];
+    const char *sep = i ? "," : "";
+    if (cli_quote_column(names[pick[i]], q, sizeof q, why, sizeof why)) {
+      fprintf(stderr, "dbfork load: %s column %d of %s: %s\n", cols ? "option --columns:" : "table",
+              i + 1, j->table, why);
+      goto out;
+    }
+    if (wb_str(&cl, sep, q, NULL)) goto oom;
+    if (j->dup == DUP_UPDATE && wb_str(&dup, sep, q, "=VALUES(", q, ")", NULL)) goto oom;
   }
-  return 0;
+  if (wb_str(&head, cl.p, ") VALUES", NULL)) goto oom;
+  j->cols_sql = cl.p;
+  j->ins_head = head.p;
+  j->dup_sql = dup.p;
+  cl.p = head.p = dup.p = NULL;
+  rc = 0;
+  goto out;
+oom:
+  fprintf(stderr, "dbfork load: out of memory building the column list of %s\n", j->table);
+out:
+  free(cl.p);
+  free(head.p);
+  free(dup.p);
+  free(names);
+  free(pick);
+  return rc;
 }
 
-static void build_load_sql(loader *L) {
+static int build_load_sql(loader *L) {
   job *j = &L->j;
   char ft[40], lt[40], enc[8], esc[8];
   char e = (char)j->d.enclosure, s = (char)j->d.escape;
+  wbuf b = {0};
   sql_string(L->m, ft, (const char *)j->d.field_term, j->d.field_term_len);
   sql_string(L->m, lt, (const char *)j->d.line_term, j->d.line_term_len);
   sql_string(L->m, enc, &e, j->d.enclosure >= 0 ? 1 : 0);
   sql_string(L->m, esc, &s, j->d.escape >= 0 ? 1 : 0);
-  snprintf(j->load_sql, sizeof j->load_sql,
-           "LOAD DATA LOCAL INFILE 'dbfork-chunk' %sINTO TABLE %s CHARACTER SET utf8mb4 FIELDS "
-           "TERMINATED BY %s OPTIONALLY ENCLOSED BY %s ESCAPED BY %s LINES TERMINATED BY %s (%s)",
-           j->dup == DUP_REPLACE  ? "REPLACE "
-           : j->dup == DUP_IGNORE ? "IGNORE "
-                                  : "",
-           j->table, ft, enc, esc, lt, j->cols_sql);
+  if (wb_str(&b, "LOAD DATA LOCAL INFILE 'dbfork-chunk' ",
+             j->dup == DUP_REPLACE  ? "REPLACE "
+             : j->dup == DUP_IGNORE ? "IGNORE "
+                                    : "",
+             "INTO TABLE ", j->table, " CHARACTER SET utf8mb4 FIELDS TERMINATED BY ", ft,
+             " OPTIONALLY ENCLOSED BY ", enc, " ESCAPED BY ", esc, " LINES TERMINATED BY ", lt,
+             " (", j->cols_sql, ")", NULL)) {
+    free(b.p);
+    fprintf(stderr, "dbfork load: out of memory building the LOAD DATA statement\n");
+    return -1;
+  }
+  j->load_sql = b.p;
+  return 0;
 }
 
 static int load_done_set(loader *L, int restart) {
@@ -1341,7 +1411,7 @@ int cmd_load(int argc, char **argv) {
     h = fnv1a(h, L.j.table, strlen(L.j.table));
     snprintf(L.j.job_id, sizeof L.j.job_id, "%016llx", (unsigned long long)h);
   }
-  build_load_sql(&L);
+  if (build_load_sql(&L)) goto out;
   if (load_done_set(&L, restart)) goto out;
   if (L.ndone) qsort(L.done, L.ndone, sizeof *L.done, done_cmp); /* L.done may be NULL */
   iobuf = malloc(1u << 20);
@@ -1504,6 +1574,10 @@ out:
   free(iobuf);
   free(L.done);
   free(L.redo);
+  free(L.j.cols_sql);
+  free(L.j.ins_head);
+  free(L.j.dup_sql);
+  free(L.j.load_sql);
   cli_conn_free(&c);
   return ret;
 }

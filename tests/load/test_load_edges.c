@@ -1,0 +1,228 @@
+/*
+ * test_load_edges.c — `dbfork load` ($DBFORK_CLI) at the edges a review
+ * found broken: the CRLF sniff of a first record longer than its window,
+ * --max-errors over the whole load, non-transactional engines, a lone
+ * escape at the end of the file, column names that are not plain words,
+ * very wide column lists, and server warnings of the insert method.
+ *
+ * Like test_load.c, every test asserts on the server's view (rows, exact
+ * values as HEX(), checksums, the progress table) and on the exit code and
+ * the message the user sees.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "loadtest.h"
+
+/* The one value `SELECT expr` returns, as a string ("" for NULL). */
+static char *q_str(lt_env *e, const char *sql) {
+  char *v = tu_query_str(e->m, "%s", sql);
+  return v ? v : strdup("");
+}
+
+#define CHECK_QUERY(e, sql, want)                                                          \
+  do {                                                                                     \
+    char *cq__v = q_str((e), (sql));                                                       \
+    if (strcmp(cq__v, (want))) FAIL("%s\n  got  '%s'\n  want '%s'", (sql), cq__v, (want)); \
+    free(cq__v);                                                                           \
+  } while (0)
+
+/* 1 if the test's database has a progress table (the loader wrote something). */
+static long long has_progress_table(lt_env *e) {
+  return tu_query_ll(e->m,
+                     "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='%s' AND "
+                     "TABLE_NAME='dbfork_load_progress'",
+                     e->db);
+}
+
+/* ------------------------------------------------------------- columns */
+
+/* Column names are one identifier each: a dot is part of the name, a
+ * backtick is doubled, and the limit is 64 characters (a 40-character
+ * name of 2-byte letters is 80 bytes and legal). With --on-duplicate=update
+ * a hostile name must not rewrite the statement: pasted unquoted,
+ * "b`=999 -- x" set b to 999 on every duplicate. */
+#define HOSTILE_COL "b`=999 -- x"
+#define HOSTILE_COL_Q "`b``=999 -- x`"
+TEST(column_names_are_quoted_as_one_identifier) {
+  static const char *const methods[] = {"load-data", "insert"};
+  lt_env e;
+  lt_run r;
+  char longname[100], cols[1024], *got;
+  size_t mi, i;
+  static const char data[] = "1,2,3,4,5,6,7\n2,3,4,5,6,7,8\n";
+  static const char data2[] = "1,20,30,40,50,60,70\n2,30,40,50,60,70,80\n";
+  longname[0] = 0;
+  for (i = 0; i < 40; i++) strcat(longname, "\xc3\xa9"); /* é x 40: 80 bytes */
+  lt_setup(&e, NULL, 0);
+  tu_exec(e.m,
+          "CREATE TABLE t (id INT PRIMARY KEY, `a.b` INT, `a..b` INT, `%s` INT, `x``y` INT, b "
+          "INT, " HOSTILE_COL_Q " INT) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+          longname);
+  lt_write_file(e.path, data, strlen(data));
+  for (mi = 0; mi < 2; mi++) {
+    tu_exec(e.m, "TRUNCATE TABLE t");
+    lt_load(&r, &e, e.path, "t", "-q", "--restart", "--method", methods[mi], NULL);
+    CHECK_EXIT(&r, 0);
+    got = tu_query_str(
+        e.m,
+        "SELECT GROUP_CONCAT(CONCAT_WS(',', id, `a.b`, `a..b`, `%s`, `x``y`, b, " HOSTILE_COL_Q
+        ") ORDER BY id SEPARATOR ';') FROM t",
+        longname);
+    CHECK_EQ_STR(got, "1,2,3,4,5,6,7;2,3,4,5,6,7,8");
+    free(got);
+    lt_run_free(&r);
+  }
+  /* --columns names them (in another order), with dots and backticks */
+  snprintf(cols, sizeof cols, "--columns=id,x`y,a..b,a.b,%s,b," HOSTILE_COL, longname);
+  for (mi = 0; mi < 2; mi++) {
+    tu_exec(e.m, "TRUNCATE TABLE t");
+    lt_load(&r, &e, e.path, "t", "-q", "--restart", "--method", methods[mi], cols, NULL);
+    CHECK_EXIT(&r, 0);
+    got = tu_query_str(
+        e.m,
+        "SELECT GROUP_CONCAT(CONCAT_WS(',', id, `x``y`, `a..b`, `a.b`, `%s`, b, " HOSTILE_COL_Q
+        ") ORDER BY id SEPARATOR ';') FROM t",
+        longname);
+    CHECK_EQ_STR(got, "1,2,3,4,5,6,7;2,3,4,5,6,7,8");
+    free(got);
+    lt_run_free(&r);
+  }
+  /* --on-duplicate=update: every column takes the file's value, b is not 999 */
+  lt_write_file(e.path, data2, strlen(data2));
+  for (i = 0; i < 2; i++) { /* a full prepared batch, then text tails */
+    lt_load(&r, &e, e.path, "t", "-q", "--restart", "--method=insert", "--on-duplicate=update",
+            i ? "--batch=3" : "--batch=2", NULL);
+    CHECK_EXIT(&r, 0);
+    got = tu_query_str(
+        e.m,
+        "SELECT GROUP_CONCAT(CONCAT_WS(',', id, `a.b`, `a..b`, `%s`, `x``y`, b, " HOSTILE_COL_Q
+        ") ORDER BY id SEPARATOR ';') FROM t",
+        longname);
+    CHECK_EQ_STR(got, "1,20,30,40,50,60,70;2,30,40,50,60,70,80");
+    free(got);
+    lt_run_free(&r);
+    tu_exec(e.m, "UPDATE t SET `a.b` = 0, b = 0");
+  }
+  lt_teardown(&e);
+}
+
+/* The injection alone (no dotted names, which failed earlier in the old
+ * code): a duplicate updated through the hostile name sets b from the file. */
+TEST(on_duplicate_update_quotes_column_names) {
+  lt_env e;
+  lt_run r;
+  int i;
+  lt_setup(&e, NULL, 0);
+  tu_exec(e.m, "CREATE TABLE t (id INT PRIMARY KEY, b INT, " HOSTILE_COL_Q " INT) ENGINE=InnoDB");
+  lt_write_file(e.path, "1,2,3\n", 6);
+  for (i = 0; i < 2; i++) {
+    lt_load(&r, &e, e.path, "t", "-q", "--restart", "--method=insert", "--on-duplicate=update",
+            NULL);
+    CHECK_EXIT(&r, 0);
+    lt_run_free(&r);
+  }
+  CHECK_QUERY(&e, "SELECT CONCAT_WS(',', id, b, " HOSTILE_COL_Q ") FROM t", "1,2,3");
+  lt_teardown(&e);
+}
+
+/* A column named twice in --columns is refused before anything is written,
+ * naming the option and the column. */
+TEST(column_named_twice_is_refused) {
+  lt_env e;
+  lt_run r;
+  lt_setup(&e, NULL, 0);
+  tu_exec(e.m, "CREATE TABLE t (id INT PRIMARY KEY, `a.b` INT) ENGINE=InnoDB");
+  lt_write_file(e.path, "1,2\n", 4);
+  lt_load(&r, &e, e.path, "t", "-q", "--columns=a.b,id,A.B", NULL);
+  CHECK_EXIT(&r, 64);
+  CHECK_CONTAINS(r.err, "option --columns: column 'A.B' is named twice");
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM t"), 0);
+  CHECK_EQ_INT(has_progress_table(&e), 0);
+  lt_run_free(&r);
+  lt_teardown(&e);
+}
+
+/* ------------------------------------------------ wide column lists */
+
+/* A column list that does not fit in 64 KiB: 520 columns whose 64-character
+ * names are mostly backticks (126 bytes each quoted), as the table's own
+ * order and named in --columns (reversed, so the mapping matters). Both
+ * methods load exactly. */
+static void wide_name(char *name, int c) {
+  snprintf(name, 8, "%04d", c);
+  memset(name + 4, '`', 60);
+  name[64] = 0;
+}
+
+static void wide_case(int use_columns) {
+  static const char *const methods[] = {"load-data", "insert"};
+  enum { NCOLS = 520 };
+  lt_env e;
+  char *create, *opt, *sum, name[80], wantbuf[64];
+  lt_file f;
+  lt_run r;
+  int c, row, mi, k;
+  size_t cap = (size_t)NCOLS * 200 + 1024, n = 0, on = 0, sn = 0;
+  long long want = 0;
+  create = malloc(cap);
+  opt = malloc(cap);
+  sum = malloc(cap);
+  if (!create || !opt || !sum) FAIL("out of memory");
+  lt_setup(&e, NULL, 0);
+  n += (size_t)snprintf(create + n, cap - n, "CREATE TABLE w (");
+  on += (size_t)snprintf(opt + on, cap - on, "--columns=");
+  sn += (size_t)snprintf(sum + sn, cap - sn, "SELECT COUNT(*) * 1000000000 + SUM(0");
+  for (c = 0; c < NCOLS; c++) {
+    wide_name(name, c);
+    create[n++] = c ? ',' : ' ';
+    sum[sn++] = '+';
+    create[n++] = sum[sn++] = '`';
+    for (k = 0; k < 64; k++) {
+      if (name[k] == '`') create[n++] = sum[sn++] = '`';
+      create[n++] = sum[sn++] = name[k];
+    }
+    create[n++] = sum[sn++] = '`';
+    n += (size_t)snprintf(create + n, cap - n, " SMALLINT");
+    sn += (size_t)snprintf(sum + sn, cap - sn, "*%d", c + 1);
+    /* --columns lists the file's order: table column NCOLS-1-c first */
+    wide_name(name, NCOLS - 1 - c);
+    on += (size_t)snprintf(opt + on, cap - on, "%s%s", c ? "," : "", name);
+  }
+  snprintf(create + n, cap - n, ") ENGINE=InnoDB");
+  snprintf(sum + sn, cap - sn, ") FROM w");
+  tu_exec(e.m, "%s", create);
+  /* file column c holds row*10 + c%7; it goes to table column c, or with
+   * --columns to table column NCOLS-1-c (weight NCOLS-c in the sum) */
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  for (row = 1; row <= 3; row++) {
+    for (c = 0; c < NCOLS; c++) {
+      char v[16];
+      snprintf(v, sizeof v, "%s%d", c ? "," : "", row * 10 + c % 7);
+      lt_puts(&f, v);
+      want += (long long)(row * 10 + c % 7) * (use_columns ? NCOLS - c : c + 1);
+    }
+    lt_puts(&f, "\n");
+  }
+  lt_write_file(e.path, f.p, f.len);
+  snprintf(wantbuf, sizeof wantbuf, "%lld", 3 * 1000000000LL + want);
+  for (mi = 0; mi < 2; mi++) {
+    char *got;
+    tu_exec(e.m, "TRUNCATE TABLE w");
+    lt_load(&r, &e, e.path, "w", "-q", "--restart", "--method", methods[mi],
+            use_columns ? opt : "-q", NULL);
+    CHECK_EXIT(&r, 0);
+    got = tu_query_str(e.m, "%s", sum);
+    if (!got || strcmp(got, wantbuf))
+      FAIL("%s: checksum %s, expected %s", methods[mi], got ? got : "NULL", wantbuf);
+    free(got);
+    lt_run_free(&r);
+  }
+  lt_file_free(&f);
+  free(create);
+  free(opt);
+  free(sum);
+  lt_teardown(&e);
+}
+
+TEST(wide_table_with_backtick_names_loads) { wide_case(0); }
+TEST(wide_column_list_in_columns_option_loads) { wide_case(1); }
+
