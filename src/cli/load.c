@@ -1149,6 +1149,64 @@ static int load_done_set(loader *L, int restart) {
   return 0;
 }
 
+#define SNIFF_FIRST (64u << 10)
+#define SNIFF_MAX (64u << 20)
+
+/* The server has no "\n or \r\n" mode: the load-data method sends it the
+ * terminator the file's first record ends with (csv_dialect_sniff_eol).
+ * Reads the start of the file, doubling the window up to SNIFF_MAX (or the
+ * whole file) until the first record ends in it. Prints why and returns -1
+ * if it cannot tell: guessing would tell the server '\n' for a "\r\n" file,
+ * merging records and keeping '\r' in values. */
+static int sniff_eol(int fd, const char *path, uint64_t file_size, csv_dialect *d) {
+  size_t want = SNIFF_FIRST, have = 0;
+  char *buf = NULL;
+  int rc;
+  for (;;) {
+    char *nb;
+    if (want > file_size) want = (size_t)file_size;
+    nb = realloc(buf, want ? want : 1);
+    if (!nb) {
+      fprintf(stderr, "dbfork load: %s: out of memory reading the first record\n", path);
+      rc = -1;
+      break;
+    }
+    buf = nb;
+    errno = 0;
+    while (have < want) {
+      ssize_t n = pread(fd, buf + have, want - have, (off_t)have);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      have += (size_t)n;
+    }
+    if (have < want) {
+      fprintf(stderr, "dbfork load: %s: reading the first record: %s\n", path,
+              errno ? strerror(errno) : "the file shrank");
+      rc = -1;
+      break;
+    }
+    rc = csv_dialect_sniff_eol(d, buf, have, (uint64_t)have == file_size);
+    if (rc != CSV_EINCOMPLETE) {
+      rc = rc < 0 ? -1 : 0;
+      if (rc) fprintf(stderr, "dbfork load: %s: %s\n", path, csv_strerror(rc));
+      break;
+    }
+    if (want >= SNIFF_MAX) {
+      fprintf(stderr,
+              "dbfork load: %s: the first record does not end within the first %u MiB, so "
+              "whether lines end in \\r\\n or \\n cannot be told: pass "
+              "--lines-terminated-by='\\r\\n' or --lines-terminated-by='\\n' (or use "
+              "--method=insert, which takes both)\n",
+              path, SNIFF_MAX >> 20);
+      rc = -1;
+      break;
+    }
+    want *= 2;
+  }
+  free(buf);
+  return rc;
+}
+
 static uint64_t parse_size(const char *opt, const char *s, int *bad) {
   char *end;
   unsigned long long v = strtoull(s, &end, 10);
@@ -1376,12 +1434,9 @@ int cmd_load(int argc, char **argv) {
     if (L.j.chunk_bytes > (4u << 20)) L.j.chunk_bytes = 4u << 20;
     if (L.j.chunk_bytes < (1u << 20)) L.j.chunk_bytes = 1u << 20;
   }
-  if (L.j.d.flags & CSV_F_CRLF && L.j.method == METHOD_LOAD_DATA) {
-    /* The server has no "\n or \r\n" mode: send it the terminator the file uses. */
-    char head[65536];
-    ssize_t n = pread(L.fd, head, sizeof head, 0);
-    if (n > 0) csv_dialect_sniff_eol(&L.j.d, head, (size_t)n, (uint64_t)n == L.file_size);
-  }
+  if (L.j.d.flags & CSV_F_CRLF && L.j.method == METHOD_LOAD_DATA &&
+      sniff_eol(L.fd, L.j.path, L.file_size, &L.j.d))
+    return EXIT_USAGE;
   if (cli_conn_finish(&c)) return EXIT_USAGE;
   L.tty = isatty(2);
   L.m = cli_connect(&c);

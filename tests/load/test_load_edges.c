@@ -33,6 +33,75 @@ static long long has_progress_table(lt_env *e) {
                      e->db);
 }
 
+/* ---------------------------------------------------------- CRLF sniff */
+
+/* The load-data method tells the server the line terminator the file's
+ * first record ends with. A first record longer than the first read (64 KiB)
+ * must not leave the choice undecided: with "\r\n" lines and "\n" told to
+ * the server, records merged and '\r' stayed in the values. */
+TEST(crlf_detected_past_a_first_record_longer_than_64k) {
+  lt_env e;
+  lt_run r;
+  lt_file f;
+  static const char *const dups[] = {"error", "ignore"};
+  int i;
+  char *big = malloc(70001);
+  if (!big) FAIL("out of memory");
+  memset(big, 'a', 70000);
+  big[70000] = 0;
+  lt_setup(&e, NULL, 0);
+  tu_exec(e.m, "CREATE TABLE t (id INT PRIMARY KEY, v LONGTEXT) ENGINE=InnoDB");
+  lt_file_init(&f, LT_BACKSLASH, 1);
+  lt_puts(&f, "1,");
+  lt_puts(&f, big);
+  lt_puts(&f, "\r\n2,\"quoted\"\r\n3,plain\r\n");
+  lt_write_file(e.path, f.p, f.len);
+  for (i = 0; i < 2; i++) {
+    char dup[40];
+    snprintf(dup, sizeof dup, "--on-duplicate=%s", dups[i]);
+    tu_exec(e.m, "TRUNCATE TABLE t");
+    lt_load(&r, &e, e.path, "t", "-q", "--restart", dup, NULL);
+    CHECK_EXIT(&r, 0);
+    CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM t"), 3);
+    CHECK_QUERY(&e, "SELECT CONCAT(LENGTH(v), ' ', v = REPEAT('a', 70000)) FROM t WHERE id = 1",
+                "70000 1");
+    CHECK_QUERY(&e, "SELECT HEX(v) FROM t WHERE id = 2", "71756F746564"); /* quoted */
+    CHECK_QUERY(&e, "SELECT HEX(v) FROM t WHERE id = 3", "706C61696E");   /* plain */
+    lt_run_free(&r);
+  }
+  lt_file_free(&f);
+  free(big);
+  lt_teardown(&e);
+}
+
+/* A first record that does not end within the window's cap (64 MiB) cannot
+ * be sniffed: the load stops before it writes anything and says which option
+ * decides. (A sparse file: the 64 MiB of NULs cost no disk.) */
+TEST(crlf_undecidable_first_record_fails_with_a_message) {
+  lt_env e;
+  lt_run r;
+  int fd;
+  char want[300];
+  static const char tail[] = "\r\n2,x\r\n";
+  lt_setup(&e, NULL, 0);
+  tu_exec(e.m, "CREATE TABLE t (id INT PRIMARY KEY, v LONGTEXT) ENGINE=InnoDB");
+  fd = open(e.path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) FAIL("open %s: %s", e.path, strerror(errno));
+  if (pwrite(fd, "1,", 2, 0) != 2 ||
+      pwrite(fd, tail, sizeof tail - 1, (off_t)(65u << 20)) != (ssize_t)(sizeof tail - 1))
+    FAIL("writing %s: %s", e.path, strerror(errno));
+  close(fd);
+  lt_load(&r, &e, e.path, "t", "-q", NULL);
+  CHECK_EXIT(&r, 64);
+  snprintf(want, sizeof want, "dbfork load: %s: the first record does not end within", e.path);
+  CHECK_CONTAINS(r.err, want);
+  CHECK_CONTAINS(r.err, "--lines-terminated-by");
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM t"), 0);
+  CHECK_EQ_INT(has_progress_table(&e), 0);
+  lt_run_free(&r);
+  lt_teardown(&e);
+}
+
 /* ------------------------------------------------------------- columns */
 
 /* Column names are one identifier each: a dot is part of the name, a
