@@ -1083,6 +1083,49 @@ out:
   return rc;
 }
 
+/* A chunk is "loaded and recorded, or neither" only if the table rolls back:
+ * on MyISAM, Aria, MEMORY ... a failed chunk keeps the rows it sent, and the
+ * rerun loads them again. Refuses any engine the server does not list as
+ * transactional (information_schema.ENGINES.TRANSACTIONS = 'YES'), before
+ * anything is written. Prints why and returns -1. */
+static int check_engine(loader *L, const char *dbname, const char *tname) {
+  char sql[1024], e1[300], e2[300];
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  int rc = -1;
+  sql_string(L->m, e1, dbname, strlen(dbname));
+  sql_string(L->m, e2, tname, strlen(tname));
+  snprintf(sql, sizeof sql,
+           "SELECT t.TABLE_TYPE, t.ENGINE, e.TRANSACTIONS FROM information_schema.TABLES t LEFT "
+           "JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE WHERE t.TABLE_SCHEMA=%s AND "
+           "t.TABLE_NAME=%s",
+           e1, e2);
+  if (mysql_query(L->m, sql) || !(r = mysql_store_result(L->m))) {
+    fprintf(stderr, "dbfork load: cannot read the storage engine of %s: %s\n", L->j.table,
+            mysql_error(L->m));
+    return -1;
+  }
+  row = mysql_fetch_row(r);
+  if (!row) {
+    fprintf(stderr, "dbfork load: option --table: table %s does not exist\n", L->j.table);
+  } else if (!row[1]) {
+    fprintf(stderr,
+            "dbfork load: option --table: %s is a %s, not a table with a storage engine: load "
+            "into its base table\n",
+            L->j.table, row[0] ? row[0] : "view");
+  } else if (!row[2] || strcasecmp(row[2], "YES")) {
+    fprintf(stderr,
+            "dbfork load: option --table: table %s uses the %s engine, which has no "
+            "transactions: a chunk that fails could not roll back, and a rerun would load its "
+            "rows twice. Convert it first: ALTER TABLE %s ENGINE=InnoDB\n",
+            L->j.table, row[1], L->j.table);
+  } else {
+    rc = 0;
+  }
+  mysql_free_result(r);
+  return rc;
+}
+
 static int build_load_sql(loader *L) {
   job *j = &L->j;
   char ft[40], lt[40], enc[8], esc[8];
@@ -1258,7 +1301,8 @@ static void load_usage(FILE *f) {
   fputs(
       "usage: dbfork load FILE --table [DB.]TABLE [options]\n"
       "Loads a CSV file in parallel, one transaction per chunk, resumable exactly once.\n\n"
-      "  -t, --table=DB.TABLE       target table (must exist)\n"
+      "  -t, --table=DB.TABLE       target table (must exist, on a transactional engine\n"
+      "                             such as InnoDB)\n"
       "      --columns=a,b,c        file columns, in order (default: all table columns)\n"
       "      --method=M             load-data (default: LOAD DATA LOCAL INFILE) or insert\n"
       "                             (prepared multi-row INSERTs)\n"
@@ -1455,7 +1499,7 @@ int cmd_load(int argc, char **argv) {
     ret = EXIT_USAGE;
     goto out;
   }
-  if (setup_columns(&L, dbname, tname, cols)) {
+  if (setup_columns(&L, dbname, tname, cols) || check_engine(&L, dbname, tname)) {
     ret = EXIT_USAGE;
     goto out;
   }

@@ -102,6 +102,56 @@ TEST(crlf_undecidable_first_record_fails_with_a_message) {
   lt_teardown(&e);
 }
 
+/* ------------------------------------------------------------- engines */
+
+/* Without transactions a failed chunk cannot roll back and a rerun loads its
+ * rows twice: the loader refuses such a table before it writes anything. */
+TEST(non_transactional_engine_is_refused) {
+  static const char *const engines[] = {"MyISAM", "Aria", "MEMORY"};
+  static const char *const methods[] = {"load-data", "insert"};
+  lt_env e;
+  lt_file f;
+  lt_row rows[200];
+  lt_run r;
+  size_t i, mi;
+  lt_setup(&e, NULL, 0);
+  lt_gen(rows, 200, 1, 17, 1);
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  lt_put_rows(&f, rows, 200, 1);
+  lt_write_file(e.path, f.p, f.len);
+  for (i = 0; i < sizeof engines / sizeof engines[0]; i++) {
+    char want[300];
+    tu_exec(e.m, "DROP TABLE IF EXISTS orders");
+    tu_exec(e.m,
+            "CREATE TABLE orders (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, customer_id INT "
+            "UNSIGNED NOT NULL, amount DECIMAL(12,2) NOT NULL, created_at DATETIME NOT NULL, "
+            "note VARCHAR(48) NULL) ENGINE=%s",
+            engines[i]);
+    for (mi = 0; mi < 2; mi++) {
+      lt_load(&r, &e, e.path, "orders", "-q", "--method", methods[mi], "--chunk-size=1K", NULL);
+      CHECK_EXIT(&r, 64);
+      snprintf(want, sizeof want,
+               "dbfork load: option --table: table `%s`.`orders` uses the %s engine, which has no "
+               "transactions",
+               e.db, engines[i]);
+      CHECK_CONTAINS(r.err, want);
+      snprintf(want, sizeof want, "ALTER TABLE `%s`.`orders` ENGINE=InnoDB", e.db);
+      CHECK_CONTAINS(r.err, want);
+      CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM orders"), 0);
+      CHECK_EQ_INT(has_progress_table(&e), 0);
+      lt_run_free(&r);
+    }
+  }
+  /* converted, it loads */
+  tu_exec(e.m, "ALTER TABLE orders ENGINE=InnoDB");
+  lt_load(&r, &e, e.path, "orders", "-q", NULL);
+  CHECK_EXIT(&r, 0);
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 200));
+  lt_run_free(&r);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
+
 /* ------------------------------------------------------------- columns */
 
 /* Column names are one identifier each: a dot is part of the name, a
