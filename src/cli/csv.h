@@ -57,7 +57,9 @@
  *  - a last record without a line terminator that ends in a field terminator
  *    ("a,<EOF>") has 2 fields here; the server sees 1 (it reads no field at
  *    EOF). The final chunk's `no_eol` flag tells the loader to append the
- *    line terminator when streaming it, which makes the server agree;
+ *    line terminator when streaming it, which makes the server agree (after
+ *    a lone escape byte at EOF the loader doubles it first, so that the
+ *    terminator is not escaped: the byte stays literal, as above);
  *  - an unterminated quoted field runs to EOF; the server loads it with the
  *    opening quote as data, here it is a bad record (CSV_BAD_UNTERMINATED);
  *  - the server skips extra fields with a scan that ignores quotes; check the

@@ -247,9 +247,23 @@ static int chunk_read_more(wstate *s) {
   s->hash = hash_final(&s->hx, s->chunk, c->len);
   if (c->no_eol) {
     /* The last record lacks a terminator: give the server one, so that it
-     * reads the record exactly as the parser did. */
-    memcpy(s->chunk + c->len, s->j->d.line_term, s->j->d.line_term_len);
-    s->avail += s->j->d.line_term_len;
+     * reads the record exactly as the parser did. Both read these bytes. */
+    const csv_dialect *d = &s->j->d;
+    if (d->escape >= 0 && d->escape != d->enclosure) {
+      /* A lone escape byte at the very end of the file is literal (the
+       * server's LOAD DATA stores "abc\" for 1,abc\<EOF>); followed by our
+       * terminator it would escape it instead. An odd run of escape bytes
+       * ends in a lone one (the byte before the run is not an escape):
+       * double it, which both the parser and the server read as one
+       * literal escape byte. (A terminator holding the escape byte after
+       * its first byte could fool the count; csv_dialect_parse only
+       * forbids it as the first byte.) */
+      size_t run = 0;
+      while (run < c->len && (unsigned char)s->chunk[c->len - 1 - run] == d->escape) run++;
+      if (run % 2) s->chunk[s->avail++] = (char)d->escape;
+    }
+    memcpy(s->chunk + s->avail, d->line_term, d->line_term_len);
+    s->avail += d->line_term_len;
   }
   return 0;
 }

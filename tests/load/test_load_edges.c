@@ -152,6 +152,55 @@ TEST(non_transactional_engine_is_refused) {
   lt_teardown(&e);
 }
 
+/* ------------------------------------------------- escape at end of file */
+
+/* A last record without a line terminator that ends in a lone escape byte:
+ * the server's own LOAD DATA keeps the backslash ("abc\"); appending the
+ * terminator must not turn it into an escaped newline. The expected values
+ * are what MariaDB's LOAD DATA LOCAL stores for each file. */
+TEST(lone_escape_at_end_of_file_is_literal) {
+  static const struct {
+    const char *data, *hex2, *opt;
+  } cases[] = {
+      {"1,x\n2,abc\\", "6162635C", NULL},       /* abc\ */
+      {"1,x\n2,abc\\\\", "6162635C", NULL},     /* abc\\ -> abc\ */
+      {"1,x\n2,abc\\\\\\", "6162635C5C", NULL}, /* abc\\\ -> abc\\ */
+      {"1,x\n2,\"abc\\\\\"", "6162635C", NULL}, /* "abc\\" -> abc\ */
+      {"1,x\r\n2,abc\\", "6162635C", NULL},     /* CRLF file */
+      {"1,x\n2,abc\\", "6162635C", "--fields-enclosed-by="},
+      {"1\tx\n2\tabc\\", "6162635C", "--fields-terminated-by=\\t"},
+  };
+  static const char *const methods[] = {"load-data", "insert"};
+  static const char *const chunks[] = {"--chunk-size=1", "--chunk-size=1M"};
+  lt_env e;
+  lt_run r;
+  size_t i, mi, ci;
+  lt_setup(&e, NULL, 0);
+  tu_exec(e.m, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB");
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    lt_write_file(e.path, cases[i].data, strlen(cases[i].data));
+    for (mi = 0; mi < 2; mi++)
+      for (ci = 0; ci < 2; ci++) {
+        char *got;
+        tu_exec(e.m, "TRUNCATE TABLE t");
+        lt_load(&r, &e, e.path, "t", "-q", "--restart", "--method", methods[mi], chunks[ci],
+                cases[i].opt ? cases[i].opt : "-q", NULL);
+        CHECK_EXIT(&r, 0);
+        got = q_str(&e, "SELECT CONCAT(COUNT(*), ' ', GROUP_CONCAT(HEX(v) ORDER BY id)) FROM t");
+        {
+          char want[100];
+          snprintf(want, sizeof want, "2 78,%s", cases[i].hex2);
+          if (strcmp(got, want))
+            FAIL("case %zu (%s, %s): the table holds '%s', expected '%s'", i, methods[mi],
+                 chunks[ci], got, want);
+        }
+        free(got);
+        lt_run_free(&r);
+      }
+  }
+  lt_teardown(&e);
+}
+
 /* ------------------------------------------------------------- columns */
 
 /* Column names are one identifier each: a dot is part of the name, a
