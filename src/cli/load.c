@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,6 +58,11 @@ typedef struct job {
   unsigned batch;
   uint64_t chunk_bytes, skip_lines;
   uint64_t max_errors;
+  /* Rows rejected by the whole load so far: by the chunks earlier runs
+   * committed, plus those each worker reserved for its chunk just before
+   * the chunk's COMMIT (see reserve_rejects). Shared memory (MAP_SHARED),
+   * so that all workers see one count. */
+  uint64_t *rejects_total;
   char job_id[17];
 } job;
 
@@ -200,6 +206,10 @@ typedef struct wstate {
   const csv_chunk *c;
   dbfork_worker *w;
   uint64_t rejected;
+  uint64_t last_line; /* where the last record parsed so far starts */
+  /* Rejects this process added to j->rejects_total for chunk reserved_index
+   * (its last task), which then went to COMMIT. */
+  uint64_t reserved, reserved_index;
 } wstate;
 
 static wstate W;
@@ -501,6 +511,7 @@ static int on_good(wstate *s, const csv_record *rec) {
     s->lines_cap = cap;
   }
   s->lines[s->nlines++] = rec->line;
+  s->last_line = rec->line;
   if (j->method == METHOD_LOAD_DATA) return 0; /* infile_read sends rec->raw */
   for (i = 0; i < rec->nfields; i++) {
     size_t k = (size_t)s->rows_in_batch * j->ncols + i;
@@ -520,8 +531,18 @@ static int on_bad(wstate *s, const csv_error *e) {
   /* The raw bytes as they are in the file: not the terminator we appended
    * to a last record that had none. */
   size_t rlen = e->raw_len, avail = (size_t)(s->chunk + s->c->len - e->raw);
-  if (++s->rejected > s->j->max_errors)
-    return chunk_fail(s, DBFORK_ETASK, "%s: %s", s->j->path, text);
+  const job *j = s->j;
+  s->last_line = e->rec_line;
+  ++s->rejected;
+  if (!j->max_errors) return chunk_fail(s, DBFORK_ETASK, "%s: %s", j->path, text);
+  /* Give up on the chunk as soon as it cannot fit in --max-errors any more
+   * (reserve_rejects decides for good at its end). */
+  if (s->rejected + __atomic_load_n(j->rejects_total, __ATOMIC_SEQ_CST) > j->max_errors)
+    return chunk_fail(s, DBFORK_ETASK,
+                      "%s: %s: more than --max-errors=%llu rows rejected in all (this chunk: "
+                      "lines %llu-%llu)",
+                      j->path, text, (unsigned long long)j->max_errors,
+                      (unsigned long long)s->c->first_line, (unsigned long long)e->rec_line);
   if (rlen > avail) rlen = avail;
   reply_entry(s, 1, e->rec_line, text, n > 0 ? (size_t)n : 0, e->raw, rlen);
   return 0;
@@ -569,6 +590,45 @@ static int duplicate_failure(wstate *s, MYSQL *m, uint64_t loaded) {
   return chunk_sql_failure(s, code, code == 1062 ? "23000" : "HY000", msg);
 }
 
+/* --max-errors K holds for the whole load, not per chunk: at the end of its
+ * task, just before the pool's COMMIT, a chunk adds its rejects to the
+ * shared total; if that makes more than K, it takes them back and fails
+ * (its transaction rolls back, and the parent stops submitting). So the
+ * chunks that commit never reject more than K rows in all, and a rerun after
+ * fixing the rows loads the rest.
+ *
+ * The residual edge: a reservation whose COMMIT then fails stays counted.
+ * When this process retries the same chunk (deadlock on COMMIT, or the
+ * parent resubmits it after an unknown COMMIT outcome found it not
+ * committed) the next attempt takes it back first; otherwise (the chunk
+ * fails for good, or another worker retries it after this one died) the
+ * total overcounts for the rest of this run only, which can fail a later
+ * chunk too early; a rerun starts again from the committed rejects in the
+ * progress table. Returns 0, or fails the chunk. */
+static int reserve_rejects(wstate *s) {
+  const job *j = s->j;
+  uint64_t before;
+  if (!s->rejected) return 0;
+  before = __atomic_fetch_add(j->rejects_total, s->rejected, __ATOMIC_SEQ_CST);
+  if (before + s->rejected > j->max_errors) {
+    __atomic_fetch_sub(j->rejects_total, s->rejected, __ATOMIC_SEQ_CST);
+    return chunk_fail(s, DBFORK_ETASK,
+                      "%s: more than --max-errors=%llu rows rejected in all (this chunk: lines "
+                      "%llu-%llu, %llu rejected)",
+                      j->path, (unsigned long long)j->max_errors,
+                      (unsigned long long)s->c->first_line, (unsigned long long)s->last_line,
+                      (unsigned long long)s->rejected);
+  }
+  s->reserved = s->rejected;
+  s->reserved_index = s->c->index;
+  return 0;
+}
+
+static void unreserve_rejects(wstate *s) {
+  if (s->reserved) __atomic_fetch_sub(s->j->rejects_total, s->reserved, __ATOMIC_SEQ_CST);
+  s->reserved = 0;
+}
+
 static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   wstate *s = &W;
   const job *j = arg;
@@ -589,7 +649,12 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
     worker_close_stmts(s);
   }
   s->stmt_conn = mysql_thread_id(m);
+  /* This process's last task reserved rejects for this very chunk: that
+   * attempt did not commit (a chunk is only run again when it did not). */
+  if (s->reserved && s->reserved_index == c.index) unreserve_rejects(s);
+  s->reserved = 0;
   s->rejected = 0;
+  s->last_line = c.first_line;
   s->nlines = 0;
   s->inserted = 0;
   s->rows_in_batch = 0;
@@ -667,6 +732,7 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
            (unsigned long long)s->nlines, (unsigned long long)s->rejected,
            (unsigned long long)warnings, (long)getpid(), (unsigned long long)s->hash);
   if (mysql_query(m, sql)) return DBFORK_ESQL;
+  if (reserve_rejects(s)) return s->fail_rc;
 
   rep.index = c.index;
   rep.records = c.records;
@@ -676,7 +742,9 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   rep.first_line = c.first_line;
   rep.last_line = s->nlines ? s->lines[s->nlines - 1] : c.first_line;
   memcpy(s->reply.p, &rep, sizeof rep);
-  return dbfork_worker_reply(w, s->reply.p, s->reply.len);
+  r = dbfork_worker_reply(w, s->reply.p, s->reply.len);
+  if (r) unreserve_rejects(s);
+  return r;
 }
 
 /* ======================================================================
@@ -1330,8 +1398,9 @@ static void load_usage(FILE *f) {
       "      --lines-terminated-by=S    default '\\n' (CRLF files are detected)\n"
       "      --skip-lines=N         header records to skip (default 0)\n"
       "      --strict               reject stray quotes in unquoted fields\n"
-      "      --max-errors=K         reject up to K malformed rows in all (default 0: the\n"
-      "                             first bad row fails its chunk)\n"
+      "      --max-errors=K         reject up to K malformed rows in all, across reruns\n"
+      "                             (default 0); the chunk that finds one more fails and\n"
+      "                             the load stops\n"
       "      --reject-file=F        where rejected rows go (default FILE.rejects)\n"
       "      --restart              forget this load's recorded progress (after emptying the\n"
       "                             table yourself)\n"
@@ -1550,6 +1619,24 @@ int cmd_load(int argc, char **argv) {
     L.verify_only = 0;
     L.chunks_total = 0;
   }
+  if (L.rejected_before > L.j.max_errors) {
+    fprintf(stderr,
+            "dbfork load: cannot resume: the chunks an earlier run of this load committed "
+            "rejected %llu rows, more than --max-errors=%llu; rerun with --max-errors=%llu or "
+            "more (or empty the table and rerun with --restart)\n",
+            (unsigned long long)L.rejected_before, (unsigned long long)L.j.max_errors,
+            (unsigned long long)L.rejected_before);
+    goto out;
+  }
+  /* The whole load's reject count, shared with the workers (forked below). */
+  L.j.rejects_total = mmap(NULL, sizeof *L.j.rejects_total, PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (L.j.rejects_total == MAP_FAILED) {
+    L.j.rejects_total = NULL;
+    fprintf(stderr, "dbfork load: mmap: %s\n", strerror(errno));
+    goto out;
+  }
+  *L.j.rejects_total = L.rejected_before;
 
   cli_conn_pool_options(&c, &o);
   o.task = load_task;
@@ -1608,10 +1695,9 @@ int cmd_load(int argc, char **argv) {
   print_progress(&L, 1);
   if (L.reject) fclose(L.reject);
   L.reject = NULL;
-  L.rejected += L.rejected_before; /* --max-errors is for the whole load, across reruns */
-  if (L.rejected > L.j.max_errors && !L.first_error[0])
-    snprintf(L.first_error, sizeof L.first_error, "%llu rows rejected, more than --max-errors=%llu",
-             (unsigned long long)L.rejected, (unsigned long long)L.j.max_errors);
+  /* --max-errors is for the whole load, across reruns. The committed chunks
+   * cannot exceed it (reserve_rejects): a chunk that would have failed. */
+  L.rejected += L.rejected_before;
 
   {
     double secs = cli_now() - L.t0;
@@ -1691,6 +1777,7 @@ out:
   free(L.j.ins_head);
   free(L.j.dup_sql);
   free(L.j.load_sql);
+  if (L.j.rejects_total) munmap(L.j.rejects_total, sizeof *L.j.rejects_total);
   cli_conn_free(&c);
   return ret;
 }

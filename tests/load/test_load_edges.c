@@ -102,6 +102,90 @@ TEST(crlf_undecidable_first_record_fails_with_a_message) {
   lt_teardown(&e);
 }
 
+/* ---------------------------------------------------------- --max-errors */
+
+/* K is the limit for the whole load, not per chunk: 2 bad rows in different
+ * chunks with --max-errors=1 must fail the second chunk to find one (and
+ * stop the load), not commit everything and then report "incomplete". A
+ * rerun after fixing that row finishes, counting the reject an earlier run
+ * committed. */
+TEST(max_errors_counts_the_whole_load) {
+  lt_env e;
+  lt_file f;
+  lt_row rows[1998];
+  lt_run r;
+  uint64_t bad_off[2];
+  size_t i, k = 0;
+  int committed[2], failed;
+  char rej[300], rpath[256], want[200];
+  lt_setup(&e, "orders", 1);
+  lt_gen(rows, 1998, 1, 4242, 1);
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  for (i = 0; i < 1998; i++) {
+    if (lt_line(&f) == 100 || lt_line(&f) == 1500) {
+      char raw[80];
+      bad_off[k] = f.len;
+      snprintf(raw, sizeof raw, "%d,2,3.00,2024-01-01 00:00:00,x,extra\n", 9000001 + (int)k);
+      lt_puts(&f, raw);
+      k++;
+    }
+    lt_put_row(&f, &rows[i], 1);
+  }
+  CHECK_EQ_INT(k, 2);
+  CHECK_EQ_INT(f.lines, 2000);
+  lt_write_file(e.path, f.p, f.len);
+  snprintf(rpath, sizeof rpath, "%s/rejects", e.dir);
+  snprintf(rej, sizeof rej, "--reject-file=%s", rpath);
+
+  lt_load(&r, &e, e.path, "orders", "--chunk-size=4K", "--max-errors=1", rej, NULL);
+  CHECK_EXIT(&r, 2);
+  CHECK_CONTAINS(r.err, "more than --max-errors=1 rows rejected in all (this chunk: lines ");
+  CHECK_CONTAINS(r.out, "the load is incomplete");
+  /* the failing chunk rolled back: fewer than the 1998 good rows, and exactly
+   * the committed chunks' rows */
+  CHECK(tu_query_ll(e.m, "SELECT COUNT(*) FROM orders") < 1998);
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_committed(e.m, &f, rows));
+  CHECK(tu_query_ll(e.m, "SELECT IFNULL(SUM(rejected),0) FROM dbfork_load_progress") <= 1);
+  for (i = 0; i < 2; i++)
+    committed[i] = (int)tu_query_ll(e.m,
+                                    "SELECT COUNT(*) FROM dbfork_load_progress WHERE byte_offset "
+                                    "<= %llu AND byte_offset + byte_len > %llu",
+                                    (unsigned long long)bad_off[i], (unsigned long long)bad_off[i]);
+  CHECK(committed[0] + committed[1] <= 1); /* the one that failed is not */
+  lt_run_free(&r);
+
+  /* Fix the bad row whose chunk did not commit (same length: same chunks),
+   * and rerun: the rest loads, the other bad row stays rejected (1 <= K). */
+  failed = committed[0] ? 1 : 0;
+  memcpy(f.p + bad_off[failed] + 35, "x_extra", 7);
+  lt_write_file(e.path, f.p, f.len);
+  lt_load(&r, &e, e.path, "orders", "--chunk-size=4K", "--max-errors=1", rej, NULL);
+  CHECK_EXIT(&r, 1);
+  CHECK_CONTAINS(r.err, "resuming");
+  if (strstr(r.out, "incomplete")) FAIL("a finished load says it is incomplete:\n%s", r.out);
+  snprintf(want, sizeof want, "rejected       1");
+  CHECK_CONTAINS(r.out, want);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM orders"), 1999);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM orders WHERE id = %d", 9000001 + failed), 1);
+  {
+    lt_sum all = lt_sum_rows(rows, 1998);
+    CHECK_SUM(lt_server_sum_where(e.m, "orders", "id < 9000000"), all);
+  }
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT SUM(rejected) FROM dbfork_load_progress"), 1);
+  lt_run_free(&r);
+
+  /* A rerun with a lower K than the committed rejects is refused up front. */
+  lt_load(&r, &e, e.path, "orders", "--chunk-size=4K", "--max-errors=0", rej, NULL);
+  CHECK_EXIT(&r, 2);
+  CHECK_CONTAINS(r.err,
+                 "dbfork load: cannot resume: the chunks an earlier run of this load committed "
+                 "rejected 1 rows, more than --max-errors=0");
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM orders"), 1999);
+  lt_run_free(&r);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
+
 /* ------------------------------------------------------------- engines */
 
 /* Without transactions a failed chunk cannot roll back and a rerun loads its
@@ -393,4 +477,3 @@ static void wide_case(int use_columns) {
 
 TEST(wide_table_with_backtick_names_loads) { wide_case(0); }
 TEST(wide_column_list_in_columns_option_loads) { wide_case(1); }
-
