@@ -206,6 +206,8 @@ typedef struct wstate {
   const csv_chunk *c;
   dbfork_worker *w;
   uint64_t rejected;
+  uint64_t warnings;  /* the server's, for the chunk so far */
+  int warn_kept;      /* messages of them in the reply */
   uint64_t last_line; /* where the last record parsed so far starts */
   /* Rejects this process added to j->rejects_total for chunk reserved_index
    * (its last task), which then went to COMMIT. */
@@ -419,6 +421,35 @@ static MYSQL_STMT *prepare(dbfork_worker *w, const job *j, unsigned rows) {
   return st;
 }
 
+/* Counts the server's warnings of the statement just run and keeps up to
+ * WARN_KEEP messages per chunk, each with the file line of the record it
+ * names: "at row N" counts from the statement's first row, which is good
+ * record number `first` (0-based) of the chunk. The insert method calls
+ * this after every INSERT (the next one clears them), load-data once. */
+static void collect_warnings(wstate *s, MYSQL *m, size_t first) {
+  unsigned int count = mysql_warning_count(m);
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  char sql[64];
+  if (!count) return;
+  s->warnings += count;
+  if (s->warn_kept >= WARN_KEEP) return;
+  snprintf(sql, sizeof sql, "SHOW WARNINGS LIMIT %d", WARN_KEEP - s->warn_kept);
+  if (mysql_query(m, sql) || !(r = mysql_store_result(m))) return;
+  while ((row = mysql_fetch_row(r)) && s->warn_kept < WARN_KEEP) {
+    const char *msg = row[2] ? row[2] : "";
+    const char *at = strstr(msg, "at row ");
+    uint64_t line = s->c->first_line;
+    if (at) {
+      unsigned long long rn = strtoull(at + 7, NULL, 10);
+      if (rn >= 1 && first + rn <= s->nlines) line = s->lines[first + rn - 1];
+    }
+    reply_entry(s, 2, line, msg, strlen(msg), NULL, 0);
+    s->warn_kept++;
+  }
+  mysql_free_result(r);
+}
+
 /* Fails the chunk with the server's error, naming the chunk's line range:
  * what a user needs to find the rows. */
 static int chunk_sql_failure(wstate *s, unsigned int code, const char *sqlstate, const char *msg) {
@@ -462,6 +493,7 @@ static int flush_tail_text(wstate *s) {
     return -1;
   }
   s->inserted += mysql_affected_rows(m);
+  collect_warnings(s, m, s->nlines - s->rows_in_batch);
   s->rows_in_batch = 0;
   s->arena.len = 0;
   return 0;
@@ -495,6 +527,7 @@ static int flush_batch(wstate *s) {
     return -1;
   }
   s->inserted += mysql_stmt_affected_rows(st);
+  collect_warnings(s, dbfork_worker_mysql(s->w), s->nlines - n);
   s->rows_in_batch = 0;
   s->arena.len = 0;
   return 0;
@@ -546,30 +579,6 @@ static int on_bad(wstate *s, const csv_error *e) {
   if (rlen > avail) rlen = avail;
   reply_entry(s, 1, e->rec_line, text, n > 0 ? (size_t)n : 0, e->raw, rlen);
   return 0;
-}
-
-/* Collects up to WARN_KEEP of the server's warnings for this chunk, with the
- * file line of the record each one names ("at row N"). */
-static uint64_t collect_warnings(wstate *s, MYSQL *m) {
-  unsigned int count = mysql_warning_count(m);
-  MYSQL_RES *r;
-  MYSQL_ROW row;
-  int kept = 0;
-  if (!count) return 0;
-  if (mysql_query(m, "SHOW WARNINGS LIMIT 5") || !(r = mysql_store_result(m))) return count;
-  while ((row = mysql_fetch_row(r)) && kept < WARN_KEEP) {
-    const char *msg = row[2] ? row[2] : "";
-    const char *at = strstr(msg, "at row ");
-    uint64_t line = s->c->first_line;
-    if (at) {
-      unsigned long long rn = strtoull(at + 7, NULL, 10);
-      if (rn >= 1 && rn <= s->nlines) line = s->lines[rn - 1];
-    }
-    reply_entry(s, 2, line, msg, strlen(msg), NULL, 0);
-    kept++;
-  }
-  mysql_free_result(r);
-  return count;
 }
 
 static int duplicate_failure(wstate *s, MYSQL *m, uint64_t loaded) {
@@ -635,7 +644,7 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   MYSQL *m = dbfork_worker_mysql(w);
   csv_chunk c;
   chunk_reply rep;
-  uint64_t warnings = 0, loaded = 0;
+  uint64_t loaded = 0;
   char sql[512];
   int r;
 
@@ -654,6 +663,8 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   if (s->reserved && s->reserved_index == c.index) unreserve_rejects(s);
   s->reserved = 0;
   s->rejected = 0;
+  s->warnings = 0;
+  s->warn_kept = 0;
   s->last_line = c.first_line;
   s->nlines = 0;
   s->inserted = 0;
@@ -714,13 +725,13 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
        * for errors: fail the chunk (the transaction rolls back). */
       return duplicate_failure(s, m, loaded);
     }
+    collect_warnings(s, m, 0);
   } else {
     while ((r = chunk_next(s)) != CSV_END)
       if (r == CHUNK_FAILED) return s->fail_rc ? s->fail_rc : DBFORK_ESQL;
     if (flush_batch(s)) return s->fail_rc ? s->fail_rc : DBFORK_ESQL;
     loaded = s->inserted;
   }
-  warnings = collect_warnings(s, m);
 
   /* 4. Record the chunk in the same transaction as its rows. */
   snprintf(sql, sizeof sql,
@@ -730,7 +741,7 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
            j->db, j->job_id, (unsigned long long)c.index, (unsigned long long)c.off,
            (unsigned long long)c.len, (unsigned long long)c.first_line,
            (unsigned long long)s->nlines, (unsigned long long)s->rejected,
-           (unsigned long long)warnings, (long)getpid(), (unsigned long long)s->hash);
+           (unsigned long long)s->warnings, (long)getpid(), (unsigned long long)s->hash);
   if (mysql_query(m, sql)) return DBFORK_ESQL;
   if (reserve_rejects(s)) return s->fail_rc;
 
@@ -738,7 +749,7 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   rep.records = c.records;
   rep.loaded = loaded;
   rep.rejected = s->rejected;
-  rep.warnings = warnings;
+  rep.warnings = s->warnings;
   rep.first_line = c.first_line;
   rep.last_line = s->nlines ? s->lines[s->nlines - 1] : c.first_line;
   memcpy(s->reply.p, &rep, sizeof rep);

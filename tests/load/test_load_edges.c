@@ -477,3 +477,54 @@ static void wide_case(int use_columns) {
 
 TEST(wide_table_with_backtick_names_loads) { wide_case(0); }
 TEST(wide_column_list_in_columns_option_loads) { wide_case(1); }
+
+/* -------------------------------------------------------------- warnings */
+
+/* The server's warnings of every statement are reported, each at the file
+ * line of the row it names: the insert method sends a chunk as several
+ * INSERTs (--batch=3: rows 1-3, 4-6, then 7 alone), whose "at row N" counts
+ * from that statement's first row. A DECIMAL(5,2) rounding '1.234' is a
+ * Note (1265) even in strict mode. Line 1 is a header. */
+static void warnings_case(const char *method, const char *rows_bad, long long nwarn,
+                          const char *const *want_lines) {
+  lt_env e;
+  lt_run r;
+  lt_file f;
+  int i;
+  char want[64];
+  lt_setup(&e, NULL, 0);
+  tu_exec(e.m, "CREATE TABLE t (id INT PRIMARY KEY, v DECIMAL(5,2)) ENGINE=InnoDB");
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  lt_puts(&f, "id,v\n");
+  for (i = 1; i <= 7; i++) {
+    char line[40];
+    snprintf(line, sizeof line, "%d,%s\n", i, strchr(rows_bad, '0' + i) ? "1.234" : "1.5");
+    lt_puts(&f, line);
+  }
+  lt_write_file(e.path, f.p, f.len);
+  lt_load(&r, &e, e.path, "t", "--skip-lines=1", "--method", method, "--batch=3", NULL);
+  CHECK_EXIT(&r, 0);
+  snprintf(want, sizeof want, "warnings       %lld\n", nwarn);
+  CHECK_CONTAINS(r.out, want);
+  for (i = 0; want_lines[i]; i++) CHECK_CONTAINS(r.err, want_lines[i]);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM t"), 7);
+  lt_run_free(&r);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
+
+TEST(insert_warnings_of_every_batch_at_their_lines) {
+  static const char *const w16[] = {"    line 2: Data truncated for column 'v' at row 1\n",
+                                    "    line 7: Data truncated for column 'v' at row 3\n", NULL};
+  static const char *const w7[] = {"    line 8: Data truncated for column 'v' at row 1\n", NULL};
+  warnings_case("insert", "16", 2, w16);
+  warnings_case("insert", "7", 1, w7);
+}
+
+TEST(load_data_warnings_at_their_lines) {
+  static const char *const w16[] = {"    line 2: Data truncated for column 'v' at row 1\n",
+                                    "    line 7: Data truncated for column 'v' at row 6\n", NULL};
+  static const char *const w7[] = {"    line 8: Data truncated for column 'v' at row 7\n", NULL};
+  warnings_case("load-data", "16", 2, w16);
+  warnings_case("load-data", "7", 1, w7);
+}
