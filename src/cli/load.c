@@ -301,11 +301,11 @@ static int chunk_next(wstate *s) {
       case CSV_EBADREC: s->pos += err.raw_len; return on_bad(s, &err) ? CHUNK_FAILED : CSV_EBADREC;
       case CSV_END: return CSV_END;
       case CSV_ENOSPC:
-        chunk_fail(s, DBFORK_ETASK, "a record from line %llu is too large",
+        chunk_fail(s, DBFORK_ETASK, "%s: a record from line %llu is too large", s->j->path,
                    (unsigned long long)s->p.line);
         return CHUNK_FAILED;
       default:
-        chunk_fail(s, DBFORK_ETASK, "CSV parser failed (%d) at line %llu", r,
+        chunk_fail(s, DBFORK_ETASK, "%s: CSV parser failed (%d) at line %llu", s->j->path, r,
                    (unsigned long long)s->p.line);
         return CHUNK_FAILED;
     }
@@ -402,18 +402,20 @@ oom:
   return NULL;
 }
 
-static MYSQL_STMT *prepare(dbfork_worker *w, const job *j, unsigned rows) {
-  MYSQL *m = dbfork_worker_mysql(w);
+static int chunk_sql_failure(wstate *s, unsigned int code, const char *sqlstate, const char *msg);
+
+static MYSQL_STMT *prepare(wstate *s, unsigned rows) {
+  MYSQL *m = dbfork_worker_mysql(s->w);
   MYSQL_STMT *st = mysql_stmt_init(m);
-  char *sql = insert_sql(j, rows);
+  char *sql = insert_sql(s->j, rows);
   if (!st || !sql) {
     free(sql);
     if (st) mysql_stmt_close(st);
+    chunk_fail(s, DBFORK_ENOMEM, "out of memory preparing an INSERT");
     return NULL;
   }
   if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql))) {
-    dbfork_worker_fail(w, DBFORK_ESQL, mysql_stmt_errno(st), mysql_stmt_sqlstate(st), "%s",
-                       mysql_stmt_error(st));
+    chunk_sql_failure(s, mysql_stmt_errno(st), mysql_stmt_sqlstate(st), mysql_stmt_error(st));
     mysql_stmt_close(st);
     st = NULL;
   }
@@ -450,13 +452,14 @@ static void collect_warnings(wstate *s, MYSQL *m, size_t first) {
   mysql_free_result(r);
 }
 
-/* Fails the chunk with the server's error, naming the chunk's line range:
- * what a user needs to find the rows. */
+/* Fails the chunk with the server's error, naming the file and the chunk's
+ * line range (as a reject names its file and line): what a user needs to
+ * find the rows. */
 static int chunk_sql_failure(wstate *s, unsigned int code, const char *sqlstate, const char *msg) {
   uint64_t last = s->nlines ? s->lines[s->nlines - 1] : s->c->first_line;
-  return s->fail_rc = dbfork_worker_fail(s->w, DBFORK_ESQL, code, sqlstate, "lines %llu-%llu: %s",
-                                         (unsigned long long)s->c->first_line,
-                                         (unsigned long long)last, msg);
+  return s->fail_rc = dbfork_worker_fail(
+             s->w, DBFORK_ESQL, code, sqlstate, "%s: lines %llu-%llu: %s", s->j->path,
+             (unsigned long long)s->c->first_line, (unsigned long long)last, msg);
 }
 
 /* Executes the rows gathered so far (a full batch, or the tail). */
@@ -509,7 +512,7 @@ static int flush_batch(wstate *s) {
   int c;
   if (!n) return 0;
   if (n != j->batch) return flush_tail_text(s);
-  if (!s->stmt && !(s->stmt = prepare(s->w, j, n))) return -1;
+  if (!s->stmt && !(s->stmt = prepare(s, n))) return -1;
   st = s->stmt;
   for (r = 0; r < n; r++)
     for (c = 0; c < j->ncols; c++) {
@@ -716,7 +719,7 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
     }
     if (!s->stream_done)
       return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL,
-                                "the server stopped reading chunk %llu before its end",
+                                "%s: the server stopped reading chunk %llu before its end", j->path,
                                 (unsigned long long)c.index);
     loaded = mysql_affected_rows(m);
     if (j->dup == DUP_ERROR && loaded != s->nlines) {
@@ -742,7 +745,8 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
            (unsigned long long)c.len, (unsigned long long)c.first_line,
            (unsigned long long)s->nlines, (unsigned long long)s->rejected,
            (unsigned long long)s->warnings, (long)getpid(), (unsigned long long)s->hash);
-  if (mysql_query(m, sql)) return DBFORK_ESQL;
+  if (mysql_query(m, sql))
+    return chunk_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
   if (reserve_rejects(s)) return s->fail_rc;
 
   rep.index = c.index;

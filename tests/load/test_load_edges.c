@@ -528,3 +528,29 @@ TEST(load_data_warnings_at_their_lines) {
   warnings_case("load-data", "16", 2, w16);
   warnings_case("load-data", "7", 1, w7);
 }
+
+/* -------------------------------------------------------------- messages */
+
+/* A chunk the server fails names the file, as a rejected row does. */
+TEST(server_errors_name_the_file) {
+  static const char *const methods[] = {"load-data", "insert"};
+  lt_env e;
+  lt_run r;
+  size_t mi;
+  char want[400];
+  lt_setup(&e, NULL, 0);
+  tu_exec(e.m, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB");
+  lt_write_file(e.path, "1,a\n1,b\n", 8);
+  for (mi = 0; mi < 2; mi++) {
+    lt_load(&r, &e, e.path, "t", "-q", "--restart", "--method", methods[mi], NULL);
+    CHECK_EXIT(&r, 2);
+    snprintf(want, sizeof want,
+             "dbfork load: chunk 0 (from line 1, bytes 0-8) failed: %s: lines 1-2: Duplicate entry "
+             "'1' for key ",
+             e.path);
+    CHECK_CONTAINS(r.err, want);
+    CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM t"), 0);
+    lt_run_free(&r);
+  }
+  lt_teardown(&e);
+}
