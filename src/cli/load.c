@@ -233,6 +233,29 @@ static void reply_entry(wstate *s, int kind, uint64_t line, const char *text, si
 #define chunk_fail(s, code, ...) \
   ((s)->fail_rc = dbfork_worker_fail((s)->w, code, 0, NULL, __VA_ARGS__))
 
+/* The last record of the file lacks a terminator: gives the server one, so
+ * that it reads the record exactly as the parser did (both read these
+ * bytes). Writes at most 1 + CSV_TERM_MAX bytes after buf[len); returns how
+ * many. */
+static size_t append_eol(const csv_dialect *d, char *buf, size_t len) {
+  size_t n = 0;
+  if (d->escape >= 0 && d->escape != d->enclosure) {
+    /* A lone escape byte at the very end of the file is literal (the
+     * server's LOAD DATA stores "abc\" for 1,abc\<EOF>); followed by our
+     * terminator it would escape it instead. An odd run of escape bytes
+     * ends in a lone one (the byte before the run is not an escape):
+     * double it, which both the parser and the server read as one literal
+     * escape byte. (A terminator holding the escape byte after its first
+     * byte could fool the count; csv_dialect_parse only forbids it as the
+     * first byte.) */
+    size_t run = 0;
+    while (run < len && (unsigned char)buf[len - 1 - run] == d->escape) run++;
+    if (run % 2) buf[len + n++] = (char)d->escape;
+  }
+  memcpy(buf + len + n, d->line_term, d->line_term_len);
+  return n + d->line_term_len;
+}
+
 #define READ_STEP (256u * 1024) /* pread size: small enough to start streaming at once */
 
 /* Reads the next piece of the chunk and hashes it. */
@@ -257,26 +280,7 @@ static int chunk_read_more(wstate *s) {
     return 0;
   }
   s->hash = hash_final(&s->hx, s->chunk, c->len);
-  if (c->no_eol) {
-    /* The last record lacks a terminator: give the server one, so that it
-     * reads the record exactly as the parser did. Both read these bytes. */
-    const csv_dialect *d = &s->j->d;
-    if (d->escape >= 0 && d->escape != d->enclosure) {
-      /* A lone escape byte at the very end of the file is literal (the
-       * server's LOAD DATA stores "abc\" for 1,abc\<EOF>); followed by our
-       * terminator it would escape it instead. An odd run of escape bytes
-       * ends in a lone one (the byte before the run is not an escape):
-       * double it, which both the parser and the server read as one
-       * literal escape byte. (A terminator holding the escape byte after
-       * its first byte could fool the count; csv_dialect_parse only
-       * forbids it as the first byte.) */
-      size_t run = 0;
-      while (run < c->len && (unsigned char)s->chunk[c->len - 1 - run] == d->escape) run++;
-      if (run % 2) s->chunk[s->avail++] = (char)d->escape;
-    }
-    memcpy(s->chunk + s->avail, d->line_term, d->line_term_len);
-    s->avail += d->line_term_len;
-  }
+  if (c->no_eol) s->avail += append_eol(&s->j->d, s->chunk, c->len);
   return 0;
 }
 
@@ -848,6 +852,19 @@ static void print_progress(loader *L, int final) {
   }
 }
 
+/* A rejected record of a committed chunk: to stderr and the reject file. */
+static void report_reject(loader *L, const char *text, size_t tl, const char *raw, size_t rl) {
+  if (!L->json)
+    fprintf(stderr, "%sdbfork load: %s: rejected %.*s\n", L->tty ? "\r" : "", L->j.path, (int)tl,
+            text);
+  if (L->reject) {
+    fprintf(L->reject, "# %s: %.*s\n", L->j.path, (int)tl, text);
+    fwrite(raw, 1, rl, L->reject);
+    if (rl && raw[rl - 1] != '\n') fputc('\n', L->reject);
+    fflush(L->reject);
+  }
+}
+
 /* Parses a worker's chunk reply: counts, rejects to the reject file,
  * warnings to stderr. */
 static void take_reply(loader *L, const dbfork_result *r) {
@@ -879,15 +896,7 @@ static void take_reply(loader *L, const dbfork_result *r) {
     if (raw + rl > end) break;
     p = raw + rl;
     if (kind == 1) {
-      if (!L->json)
-        fprintf(stderr, "%sdbfork load: %s: rejected %.*s\n", L->tty ? "\r" : "", L->j.path,
-                (int)tl, text);
-      if (L->reject) {
-        fprintf(L->reject, "# %s: %.*s\n", L->j.path, (int)tl, text);
-        fwrite(raw, 1, rl, L->reject);
-        if (rl && raw[rl - 1] != '\n') fputc('\n', L->reject);
-        fflush(L->reject);
-      }
+      report_reject(L, text, tl, raw, rl);
     } else if (!L->json) {
       fprintf(stderr, "    line %llu: %.*s\n", (unsigned long long)line, (int)tl, text);
     }
@@ -900,6 +909,80 @@ static int chunk_exists(loader *L, uint64_t index) {
            "SELECT COUNT(*) FROM %s.dbfork_load_progress WHERE job_id='%s' AND chunk_no=%llu",
            L->j.db, L->j.job_id, (unsigned long long)index);
   return cli_query_ll(L->m, sql) == 1;
+}
+
+typedef struct recover_ud {
+  loader *L;
+  const char *end; /* the chunk's end in the buffer: not our terminator */
+  uint64_t found;
+} recover_ud;
+
+static int recover_bad(void *ud, const csv_error *e) {
+  recover_ud *u = ud;
+  char text[256];
+  int n = csv_error_format(e, text, sizeof text);
+  size_t rlen = e->raw_len, avail = (size_t)(u->end - e->raw);
+  if (rlen > avail) rlen = avail;
+  report_reject(u->L, text, n > 0 ? (size_t)n : 0, e->raw, rlen);
+  u->found++;
+  return 0;
+}
+
+/* A chunk whose COMMIT outcome was unknown turned out committed: its reply
+ * never came, so take its counts from its progress row and find its
+ * rejected records again (the same parser over the same bytes) for the
+ * reject file. rows_loaded counts the records sent (what the row says). */
+static void recover_committed(loader *L, const csv_chunk *c) {
+  char sql[512];
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  uint64_t sent = 0, rejected = 0, warnings = 0;
+  snprintf(sql, sizeof sql,
+           "SELECT records, rejected, warnings FROM %s.dbfork_load_progress WHERE job_id='%s' AND "
+           "chunk_no=%llu",
+           L->j.db, L->j.job_id, (unsigned long long)c->index);
+  if (!mysql_query(L->m, sql) && (r = mysql_store_result(L->m))) {
+    if ((row = mysql_fetch_row(r))) {
+      sent = row[0] ? strtoull(row[0], NULL, 10) : 0;
+      rejected = row[1] ? strtoull(row[1], NULL, 10) : 0;
+      warnings = row[2] ? strtoull(row[2], NULL, 10) : 0;
+    }
+    mysql_free_result(r);
+  }
+  L->records += c->records;
+  L->rows_loaded += sent;
+  L->rejected += rejected;
+  L->warnings += warnings;
+  if (rejected) {
+    size_t cap = (size_t)c->len + 16, got = 0;
+    char *buf = malloc(cap), *scratch = malloc(cap);
+    csv_field *fields = calloc(MAX_COLS + 1, sizeof *fields);
+    recover_ud u = {L, NULL, 0};
+    csv_parser p;
+    while (buf && got < c->len) {
+      ssize_t n = pread(L->fd, buf + got, (size_t)c->len - got, (off_t)(c->off + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += (size_t)n;
+    }
+    if (buf && scratch && fields && got == c->len) {
+      size_t len = got + (c->no_eol ? append_eol(&L->j.d, buf, got) : 0);
+      u.end = buf + c->len;
+      csv_parser_init(&p, &L->j.d, fields, MAX_COLS, scratch, cap);
+      p.expect_fields = (size_t)L->j.ncols;
+      csv_parser_seek(&p, c);
+      csv_parse_chunk(&p, buf, len, NULL, recover_bad, &u, NULL);
+    }
+    if (u.found != rejected && !L->json)
+      fprintf(stderr,
+              "%sdbfork load: chunk %llu (from line %llu): %llu rejected rows committed, %llu "
+              "found again for the reject file\n",
+              L->tty ? "\r" : "", (unsigned long long)c->index, (unsigned long long)c->first_line,
+              (unsigned long long)rejected, (unsigned long long)u.found);
+    free(buf);
+    free(scratch);
+    free(fields);
+  }
 }
 
 static void submit_chunk(loader *L, const csv_chunk *c);
@@ -921,6 +1004,7 @@ static void chunk_done(const dbfork_result *r, void *ud) {
       L->chunks_done++;
       L->bytes_done += tk->c.len;
       L->unknown_commits++;
+      recover_committed(L, &tk->c);
     } else if (!L->stop) {
       L->unknown_commits++;
       if (L->nredo == L->capredo) {

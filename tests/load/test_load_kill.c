@@ -217,3 +217,82 @@ TEST(sigkill_then_resume_with_rejects) {
   lt_file_free(&f);
   lt_teardown(&e);
 }
+
+/* A worker dies after its COMMIT went out, and the COMMIT did commit: the
+ * parent cannot know from the worker (its reply never came) and finds the
+ * chunk in the progress table. The chunk's rejected row must still reach
+ * the reject file and the counts (exit 1, "rejected 1"), as if the reply
+ * had come. Made deterministic with MariaDB's BACKUP STAGE BLOCK_COMMIT:
+ * the worker's COMMIT waits for the backup lock; the worker is stopped
+ * (SIGSTOP), the lock released so the COMMIT completes, then the worker is
+ * SIGKILLed before it could send its result. */
+TEST(commit_outcome_unknown_but_committed_keeps_its_rejects) {
+  lt_env e;
+  lt_file f;
+  lt_row rows[300];
+  lt_proc p;
+  lt_run r;
+  MYSQL *b;
+  long kids[8];
+  int nkids;
+  long long t0;
+  uint64_t bad_line;
+  char rpath[256], ropt[300], want[300], *txt;
+  lt_setup(&e, "orders", 1);
+  lt_gen(rows, 300, 1, 99, 1);
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  lt_put_rows(&f, rows, 150, 1);
+  bad_line = lt_line(&f);
+  lt_puts(&f, "1,2,3\n"); /* too few fields */
+  lt_put_rows(&f, rows + 150, 150, 1);
+  lt_write_file(e.path, f.p, f.len);
+  snprintf(rpath, sizeof rpath, "%s/rejects", e.dir);
+  snprintf(ropt, sizeof ropt, "--reject-file=%s", rpath);
+
+  /* The loader creates its progress table first: DDL would wait for the
+   * backup lock, so let a load into another table create it now. */
+  {
+    char warm[256];
+    snprintf(warm, sizeof warm, "%s/warm.csv", e.dir);
+    lt_write_file(warm, "1\n", 2);
+    tu_exec(e.m, "CREATE TABLE warm (x INT) ENGINE=InnoDB");
+    lt_load(&r, &e, warm, "warm", "-q", NULL);
+    CHECK_EXIT(&r, 0);
+    lt_run_free(&r);
+  }
+  b = tu_connect();
+  if (mysql_query(b, "BACKUP STAGE START") || mysql_query(b, "BACKUP STAGE BLOCK_COMMIT"))
+    SKIP("BACKUP STAGE is not available (MariaDB 10.4+ only): %s", mysql_error(b));
+  lt_start(&p, &e, e.path, "orders", "--workers", "1", "--max-errors=1", ropt, NULL);
+  t0 = tu_now_ms();
+  while (lt_try_ll(e.m,
+                   "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = 'COMMIT' AND "
+                   "STATE LIKE '%backup lock%'") < 1) {
+    if (tu_now_ms() - t0 > 30000) FAIL("the worker's COMMIT did not wait for the backup lock");
+    tu_sleep_ms(2);
+  }
+  nkids = lt_children(p.pid, kids, 8);
+  CHECK_EQ_INT(nkids, 1);
+  CHECK_EQ_INT(kill((pid_t)kids[0], SIGSTOP), 0);
+  tu_exec(b, "BACKUP STAGE END");
+  t0 = tu_now_ms();
+  while (lt_try_ll(e.m, "SELECT COUNT(*) FROM dbfork_load_progress") < 2) {
+    if (tu_now_ms() - t0 > 30000) FAIL("the stopped worker's COMMIT did not complete");
+    tu_sleep_ms(2);
+  }
+  CHECK_EQ_INT(kill((pid_t)kids[0], SIGKILL), 0);
+  lt_wait(&p, &e, &r, 60000);
+  CHECK_EXIT(&r, 1);
+  CHECK_CONTAINS(r.out, "rejected       1 ");
+  CHECK_CONTAINS(r.out, "rows loaded    300\n");
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 300));
+  txt = lt_read_file(rpath, NULL);
+  snprintf(want, sizeof want, "# %s: line %llu, column ", e.path, (unsigned long long)bad_line);
+  CHECK_CONTAINS(txt, want);
+  CHECK_CONTAINS(txt, "too few fields (3, expected 5)\n1,2,3\n");
+  free(txt);
+  lt_run_free(&r);
+  tu_wait_sessions(e.m, "dbfork-load", 0, 10000);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
