@@ -63,6 +63,11 @@ typedef struct job {
    * the chunk's COMMIT (see reserve_rejects). Shared memory (MAP_SHARED),
    * so that all workers see one count. */
   uint64_t *rejects_total;
+  /* What the latest attempt of each chunk reserved of that total, by chunk
+   * index (same mapping): a chunk run again takes its earlier reservation
+   * back first, whichever worker made it. */
+  uint64_t *chunk_reserved;
+  uint64_t nchunk_reserved;
   char job_id[17];
 } job;
 
@@ -209,9 +214,6 @@ typedef struct wstate {
   uint64_t warnings;  /* the server's, for the chunk so far */
   int warn_kept;      /* messages of them in the reply */
   uint64_t last_line; /* where the last record parsed so far starts */
-  /* Rejects this process added to j->rejects_total for chunk reserved_index
-   * (its last task), which then went to COMMIT. */
-  uint64_t reserved, reserved_index;
 } wstate;
 
 static wstate W;
@@ -613,17 +615,28 @@ static int duplicate_failure(wstate *s, MYSQL *m, uint64_t loaded) {
  * chunks that commit never reject more than K rows in all, and a rerun after
  * fixing the rows loads the rest.
  *
- * The residual edge: a reservation whose COMMIT then fails stays counted.
- * When this process retries the same chunk (deadlock on COMMIT, or the
- * parent resubmits it after an unknown COMMIT outcome found it not
- * committed) the next attempt takes it back first; otherwise (the chunk
- * fails for good, or another worker retries it after this one died) the
- * total overcounts for the rest of this run only, which can fail a later
- * chunk too early; a rerun starts again from the committed rejects in the
- * progress table. Returns 0, or fails the chunk. */
+ * A reservation whose COMMIT then fails stays counted until the chunk runs
+ * again: every attempt of a chunk first takes back what the chunk's previous
+ * attempt reserved (j->chunk_reserved, shared), whichever worker made it —
+ * a retry after a lost worker, after a deadlock on COMMIT, or after an
+ * unknown COMMIT outcome found it not committed. A chunk never runs in two
+ * workers at once. What remains: a chunk that fails for good keeps its
+ * reservation for the rest of this run, and the load stops anyway; a rerun
+ * starts again from the committed rejects in the progress table. Returns 0,
+ * or fails the chunk. */
+static uint64_t *chunk_slot(const job *j, uint64_t index) {
+  return index < j->nchunk_reserved ? &j->chunk_reserved[index] : NULL;
+}
+
+static void unreserve_rejects(wstate *s) {
+  uint64_t *slot = chunk_slot(s->j, s->c->index);
+  uint64_t old = slot ? __atomic_exchange_n(slot, 0, __ATOMIC_SEQ_CST) : 0;
+  if (old) __atomic_fetch_sub(s->j->rejects_total, old, __ATOMIC_SEQ_CST);
+}
+
 static int reserve_rejects(wstate *s) {
   const job *j = s->j;
-  uint64_t before;
+  uint64_t before, *slot = chunk_slot(j, s->c->index);
   if (!s->rejected) return 0;
   before = __atomic_fetch_add(j->rejects_total, s->rejected, __ATOMIC_SEQ_CST);
   if (before + s->rejected > j->max_errors) {
@@ -635,14 +648,8 @@ static int reserve_rejects(wstate *s) {
                       (unsigned long long)s->c->first_line, (unsigned long long)s->last_line,
                       (unsigned long long)s->rejected);
   }
-  s->reserved = s->rejected;
-  s->reserved_index = s->c->index;
+  if (slot) __atomic_store_n(slot, s->rejected, __ATOMIC_SEQ_CST);
   return 0;
-}
-
-static void unreserve_rejects(wstate *s) {
-  if (s->reserved) __atomic_fetch_sub(s->j->rejects_total, s->reserved, __ATOMIC_SEQ_CST);
-  s->reserved = 0;
 }
 
 static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
@@ -665,10 +672,9 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
     worker_close_stmts(s);
   }
   s->stmt_conn = mysql_thread_id(m);
-  /* This process's last task reserved rejects for this very chunk: that
-   * attempt did not commit (a chunk is only run again when it did not). */
-  if (s->reserved && s->reserved_index == c.index) unreserve_rejects(s);
-  s->reserved = 0;
+  /* An earlier attempt of this chunk (in any worker) may have reserved
+   * rejects: it did not commit (a chunk is only run again when it did not). */
+  unreserve_rejects(s);
   s->rejected = 0;
   s->warnings = 0;
   s->warn_kept = 0;
@@ -1727,15 +1733,19 @@ int cmd_load(int argc, char **argv) {
             (unsigned long long)L.rejected_before);
     goto out;
   }
-  /* The whole load's reject count, shared with the workers (forked below). */
-  L.j.rejects_total = mmap(NULL, sizeof *L.j.rejects_total, PROT_READ | PROT_WRITE,
-                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  /* The whole load's reject count and each chunk's reservation of it, shared
+   * with the workers (forked below). Every chunk but the last is at least
+   * chunk_bytes long, so there are at most size / chunk_bytes + 1 chunks. */
+  L.j.nchunk_reserved = L.file_size / L.j.chunk_bytes + 2;
+  L.j.rejects_total = mmap(NULL, (L.j.nchunk_reserved + 1) * sizeof *L.j.rejects_total,
+                           PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (L.j.rejects_total == MAP_FAILED) {
     L.j.rejects_total = NULL;
     fprintf(stderr, "dbfork load: mmap: %s\n", strerror(errno));
     goto out;
   }
   *L.j.rejects_total = L.rejected_before;
+  L.j.chunk_reserved = L.j.rejects_total + 1;
 
   cli_conn_pool_options(&c, &o);
   o.task = load_task;
@@ -1876,7 +1886,8 @@ out:
   free(L.j.ins_head);
   free(L.j.dup_sql);
   free(L.j.load_sql);
-  if (L.j.rejects_total) munmap(L.j.rejects_total, sizeof *L.j.rejects_total);
+  if (L.j.rejects_total)
+    munmap(L.j.rejects_total, (L.j.nchunk_reserved + 1) * sizeof *L.j.rejects_total);
   cli_conn_free(&c);
   return ret;
 }

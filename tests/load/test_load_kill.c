@@ -296,3 +296,71 @@ TEST(commit_outcome_unknown_but_committed_keeps_its_rejects) {
   lt_file_free(&f);
   lt_teardown(&e);
 }
+
+/* The other side of it: the COMMIT of a chunk with a rejected row is
+ * interrupted (the worker SIGKILLed while the COMMIT waits for the backup
+ * lock, the parent KILLs its session), so the outcome is unknown and the
+ * chunk turns out not committed. The loader runs it again in a new worker,
+ * which reserves the same reject again: the dead attempt's reservation must
+ * be taken back first, or --max-errors=1 counts the one bad row twice and
+ * fails a load that is within it. */
+TEST(commit_outcome_unknown_not_committed_reruns_within_max_errors) {
+  lt_env e;
+  lt_file f;
+  lt_row rows[300];
+  lt_proc p;
+  lt_run r;
+  MYSQL *b;
+  long kids[8];
+  int nkids;
+  long long t0;
+  lt_setup(&e, "orders", 1);
+  lt_gen(rows, 300, 1, 99, 1);
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  lt_put_rows(&f, rows, 150, 1);
+  lt_puts(&f, "1,2,3\n"); /* too few fields */
+  lt_put_rows(&f, rows + 150, 150, 1);
+  lt_write_file(e.path, f.p, f.len);
+  {
+    char warm[256];
+    snprintf(warm, sizeof warm, "%s/warm.csv", e.dir);
+    lt_write_file(warm, "1\n", 2);
+    tu_exec(e.m, "CREATE TABLE warm (x INT) ENGINE=InnoDB");
+    lt_load(&r, &e, warm, "warm", "-q", NULL);
+    CHECK_EXIT(&r, 0);
+    lt_run_free(&r);
+  }
+  b = tu_connect();
+  if (mysql_query(b, "BACKUP STAGE START") || mysql_query(b, "BACKUP STAGE BLOCK_COMMIT"))
+    SKIP("BACKUP STAGE is not available (MariaDB 10.4+ only): %s", mysql_error(b));
+  lt_start(&p, &e, e.path, "orders", "--workers", "1", "--max-errors=1", NULL);
+  t0 = tu_now_ms();
+  while (lt_try_ll(e.m,
+                   "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = 'COMMIT' AND "
+                   "STATE LIKE '%backup lock%'") < 1) {
+    if (tu_now_ms() - t0 > 30000) FAIL("the worker's COMMIT did not wait for the backup lock");
+    tu_sleep_ms(2);
+  }
+  nkids = lt_children(p.pid, kids, 8);
+  CHECK_EQ_INT(nkids, 1);
+  CHECK_EQ_INT(kill((pid_t)kids[0], SIGKILL), 0);
+  /* The parent KILLs the dead worker's session: its COMMIT never happens. */
+  t0 = tu_now_ms();
+  while (lt_try_ll(e.m,
+                   "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = "
+                   "'COMMIT' AND STATE LIKE '%backup lock%'") > 0) {
+    if (tu_now_ms() - t0 > 30000) FAIL("the killed worker's COMMIT is still waiting");
+    tu_sleep_ms(2);
+  }
+  tu_exec(b, "BACKUP STAGE END");
+  lt_wait(&p, &e, &r, 60000);
+  CHECK_EXIT(&r, 1); /* a row was rejected, and the load is complete */
+  CHECK_CONTAINS(r.out, "rejected       1 ");
+  CHECK_CONTAINS(r.out, "rows loaded    300\n");
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 300));
+  lt_run_free(&r);
+  mysql_close(b);
+  tu_wait_sessions(e.m, "dbfork-load", 0, 10000);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
