@@ -242,8 +242,16 @@ static void run_finalizers_and_exit(dbfork_worker *w, int status) {
   if (w->nfins && !w->mysql) {
     static MYSQL unconnected;
     dbfork__err e;
-    if (reconnect_within(w, FIN_RECONNECT_MS, &e) != 0 && !w->mysql)
-      w->mysql = mysql_init(&unconnected);
+    int rc;
+    /* Each connect attempt is bounded too, not only the retries: the pool's
+     * connect_timeout (10 s by default) could outlast the grace period. */
+    dbfork_options fo = *w->o;
+    const dbfork_options *saved = w->o;
+    if (fo.connect_timeout > FIN_RECONNECT_MS / 1000) fo.connect_timeout = FIN_RECONNECT_MS / 1000;
+    w->o = &fo;
+    rc = reconnect_within(w, FIN_RECONNECT_MS, &e);
+    w->o = saved;
+    if (rc != 0) w->mysql = mysql_init(&unconnected);
   }
   /* Order: higher priority first, then last-registered first. */
   if (w->nfins) qsort(w->fins, w->nfins, sizeof *w->fins, fin_cmp);
@@ -268,7 +276,8 @@ static void task_failure(dbfork_worker *w, int rc);
  * aim at, and a reconnect at the start of a task is followed by that task.
  * Session state (variables, temporary tables) died with the old session, so
  * on_connect runs again. Returns 0, or fills *e and returns its code; when
- * only on_connect failed the new handle stays. */
+ * on_connect failed the new session is closed again: one it did not set up
+ * must not run a task (the next one reconnects and runs on_connect anew). */
 static int reconnect_within(dbfork_worker *w, unsigned int budget_ms, dbfork__err *e) {
   MYSQL *m;
   int rc;
@@ -287,6 +296,8 @@ static int reconnect_within(dbfork_worker *w, unsigned int budget_ms, dbfork__er
   if (w->o->on_connect && (rc = w->o->on_connect(w, w->o->on_connect_arg)) != 0) {
     task_failure(w, rc);
     *e = w->err;
+    dbfork__mysql_close(w->mysql);
+    w->mysql = NULL;
     return e->code;
   }
   return 0;

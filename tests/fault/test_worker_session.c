@@ -13,6 +13,8 @@
  *   behind the pool's back: the id the parent reports is the session the
  *   server shows for the worker, and on_connect ran on it.
  *
+ * - A session whose on_connect failed after a reconnect runs no task.
+ *
  * KILLs sessions on purpose: registered ABORTS_CLIENTS.
  */
 #include "fault.h"
@@ -271,5 +273,50 @@ TEST(option_file_reconnect_cannot_hide_a_new_session) {
   CHECK_OK(dbfork_pool_join(p));
   dbfork_pool_free(p);
   unlink(cnf);
+  CHECK_EQ_INT(tu_wait_sessions(m, o.program_name, 0, 5000), 0);
+}
+
+/* on_connect fails on the first reconnect only (the worker's second call):
+ * the task after that failure must not run on the session on_connect did
+ * not set up. */
+static int hook_calls;
+static int tag_session_fail_second(dbfork_worker *w, void *arg) {
+  if (++hook_calls == 2) return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "on_connect refused");
+  return tag_session(w, arg);
+}
+
+TEST(a_session_whose_on_connect_failed_runs_no_task) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  ft_track a, b, c;
+  char want[64];
+
+  tu_options(&o);
+  o.workers = 1;
+  o.task = ft_sql_task;
+  o.on_connect = tag_session_fail_second;
+  o.log = ft_log;
+  o.log_level = DBFORK_LOG_WARN;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+  ft_run_one(p, "SELECT CONNECTION_ID()", &a, 10000);
+  CHECK_OK(a.status);
+
+  /* Killed while idle: the next task reconnects, and on_connect fails. */
+  tu_exec(m, "KILL CONNECTION %lu", a.conn_id);
+  CHECK_EQ_INT(ft_wait_conn_gone(m, a.conn_id, 5000), 0);
+  tu_sleep_ms(1200);
+  ft_run_one(p, "SELECT 1", &b, 20000);
+  fprintf(stderr, "after the refused on_connect: %s: %s\n", dbfork_err_name(b.status), b.msg);
+  CHECK(b.status != 0);
+
+  /* The next task runs at once, on a session on_connect did set up. */
+  ft_run_one(p, "SELECT CONCAT(CONNECTION_ID(), ':', IFNULL(@dbfork_tag, 'none'))", &c, 20000);
+  CHECK_OK(c.status);
+  snprintf(want, sizeof want, "%lu:hooked", c.conn_id);
+  CHECK_EQ_STR(c.reply, want);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
   CHECK_EQ_INT(tu_wait_sessions(m, o.program_name, 0, 5000), 0);
 }
