@@ -218,6 +218,58 @@ TEST(sigkill_then_resume_with_rejects) {
   lt_teardown(&e);
 }
 
+/* For the two tests below: 150 rows, one row with too few fields (its line
+ * in *bad_line), 150 more, written to e->path. */
+static void write_one_bad_row(lt_env *e, lt_file *f, lt_row *rows, uint64_t *bad_line) {
+  lt_gen(rows, 300, 1, 99, 1);
+  lt_file_init(f, LT_BACKSLASH, 0);
+  lt_put_rows(f, rows, 150, 1);
+  *bad_line = lt_line(f);
+  lt_puts(f, "1,2,3\n"); /* too few fields */
+  lt_put_rows(f, rows + 150, 150, 1);
+  lt_write_file(e->path, f->p, f->len);
+}
+
+/* Holds every COMMIT on the server with MariaDB's BACKUP STAGE BLOCK_COMMIT
+ * (skips the test where there is none); returns the session holding it.
+ * The loader creates its progress table first: DDL would wait for the
+ * backup lock, so a load into another table creates it now. */
+static MYSQL *hold_commits(lt_env *e) {
+  char warm[256];
+  lt_run r;
+  MYSQL *b;
+  snprintf(warm, sizeof warm, "%s/warm.csv", e->dir);
+  lt_write_file(warm, "1\n", 2);
+  tu_exec(e->m, "CREATE TABLE warm (x INT) ENGINE=InnoDB");
+  lt_load(&r, e, warm, "warm", "-q", NULL);
+  CHECK_EXIT(&r, 0);
+  lt_run_free(&r);
+  b = tu_connect();
+  if (mysql_query(b, "BACKUP STAGE START") || mysql_query(b, "BACKUP STAGE BLOCK_COMMIT"))
+    SKIP("BACKUP STAGE is not available (MariaDB 10.4+ only): %s", mysql_error(b));
+  return b;
+}
+
+/* Sessions whose COMMIT waits for the backup lock. */
+static long long commits_held(lt_env *e) {
+  return lt_try_ll(e->m,
+                   "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = "
+                   "'COMMIT' AND STATE LIKE '%backup lock%'");
+}
+
+/* Waits until the load's one worker is in its COMMIT, held by the backup
+ * lock; returns that worker's pid. */
+static pid_t worker_in_held_commit(lt_env *e, const lt_proc *p) {
+  long kids[8];
+  long long t0 = tu_now_ms();
+  while (commits_held(e) < 1) {
+    if (tu_now_ms() - t0 > 30000) FAIL("the worker's COMMIT did not wait for the backup lock");
+    tu_sleep_ms(2);
+  }
+  CHECK_EQ_INT(lt_children(p->pid, kids, 8), 1);
+  return (pid_t)kids[0];
+}
+
 /* A worker dies after its COMMIT went out, and the COMMIT did commit: the
  * parent cannot know from the worker (its reply never came) and finds the
  * chunk in the progress table. The chunk's rejected row must still reach
@@ -233,54 +285,25 @@ TEST(commit_outcome_unknown_but_committed_keeps_its_rejects) {
   lt_proc p;
   lt_run r;
   MYSQL *b;
-  long kids[8];
-  int nkids;
+  pid_t worker;
   long long t0;
   uint64_t bad_line;
   char rpath[256], ropt[300], want[300], *txt;
   lt_setup(&e, "orders", 1);
-  lt_gen(rows, 300, 1, 99, 1);
-  lt_file_init(&f, LT_BACKSLASH, 0);
-  lt_put_rows(&f, rows, 150, 1);
-  bad_line = lt_line(&f);
-  lt_puts(&f, "1,2,3\n"); /* too few fields */
-  lt_put_rows(&f, rows + 150, 150, 1);
-  lt_write_file(e.path, f.p, f.len);
+  write_one_bad_row(&e, &f, rows, &bad_line);
   snprintf(rpath, sizeof rpath, "%s/rejects", e.dir);
   snprintf(ropt, sizeof ropt, "--reject-file=%s", rpath);
-
-  /* The loader creates its progress table first: DDL would wait for the
-   * backup lock, so let a load into another table create it now. */
-  {
-    char warm[256];
-    snprintf(warm, sizeof warm, "%s/warm.csv", e.dir);
-    lt_write_file(warm, "1\n", 2);
-    tu_exec(e.m, "CREATE TABLE warm (x INT) ENGINE=InnoDB");
-    lt_load(&r, &e, warm, "warm", "-q", NULL);
-    CHECK_EXIT(&r, 0);
-    lt_run_free(&r);
-  }
-  b = tu_connect();
-  if (mysql_query(b, "BACKUP STAGE START") || mysql_query(b, "BACKUP STAGE BLOCK_COMMIT"))
-    SKIP("BACKUP STAGE is not available (MariaDB 10.4+ only): %s", mysql_error(b));
+  b = hold_commits(&e);
   lt_start(&p, &e, e.path, "orders", "--workers", "1", "--max-errors=1", ropt, NULL);
-  t0 = tu_now_ms();
-  while (lt_try_ll(e.m,
-                   "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = 'COMMIT' AND "
-                   "STATE LIKE '%backup lock%'") < 1) {
-    if (tu_now_ms() - t0 > 30000) FAIL("the worker's COMMIT did not wait for the backup lock");
-    tu_sleep_ms(2);
-  }
-  nkids = lt_children(p.pid, kids, 8);
-  CHECK_EQ_INT(nkids, 1);
-  CHECK_EQ_INT(kill((pid_t)kids[0], SIGSTOP), 0);
+  worker = worker_in_held_commit(&e, &p);
+  CHECK_EQ_INT(kill(worker, SIGSTOP), 0);
   tu_exec(b, "BACKUP STAGE END");
   t0 = tu_now_ms();
   while (lt_try_ll(e.m, "SELECT COUNT(*) FROM dbfork_load_progress") < 2) {
     if (tu_now_ms() - t0 > 30000) FAIL("the stopped worker's COMMIT did not complete");
     tu_sleep_ms(2);
   }
-  CHECK_EQ_INT(kill((pid_t)kids[0], SIGKILL), 0);
+  CHECK_EQ_INT(kill(worker, SIGKILL), 0);
   lt_wait(&p, &e, &r, 60000);
   CHECK_EXIT(&r, 1);
   CHECK_CONTAINS(r.out, "rejected       1 ");
@@ -311,44 +334,16 @@ TEST(commit_outcome_unknown_not_committed_reruns_within_max_errors) {
   lt_proc p;
   lt_run r;
   MYSQL *b;
-  long kids[8];
-  int nkids;
   long long t0;
+  uint64_t bad_line;
   lt_setup(&e, "orders", 1);
-  lt_gen(rows, 300, 1, 99, 1);
-  lt_file_init(&f, LT_BACKSLASH, 0);
-  lt_put_rows(&f, rows, 150, 1);
-  lt_puts(&f, "1,2,3\n"); /* too few fields */
-  lt_put_rows(&f, rows + 150, 150, 1);
-  lt_write_file(e.path, f.p, f.len);
-  {
-    char warm[256];
-    snprintf(warm, sizeof warm, "%s/warm.csv", e.dir);
-    lt_write_file(warm, "1\n", 2);
-    tu_exec(e.m, "CREATE TABLE warm (x INT) ENGINE=InnoDB");
-    lt_load(&r, &e, warm, "warm", "-q", NULL);
-    CHECK_EXIT(&r, 0);
-    lt_run_free(&r);
-  }
-  b = tu_connect();
-  if (mysql_query(b, "BACKUP STAGE START") || mysql_query(b, "BACKUP STAGE BLOCK_COMMIT"))
-    SKIP("BACKUP STAGE is not available (MariaDB 10.4+ only): %s", mysql_error(b));
+  write_one_bad_row(&e, &f, rows, &bad_line);
+  b = hold_commits(&e);
   lt_start(&p, &e, e.path, "orders", "--workers", "1", "--max-errors=1", NULL);
-  t0 = tu_now_ms();
-  while (lt_try_ll(e.m,
-                   "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = 'COMMIT' AND "
-                   "STATE LIKE '%backup lock%'") < 1) {
-    if (tu_now_ms() - t0 > 30000) FAIL("the worker's COMMIT did not wait for the backup lock");
-    tu_sleep_ms(2);
-  }
-  nkids = lt_children(p.pid, kids, 8);
-  CHECK_EQ_INT(nkids, 1);
-  CHECK_EQ_INT(kill((pid_t)kids[0], SIGKILL), 0);
+  CHECK_EQ_INT(kill(worker_in_held_commit(&e, &p), SIGKILL), 0);
   /* The parent KILLs the dead worker's session: its COMMIT never happens. */
   t0 = tu_now_ms();
-  while (lt_try_ll(e.m,
-                   "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = "
-                   "'COMMIT' AND STATE LIKE '%backup lock%'") > 0) {
+  while (commits_held(&e) > 0) {
     if (tu_now_ms() - t0 > 30000) FAIL("the killed worker's COMMIT is still waiting");
     tu_sleep_ms(2);
   }
