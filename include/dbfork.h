@@ -487,6 +487,30 @@ DBFORK_EXTERN int dbfork_worker_stopping(const dbfork_worker *w);
  * NULL is fine. Returns 0 or -errno. */
 DBFORK_EXTERN int dbfork_mysql_abandon(struct st_mysql *m);
 
+/* Opens a connection for the calling process (the parent's own queries)
+ * with exactly what a worker of a pool made from *o would use: host, port,
+ * socket, user, password, database, charset, the option files ([client] and
+ * defaults_group, or defaults_file, or none with no_defaults), TLS,
+ * connect_timeout, local_infile, and the connect attributes program_name,
+ * dbfork_pid and dbfork_slot (-1: not a worker). The client library's
+ * auto-reconnect is off, as on the workers' connections. Transient errors
+ * (server starting, too many connections) are retried with backoff for up
+ * to connect_timeout seconds; others fail at once. Blocking. *o is only
+ * read during the call.
+ * Returns 0 and sets *out (owned by the caller: close it with
+ * dbfork_mysql_close(); dbfork_mysql_check_owner() knows it); or
+ * DBFORK_EINVAL (NULL argument or bad option), DBFORK_ENOMEM, or
+ * DBFORK_ECONNECT, with *out = NULL and, if errbuf is not NULL, a
+ * NUL-terminated message of at most errlen bytes naming the option or
+ * giving the server's error and its MySQL error number. */
+DBFORK_EXTERN int dbfork_connect(struct st_mysql **out, const dbfork_options *o, char *errbuf,
+                                 size_t errlen);
+
+/* Closes a handle opened by dbfork_connect() (sends COM_QUIT) and forgets
+ * its ownership record. NULL is fine. Never use it on a handle inherited
+ * across fork: see dbfork_mysql_abandon(). */
+DBFORK_EXTERN void dbfork_mysql_close(struct st_mysql *m);
+
 /* The pid ownership guard. Returns 0 if `m` was opened through dbfork by the
  * calling process; DBFORK_EOWNER if it was opened by another process (it was
  * inherited across fork: using it would speak on the parent's session);

@@ -193,6 +193,33 @@ void dbfork__mysql_close(MYSQL *m) {
   mysql_close(m);
 }
 
+int dbfork_connect(MYSQL **out, const dbfork_options *o, char *errbuf, size_t errlen) {
+  dbfork__conf c;
+  dbfork__err err;
+  char why[256];
+  int rc;
+  if (errbuf && errlen) errbuf[0] = 0;
+  if (!out || !o) return DBFORK_EINVAL;
+  *out = NULL;
+  rc = dbfork__conf_init(&c, o, why, sizeof why);
+  if (rc) {
+    if (errbuf && errlen) snprintf(errbuf, errlen, "%s", why);
+    return rc;
+  }
+  dbfork__mysql_library_init();
+  /* The workers' own options, with slot -1 in the connect attributes (as
+   * the control connection): what the server shows for the caller's
+   * session tells it apart from the workers'. */
+  memset(&err, 0, sizeof err);
+  rc = dbfork__mysql_connect(&c.o, -1, c.o.connect_timeout * 1000u, out, &err);
+  if (rc && errbuf && errlen)
+    snprintf(errbuf, errlen, "%s (MySQL error %u)", err.msg, err.mysql_errno);
+  dbfork__conf_free(&c);
+  return rc;
+}
+
+void dbfork_mysql_close(MYSQL *m) { dbfork__mysql_close(m); }
+
 int dbfork__fd_neutralise(int fd) {
   int dead = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int rc = 0;

@@ -118,6 +118,14 @@ extern "C" {
 /* Fails the test with a printf-style message. */
 #define FAIL(...) tu__fail(__FILE__, __LINE__, __VA_ARGS__)
 
+/* The string `hay` (may be NULL: fails) holds `needle`. */
+#define CHECK_CONTAINS(hay, needle)                                                           \
+  do {                                                                                        \
+    const char *tu__h = (hay), *tu__n = (needle);                                             \
+    if (!tu__h || !strstr(tu__h, tu__n))                                                      \
+      FAIL("CHECK_CONTAINS(%s, \"%s\"): not found in:\n%s", #hay, tu__n, tu__h ? tu__h : ""); \
+  } while (0)
+
 /* Ends the current test as skipped (exit code 77; ctest shows it as skipped). */
 #define SKIP(...) tu__skip(__FILE__, __LINE__, __VA_ARGS__)
 

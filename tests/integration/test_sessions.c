@@ -131,3 +131,48 @@ TEST(worker_sessions_carry_connect_attrs) {
   CHECK_EQ_INT(it_wait_ids_gone(mon, ids, 2, 2000), 0);
   mysql_close(mon);
 }
+
+/* dbfork_connect opens a session from the pool's options that the server
+ * sees with the same connect attributes as a worker's, slot -1, this pid,
+ * and the charset asked for; dbfork_mysql_close ends it (gone from the
+ * PROCESSLIST); a bad password fails DBFORK_ECONNECT with the server's
+ * message, and a bad option DBFORK_EINVAL naming it. */
+TEST(dbfork_connect_opens_a_session_with_the_workers_options) {
+  const char *prog = "dbf_connect_parent";
+  MYSQL *mon = tu_connect(), *m = NULL;
+  dbfork_options o;
+  char err[512], sql[512];
+  long long id;
+  it_options(&o, prog, 1);
+  o.charset = "latin1";
+  CHECK_OK(dbfork_connect(&m, &o, err, sizeof err));
+  CHECK(m != NULL);
+  CHECK_EQ_INT(dbfork_mysql_check_owner(m), 0);
+  id = tu_query_ll(m, "SELECT CONNECTION_ID()");
+  CHECK_EQ_INT(tu_sessions(mon, prog), 1);
+  snprintf(sql, sizeof sql,
+           "SELECT COUNT(*) FROM performance_schema.session_connect_attrs WHERE PROCESSLIST_ID = "
+           "%lld AND ((ATTR_NAME = 'dbfork_slot' AND ATTR_VALUE = '-1') OR (ATTR_NAME = "
+           "'dbfork_pid' AND ATTR_VALUE = '%ld'))",
+           id, (long)getpid());
+  CHECK_EQ_INT(tu_query_ll(mon, "%s", sql), 2);
+  CHECK_EQ_INT(tu_query_ll(m, "SELECT @@character_set_client = 'latin1'"), 1);
+  dbfork_mysql_close(m);
+  CHECK_EQ_INT(tu_wait_sessions(mon, prog, 0, 5000), 0);
+
+  it_options(&o, prog, 1);
+  o.password = "not-the-password";
+  m = (MYSQL *)&o; /* must be reset to NULL on failure */
+  CHECK_EQ_INT(dbfork_connect(&m, &o, err, sizeof err), DBFORK_ECONNECT);
+  CHECK(m == NULL);
+  CHECK_CONTAINS(err, "Access denied");
+  CHECK_CONTAINS(err, "MySQL error 1045");
+
+  it_options(&o, prog, 1);
+  o.ssl_mode = "SOMETIMES";
+  CHECK_EQ_INT(dbfork_connect(&m, &o, err, sizeof err), DBFORK_EINVAL);
+  CHECK_CONTAINS(err, "ssl_mode='SOMETIMES'");
+  CHECK_EQ_INT(dbfork_connect(NULL, &o, NULL, 0), DBFORK_EINVAL);
+  dbfork_mysql_close(NULL);
+  mysql_close(mon);
+}

@@ -551,13 +551,6 @@ static inline void lt_wait(lt_proc *p, const lt_env *e, lt_run *r, int timeout_m
            (want), (r)->out, (r)->err);                                                         \
   } while (0)
 
-#define CHECK_CONTAINS(hay, needle)                                                           \
-  do {                                                                                        \
-    const char *lt__h = (hay), *lt__n = (needle);                                             \
-    if (!lt__h || !strstr(lt__h, lt__n))                                                      \
-      FAIL("CHECK_CONTAINS(%s, \"%s\"): not found in:\n%s", #hay, lt__n, lt__h ? lt__h : ""); \
-  } while (0)
-
 /* ------------------------------------------------------- processes */
 
 /* The pids whose parent is `ppid` (from /proc). Returns how many. */
