@@ -1,5 +1,6 @@
 # Turns an SQL file into a C header holding it as one string literal, minus
-# comment lines, so the schema has one source (sql/) and the CLI runs it as is.
+# comment lines, so the schema has one source (sql/) and the code runs it as
+# is. -DIN=file.sql -DOUT=header.h -DNAME=MACRO_NAME.
 file(STRINGS ${IN} lines)
 set(body "")
 foreach(l IN LISTS lines)
@@ -11,4 +12,4 @@ foreach(l IN LISTS lines)
   endif()
 endforeach()
 string(REGEX REPLACE ";[ ]*\" \\\\\n$" "\"\n" body "${body}")
-file(WRITE ${OUT} "/* generated from ${IN}; do not edit */\n#define DBFORK_LOAD_PROGRESS_SQL \\\n${body}\n")
+file(WRITE ${OUT} "/* generated from ${IN}; do not edit */\n#define ${NAME} \\\n${body}\n")

@@ -110,35 +110,42 @@ DBFORK_EXTERN const char *dbfork_version(void);
  *   DBFORK_EINIT          no worker could start: the initializer's error is attached
  *   DBFORK_ERETRIES       a retryable error (deadlock, lock wait timeout, lost
  *                         connection) persisted through max_retries attempts
+ *
+ * Codes of the layers (dbfork/load.h), never a task's class:
+ *   DBFORK_ECHANGED       a rerun of a job found its input (file, options) changed
+ *                         since an earlier run recorded parts of it
+ *   DBFORK_EINCOMPLETE    the job ended, but parts that kept failing were given up
  * ------------------------------------------------------------------------- */
-#define DBFORK_ERRNO_MAP(XX)                                                          \
-  XX(EPERM, -EPERM, "operation not permitted")                                        \
-  XX(ENOENT, -ENOENT, "no such file or directory")                                    \
-  XX(EIO, -EIO, "i/o error")                                                          \
-  XX(EAGAIN, -EAGAIN, "resource temporarily unavailable (queue full)")                \
-  XX(ENOMEM, -ENOMEM, "not enough memory")                                            \
-  XX(EACCES, -EACCES, "permission denied")                                            \
-  XX(EBUSY, -EBUSY, "resource busy")                                                  \
-  XX(EINVAL, -EINVAL, "invalid argument")                                             \
-  XX(EMFILE, -EMFILE, "too many open files")                                          \
-  XX(EPIPE, -EPIPE, "broken pipe")                                                    \
-  XX(ERANGE, -ERANGE, "result out of range")                                          \
-  XX(ENOSYS, -ENOSYS, "function not implemented")                                     \
-  XX(ESQL, -30001, "SQL error")                                                       \
-  XX(ETASK, -30002, "task failed")                                                    \
-  XX(EWORKERLOST, -30003, "worker lost while running the task")                       \
-  XX(ECOMMITUNKNOWN, -30004, "connection lost during COMMIT: commit outcome unknown") \
-  XX(ECONNLOST, -30005, "lost connection to the server")                              \
-  XX(ETIMEDOUT, -30006, "task time limit exceeded")                                   \
-  XX(ECANCELED, -30007, "task cancelled")                                             \
-  XX(EINIT, -30008, "worker initializer failed")                                      \
-  XX(ERETRIES, -30009, "retryable error persisted through max_retries attempts")      \
-  XX(ECLOSED, -30010, "pool is closed to new tasks")                                  \
-  XX(ESTATE, -30011, "call not valid in the pool's current state")                    \
-  XX(EPROTO, -30012, "protocol error between parent and worker")                      \
-  XX(ETOOBIG, -30013, "payload larger than max_payload")                              \
-  XX(EOWNER, -30014, "MYSQL handle used by a process that did not open it")           \
-  XX(ECONNECT, -30015, "cannot connect to the server")
+#define DBFORK_ERRNO_MAP(XX)                                                             \
+  XX(EPERM, -EPERM, "operation not permitted")                                           \
+  XX(ENOENT, -ENOENT, "no such file or directory")                                       \
+  XX(EIO, -EIO, "i/o error")                                                             \
+  XX(EAGAIN, -EAGAIN, "resource temporarily unavailable (queue full)")                   \
+  XX(ENOMEM, -ENOMEM, "not enough memory")                                               \
+  XX(EACCES, -EACCES, "permission denied")                                               \
+  XX(EBUSY, -EBUSY, "resource busy")                                                     \
+  XX(EINVAL, -EINVAL, "invalid argument")                                                \
+  XX(EMFILE, -EMFILE, "too many open files")                                             \
+  XX(EPIPE, -EPIPE, "broken pipe")                                                       \
+  XX(ERANGE, -ERANGE, "result out of range")                                             \
+  XX(ENOSYS, -ENOSYS, "function not implemented")                                        \
+  XX(ESQL, -30001, "SQL error")                                                          \
+  XX(ETASK, -30002, "task failed")                                                       \
+  XX(EWORKERLOST, -30003, "worker lost while running the task")                          \
+  XX(ECOMMITUNKNOWN, -30004, "connection lost during COMMIT: commit outcome unknown")    \
+  XX(ECONNLOST, -30005, "lost connection to the server")                                 \
+  XX(ETIMEDOUT, -30006, "task time limit exceeded")                                      \
+  XX(ECANCELED, -30007, "task cancelled")                                                \
+  XX(EINIT, -30008, "worker initializer failed")                                         \
+  XX(ERETRIES, -30009, "retryable error persisted through max_retries attempts")         \
+  XX(ECLOSED, -30010, "pool is closed to new tasks")                                     \
+  XX(ESTATE, -30011, "call not valid in the pool's current state")                       \
+  XX(EPROTO, -30012, "protocol error between parent and worker")                         \
+  XX(ETOOBIG, -30013, "payload larger than max_payload")                                 \
+  XX(EOWNER, -30014, "MYSQL handle used by a process that did not open it")              \
+  XX(ECONNECT, -30015, "cannot connect to the server")                                   \
+  XX(ECHANGED, -30016, "the input differs from what an earlier run of the job recorded") \
+  XX(EINCOMPLETE, -30017, "parts of the job could not be done and were given up")
 
 typedef enum {
 #define DBFORK__XX(name, val, msg) DBFORK_##name = (val),

@@ -23,7 +23,7 @@
 #             Suppressions: tests/hardening/valgrind.supp (third-party only).
 #   fuzz      libFuzzer builds (build-fuzz, clang, -DDBFORK_FUZZ=ON) of
 #             tests/fuzz/fuzz_proto.c + src/proto.c and tests/fuzz/fuzz_csv.c
-#             + src/cli/csv.c, each run FUZZ_SECONDS over a copy of its seed
+#             + src/load/csv.c, each run FUZZ_SECONDS over a copy of its seed
 #             corpus; prints the exec count. A crash fails the step and the
 #             reproducer is kept in build-fuzz/artifacts/.
 #   format    clang-format --dry-run over the tracked C sources; any difference

@@ -186,25 +186,13 @@ void cli_conn_pool_options(const cli_conn *c, dbfork_options *o) {
 }
 
 MYSQL *cli_connect(const cli_conn *c) {
-  MYSQL *m = mysql_init(NULL);
-  if (!m) return NULL;
-  if (!c->no_defaults) {
-    if (c->defaults_file) mysql_options(m, MYSQL_READ_DEFAULT_FILE, c->defaults_file);
-    mysql_options(m, MYSQL_READ_DEFAULT_GROUP, "dbfork");
-  }
-  mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-  mysql_options4(m, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "dbfork-cli");
-  if (c->ssl_ca || c->ssl_cert || c->ssl_key)
-    mysql_ssl_set(m, c->ssl_key, c->ssl_cert, c->ssl_ca, NULL, NULL);
-  if (c->ssl_mode && strcmp(c->ssl_mode, "DISABLED") && strcmp(c->ssl_mode, "PREFERRED")) {
-    my_bool yes = 1, verify = strcmp(c->ssl_mode, "REQUIRED") != 0;
-    mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &yes);
-    mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
-  }
-  if (!mysql_real_connect(m, c->host, c->user, c->password, c->database, c->port, c->socket, 0)) {
-    fprintf(stderr, "dbfork: cannot connect to the server: %s (MySQL error %u)\n", mysql_error(m),
-            mysql_errno(m));
-    mysql_close(m);
+  dbfork_options o;
+  MYSQL *m;
+  char err[600];
+  cli_conn_pool_options(c, &o);
+  o.program_name = "dbfork-cli";
+  if (dbfork_connect(&m, &o, err, sizeof err)) {
+    fprintf(stderr, "dbfork: cannot connect to the server: %s\n", err);
     return NULL;
   }
   return m;
@@ -251,92 +239,43 @@ double cli_now(void) {
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-int cli_quote_ident(const char *in, char *out, size_t outlen, char *why, size_t whylen) {
-  /* Accept db.table or table; each part 1..64 characters; anything but NUL,
-   * and backticks are doubled. A dot inside a name needs the `db`.`t`
-   * form, which we accept as given when already backquoted. */
-  const char *dot = NULL, *p;
+int cli_plain_table(const char *in, char *out, size_t outlen, char *why, size_t whylen) {
+  const char *p, *start = in;
   size_t o = 0;
-  int part = 0;
+  int parts = 0;
   if (!in || !*in) {
     snprintf(why, whylen, "empty table name");
     return -1;
   }
-  if (strlen(in) > 129) {
-    snprintf(why, whylen, "table name '%.40s...' is longer than 64 characters per part", in);
-    return -1;
-  }
-  dot = strchr(in, '.');
-  if (dot && strchr(dot + 1, '.')) {
-    snprintf(why, whylen, "table name '%s' has more than one dot (use DB.TABLE)", in);
-    return -1;
-  }
   for (p = in;; p++) {
-    if (p == in || (dot && p == dot + 1)) {
-      if (o + 1 >= outlen) break;
-      out[o++] = '`';
-      part = 0;
-    }
-    if (*p == 0 || p == dot) {
-      if (part == 0) {
-        snprintf(why, whylen, "table name '%s' has an empty part", in);
+    if (*p == '.' || *p == 0) {
+      size_t n = (size_t)(p - start);
+      if (n == 0 || n > 64) {
+        snprintf(why, whylen, "table name '%.80s' has a part that is empty or longer than 64", in);
         return -1;
       }
-      if (o + 2 >= outlen) break;
-      out[o++] = '`';
-      if (*p == 0) {
-        out[o] = 0;
-        return 0;
+      if (++parts > 2) {
+        snprintf(why, whylen, "table name '%.80s' has more than one dot (use DB.TABLE)", in);
+        return -1;
       }
-      out[o++] = '.';
-      continue;
-    }
-    if ((unsigned char)*p < 0x20) {
-      snprintf(why, whylen, "table name has a control character at position %d", (int)(p - in) + 1);
-      return -1;
-    }
-    if (++part > 64) {
-      snprintf(why, whylen, "a part of table name '%.40s' is longer than 64 characters", in);
-      return -1;
-    }
-    if (*p == '`') {
-      if (o + 1 >= outlen) break;
+      if (o + n + 4 > outlen) break;
+      if (o) out[o++] = '.';
       out[o++] = '`';
+      memcpy(out + o, start, n);
+      o += n;
+      out[o++] = '`';
+      out[o] = 0;
+      if (!*p) return 0;
+      start = p + 1;
+    } else if (!isalnum((unsigned char)*p) && *p != '_' && *p != '$') {
+      snprintf(why, whylen,
+               "table name '%.80s': only letters, digits, '_' and '$' (the demo creates and "
+               "empties this table; name a plain one)",
+               in);
+      return -1;
     }
-    if (o + 1 >= outlen) break;
-    out[o++] = *p;
   }
   snprintf(why, whylen, "table name too long");
-  return -1;
-}
-
-int cli_quote_column(const char *in, char *out, size_t outlen, char *why, size_t whylen) {
-  /* One name, never split: a column may hold dots, quotes, backticks and
-   * any other character but NUL. The server's limit is 64 characters (not
-   * bytes): count UTF-8 sequences by their lead bytes. */
-  const unsigned char *p;
-  size_t o = 0, chars = 0;
-  if (!in || !*in) {
-    snprintf(why, whylen, "empty column name");
-    return -1;
-  }
-  for (p = (const unsigned char *)in; *p; p++) chars += (*p & 0xc0) != 0x80;
-  if (chars > 64) {
-    snprintf(why, whylen, "column name '%.40s...' is longer than 64 characters", in);
-    return -1;
-  }
-  if (outlen < 3) goto too_long;
-  out[o++] = '`';
-  for (p = (const unsigned char *)in; *p; p++) {
-    if (o + (*p == '`' ? 2 : 1) + 2 > outlen) goto too_long; /* + closing ` and NUL */
-    if (*p == '`') out[o++] = '`';
-    out[o++] = (char)*p;
-  }
-  out[o++] = '`';
-  out[o] = 0;
-  return 0;
-too_long:
-  snprintf(why, whylen, "column name '%.40s' does not fit in %zu bytes quoted", in, outlen);
   return -1;
 }
 

@@ -44,8 +44,9 @@ int cli_conn_finish(cli_conn *c);
 void cli_conn_free(cli_conn *c);
 /* Fills pool options from the connection options. */
 void cli_conn_pool_options(const cli_conn *c, dbfork_options *o);
-/* Opens the parent's own connection (program_name "dbfork-cli"). Prints the
- * server's error and returns NULL on failure. */
+/* Opens the parent's own connection with the workers' options
+ * (dbfork_connect; program_name "dbfork-cli"). Prints the server's error
+ * and returns NULL on failure. */
 MYSQL *cli_connect(const cli_conn *c);
 /* Prints the connection options' help. */
 void cli_conn_usage(FILE *f);
@@ -56,20 +57,10 @@ int cli_exec(MYSQL *m, const char *sql);
 long long cli_query_ll(MYSQL *m, const char *sql);
 long long cli_status(MYSQL *m, const char *var);
 double cli_now(void);
-/* Quotes an identifier "db.table" or "table" with backticks into out; -1 if
- * it is empty, too long, or holds a NUL/backtick-free-unsafe character. */
-int cli_quote_ident(const char *in, char *out, size_t outlen, char *why, size_t whylen);
-/* The longest column name in bytes (64 characters of up to 4 UTF-8 bytes),
- * and the buffer size that holds any column name quoted by cli_quote_column
- * (backticks doubled, two more around it, the NUL). */
-#define CLI_COLUMN_NAME_MAX (64 * 4)
-#define CLI_COLUMN_QUOTED_MAX (CLI_COLUMN_NAME_MAX + 3) /* a doubled ` is 2 bytes, under 4 */
-/* Quotes ONE column name with backticks into out (outlen bytes; use
- * CLI_COLUMN_QUOTED_MAX), doubling backticks inside and never splitting at
- * dots (unlike cli_quote_ident, which is for [db.]table). Returns 0, or -1
- * with the reason in why if the name is empty, longer than 64 characters, or
- * does not fit in out. */
-int cli_quote_column(const char *in, char *out, size_t outlen, char *why, size_t whylen);
+/* Checks a table name "db.table" or "table" made of letters, digits, '_'
+ * and '$' (1..64 each part) and writes it quoted, `db`.`table`, into out.
+ * Returns 0, or -1 with the reason in why. */
+int cli_plain_table(const char *in, char *out, size_t outlen, char *why, size_t whylen);
 /* "1,234,567" */
 const char *cli_num(unsigned long long v, char *buf, size_t n);
 

@@ -191,7 +191,7 @@ int cmd_demo(int argc, char **argv) {
     fprintf(stderr, "dbfork demo: unexpected argument '%s'\n", argv[optind]);
     return EXIT_USAGE;
   }
-  if (cli_quote_ident(table, d.table, sizeof d.table, why, sizeof why)) {
+  if (cli_plain_table(table, d.table, sizeof d.table, why, sizeof why)) {
     fprintf(stderr, "dbfork demo: option --table: %s\n", why);
     return EXIT_USAGE;
   }

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/cli/csv.h"
+#include "../../src/load/csv.h"
 
 typedef struct {
   csv_chunk *v;

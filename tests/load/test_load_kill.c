@@ -230,23 +230,52 @@ static void write_one_bad_row(lt_env *e, lt_file *f, lt_row *rows, uint64_t *bad
   lt_write_file(e->path, f->p, f->len);
 }
 
-/* Holds every COMMIT on the server with MariaDB's BACKUP STAGE BLOCK_COMMIT
- * (skips the test where there is none); returns the session holding it.
- * The loader creates its progress table first: DDL would wait for the
- * backup lock, so a load into another table creates it now. */
-static MYSQL *hold_commits(lt_env *e) {
+/* Starts the load (one worker) so that its one chunk's COMMIT waits for
+ * MariaDB's BACKUP STAGE BLOCK_COMMIT (skips the test where there is none);
+ * returns the session holding the backup lock.
+ *
+ * The loader writes rows of its own before a worker's COMMIT (the job row,
+ * the chunk's plan row), and those commits must not be held. So the lock
+ * comes once the worker is inside its chunk: session `h` first inserts the
+ * id of the file's first row in an open transaction; the worker's LOAD DATA
+ * waits for that row lock; then commits are blocked, and h rolls back,
+ * which lets the worker go on to its (held) COMMIT. The loader's tables are
+ * created first by a load into another table: DDL would wait for the
+ * backup lock. */
+static MYSQL *start_with_held_commit(lt_env *e, lt_proc *p, const char *extra) {
   char warm[256];
   lt_run r;
-  MYSQL *b;
+  MYSQL *b, *h;
+  long long t0;
   snprintf(warm, sizeof warm, "%s/warm.csv", e->dir);
   lt_write_file(warm, "1\n", 2);
   tu_exec(e->m, "CREATE TABLE warm (x INT) ENGINE=InnoDB");
   lt_load(&r, e, warm, "warm", "-q", NULL);
   CHECK_EXIT(&r, 0);
   lt_run_free(&r);
+  h = tu_connect();
+  tu_exec(h, "BEGIN");
+  tu_exec(h,
+          "INSERT INTO `%s`.orders (id, customer_id, amount, created_at) VALUES (1, 1, 0, NOW())",
+          e->db);
+  if (extra)
+    lt_start(p, e, e->path, "orders", "--workers", "1", "--max-errors=1", extra, NULL);
+  else
+    lt_start(p, e, e->path, "orders", "--workers", "1", "--max-errors=1", NULL);
+  t0 = tu_now_ms();
+  /* (information_schema.INNODB_TRX does not list the waiting transaction
+   * on MariaDB 10.11 here; the status counter of current row lock waits
+   * counts it.) */
+  while (lt_try_ll(e->m, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
+                         "VARIABLE_NAME = 'INNODB_ROW_LOCK_CURRENT_WAITS'") < 1) {
+    if (tu_now_ms() - t0 > 30000) FAIL("the worker's insert did not wait for the row lock");
+    tu_sleep_ms(2);
+  }
   b = tu_connect();
   if (mysql_query(b, "BACKUP STAGE START") || mysql_query(b, "BACKUP STAGE BLOCK_COMMIT"))
     SKIP("BACKUP STAGE is not available (MariaDB 10.4+ only): %s", mysql_error(b));
+  tu_exec(h, "ROLLBACK");
+  mysql_close(h);
   return b;
 }
 
@@ -312,8 +341,7 @@ TEST(commit_outcome_unknown_but_committed_keeps_its_rejects) {
   write_one_bad_row(&e, &f, rows, &bad_line);
   snprintf(rpath, sizeof rpath, "%s/rejects", e.dir);
   snprintf(ropt, sizeof ropt, "--reject-file=%s", rpath);
-  b = hold_commits(&e);
-  lt_start(&p, &e, e.path, "orders", "--workers", "1", "--max-errors=1", ropt, NULL);
+  b = start_with_held_commit(&e, &p, ropt);
   worker = worker_in_held_commit(&e, &p, &conn);
   CHECK_EQ_INT(kill(worker, SIGSTOP), 0);
   tu_exec(b, "BACKUP STAGE END");
@@ -357,8 +385,7 @@ TEST(commit_outcome_unknown_not_committed_reruns_within_max_errors) {
   uint64_t bad_line;
   lt_setup(&e, "orders", 1);
   write_one_bad_row(&e, &f, rows, &bad_line);
-  b = hold_commits(&e);
-  lt_start(&p, &e, e.path, "orders", "--workers", "1", "--max-errors=1", NULL);
+  b = start_with_held_commit(&e, &p, NULL);
   CHECK_EQ_INT(kill(worker_in_held_commit(&e, &p, &conn), SIGKILL), 0);
   /* The parent KILLs the dead worker's session: its COMMIT never happens. */
   wait_session_gone(&e, conn, "the killed worker's session, its COMMIT waiting");

@@ -8,7 +8,9 @@
  * clarity. The tests and the fuzzer check that both find the same record
  * boundaries on every input, which is the property the loader relies on.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memrchr, pread */
+#endif
 #include "csv.h"
 
 #include <errno.h>

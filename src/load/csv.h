@@ -1,6 +1,6 @@
 /*
- * csv.h — the CSV layer of `dbfork load`: dialects, record-aligned splitting,
- * and record parsing. This header is the manual.
+ * csv.h — the CSV layer of the loader (libdbfork-load): dialects,
+ * record-aligned splitting, and record parsing. This header is the manual.
  *
  * Everything here is pure and allocation-free: it reads caller buffers and
  * writes caller-provided structs and scratch space only, so it is unit-tested
@@ -68,8 +68,8 @@
  *    does not implement others), and the input must be in a charset whose
  *    multi-byte sequences never contain ASCII bytes (UTF-8, latin1, ...).
  */
-#ifndef DBFORK_CLI_CSV_H
-#define DBFORK_CLI_CSV_H
+#ifndef DBFORK_LOAD_CSV_H
+#define DBFORK_LOAD_CSV_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -347,4 +347,4 @@ typedef struct csv_parse_stats {
 int csv_parse_chunk(csv_parser *p, const void *buf, size_t len, csv_record_cb ok, csv_bad_cb bad,
                     void *ud, csv_parse_stats *st);
 
-#endif /* DBFORK_CLI_CSV_H */
+#endif /* DBFORK_LOAD_CSV_H */

@@ -1,0 +1,337 @@
+/*
+ * dbfork/load.h — the loader: a CSV file into a table, in parallel, one
+ * transaction per chunk, resumable exactly once. This header is the manual
+ * of the libdbfork-load library (pkg-config dbfork-load, CMake
+ * dbfork::load), which sits on the public pool API of <dbfork.h> and on the
+ * MySQL client library, as `dbfork load` does.
+ *
+ * Model
+ * -----
+ * A load is made from two sets of options: the connection and pool options
+ * (dbfork_options, as for dbfork_pool_new: host, user, option files, TLS,
+ * workers, log callback, loop ...) and the load options below (file, table,
+ * columns, dialect, method, chunk size, --max-errors ...).
+ *
+ *   dbfork_load_new()      checks the options (no I/O);
+ *   dbfork_load_prepare()  connects, checks the table, finds what an earlier
+ *                          run of the same job committed and verifies it
+ *                          against the file (blocking);
+ *   dbfork_load_run()      starts the workers and loads on the pool's own
+ *                          loop until done (blocking); or
+ *   dbfork_load_start()    the same on the caller's loop (options.loop), with
+ *                          a callback at the end;
+ *   dbfork_load_stop()     stops early (a SIGINT watcher calls it);
+ *   dbfork_load_stats_get(), dbfork_load_last_error()  what happened;
+ *   dbfork_load_free().
+ *
+ * The file is cut into record-aligned chunks of about chunk_size bytes. The
+ * parent sends each worker only a chunk's (offset, length); the worker reads
+ * its range itself, validates every record as it streams it to the server
+ * (LOAD DATA LOCAL INFILE through a local-infile handler, or prepared
+ * multi-row INSERTs), and commits it in one transaction together with one
+ * row of its own in the progress table. So a chunk is either loaded and
+ * recorded, or neither, whatever kills what when. A rerun of the same load
+ * (same file path and table: the job) loads only the chunks that are not
+ * recorded, after checking that the recorded ones still have the same bytes.
+ *
+ * Tables. The loader keeps three tables in the target table's database,
+ * created if missing (their definitions are in sql/ of the source tree):
+ * dbfork_load_job (one row per job: the file, the table, the rejects
+ * committed so far), dbfork_load_plan (one row per chunk: its byte range;
+ * each chunk's transaction locks its row first, which is the claim that
+ * keeps two transactions of one chunk from ever both committing) and
+ * dbfork_load_progress (one row per committed chunk or part of a chunk).
+ * The target table must be on a transactional engine (InnoDB): a chunk that
+ * fails must roll back.
+ *
+ * Faults. A chunk whose worker dies (crash, SIGKILL, OOM) or loses its
+ * connection is retried by the pool (options.max_retries), then goes to the
+ * back of the queue with backoff; a chunk that keeps failing that way is
+ * split in halves at a record boundary, and the halves are retried, so that
+ * a record that kills its worker is cornered in a small line range while
+ * every other chunk loads. Only when a part of one record keeps failing does
+ * the load give that part up; it goes on with the rest and ends with
+ * DBFORK_EINCOMPLETE, reporting the line ranges it could not load through
+ * the chunk callback (DBFORK_LOAD_CHUNK_GAVE_UP). A chunk whose COMMIT
+ * outcome is unknown (the connection or the worker was lost during COMMIT)
+ * is run again: its claim waits until the first attempt's transaction has
+ * ended on the server, then finds it committed (its rows are counted, its
+ * rejects reported again) or loads it. Any other failure of a chunk (an SQL
+ * error, more rejects than max_errors) fails the load: no more chunks are
+ * started, those in flight finish, and the failing chunk rolls back.
+ *
+ * Callbacks. The library never prints and never exits. What a user needs
+ * to see reaches the callbacks of dbfork_load_options, on the thread that
+ * runs the loop (inside dbfork_load_run, or the caller's uv_run): every
+ * rejected record with its file line, column and original bytes; the
+ * server's warnings with the file line of the record they name; each chunk
+ * as it ends. Pointers passed to a callback are valid during the call only.
+ * Diagnostics (worker restarts, retries) go to the log callback of the
+ * dbfork_options.
+ *
+ * Errors. Functions return 0 or a negative DBFORK_E* code (dbfork.h);
+ * dbfork_load_last_error() holds a message naming the option, file line,
+ * chunk or server error. A function that takes a callback and returns an
+ * error never calls that callback.
+ *
+ * Threads. A dbfork_load is used from one thread, the one that runs its
+ * loop; only dbfork_load_stop() may also come from a callback on that loop.
+ */
+#ifndef DBFORK_LOAD_H
+#define DBFORK_LOAD_H
+
+#include <dbfork.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dbfork_load dbfork_load;
+
+/* ---------------------------------------------------------------------------
+ * Events passed to the callbacks.
+ * ------------------------------------------------------------------------- */
+
+/* A record the loader refused: malformed (too few or too many fields, an
+ * unterminated quote, a stray quote under strict), counted against
+ * max_errors and left out of the table. */
+typedef struct dbfork_load_reject {
+  const char *file;    /* the file's real path */
+  uint64_t line;       /* physical line (1-based) where the record starts */
+  uint64_t error_line; /* physical line of the offending byte */
+  uint64_t column;     /* its 1-based byte column in that line */
+  uint64_t field;      /* 1-based field it is in */
+  const char *reason;  /* "line L, column C (field F): why", NUL-terminated */
+  const char *raw;     /* the record's bytes as in the file, terminator included */
+  size_t raw_len;
+  uint64_t chunk; /* the chunk it is in */
+} dbfork_load_reject;
+
+/* A warning the server gave for a chunk's statement (say a value it
+ * truncated). Up to 5 are passed per chunk; the chunk event counts all. */
+typedef struct dbfork_load_warning {
+  const char *file;
+  uint64_t line;       /* line of the record the warning names; the chunk's first
+                          line when the server names no row */
+  const char *message; /* the server's text, NUL-terminated */
+  uint64_t chunk;      /* the chunk */
+  uint64_t chunk_first_line, chunk_last_line;
+} dbfork_load_warning;
+
+/* What happened to a chunk (dbfork_load_chunk.what). */
+enum {
+  DBFORK_LOAD_CHUNK_DONE = 1, /* committed now (or found committed after an unknown COMMIT
+                                 outcome: `recovered` is 1) */
+  DBFORK_LOAD_CHUNK_FAILED,   /* failed for good; the load stops (status, message) */
+  DBFORK_LOAD_CHUNK_REQUEUED, /* its worker was lost again: it goes to the back of the queue */
+  DBFORK_LOAD_CHUNK_SPLIT,    /* it kept failing: split into two halves, retried */
+  DBFORK_LOAD_CHUNK_GAVE_UP,  /* a part too small to split kept failing: not loaded; the load
+                                 goes on and ends DBFORK_EINCOMPLETE (rerun to retry it) */
+  DBFORK_LOAD_CHUNK_CANCELLED /* the load was stopped before it ran */
+};
+
+/* A chunk, or a part of one after splits (part 1 is the whole chunk; the
+ * halves of part k are 2k and 2k+1). */
+typedef struct dbfork_load_chunk {
+  int what;        /* DBFORK_LOAD_CHUNK_* */
+  uint64_t chunk;  /* 0-based chunk number */
+  uint64_t part;   /* 1 = the whole chunk */
+  uint64_t offset; /* byte range in the file */
+  uint64_t length;
+  uint64_t first_line; /* lines of its first and last record */
+  uint64_t last_line;
+  uint64_t records;      /* records in it (good and rejected) */
+  uint64_t loaded;       /* DONE: rows the server took (LOAD DATA: records sent) */
+  uint64_t rejected;     /* DONE: records refused */
+  uint64_t warnings;     /* DONE: the server's warnings */
+  unsigned int attempts; /* failed attempts so far (worker lost, connection lost) */
+  int recovered;         /* DONE: found committed after an unknown COMMIT outcome */
+  int status;            /* FAILED/REQUEUED/SPLIT/GAVE_UP: the DBFORK_E* class */
+  unsigned int mysql_errno;
+  const char *sqlstate; /* "" if none */
+  const char *message;  /* the failure's detail, names the file and lines; "" if none */
+} dbfork_load_chunk;
+
+typedef void (*dbfork_load_reject_fn)(dbfork_load *l, const dbfork_load_reject *r, void *ud);
+typedef void (*dbfork_load_warning_fn)(dbfork_load *l, const dbfork_load_warning *w, void *ud);
+typedef void (*dbfork_load_chunk_fn)(dbfork_load *l, const dbfork_load_chunk *c, void *ud);
+/* dbfork_load_start's completion: status as dbfork_load_run returns it. */
+typedef void (*dbfork_load_done_fn)(dbfork_load *l, int status, void *ud);
+
+/* ---------------------------------------------------------------------------
+ * Options. Initialise with dbfork_load_options_init(), then set fields.
+ * Strings are copied by dbfork_load_new(). NULL or 0 means the default named
+ * beside the field. The string options take exactly what `dbfork load`
+ * takes on its command line.
+ * ------------------------------------------------------------------------- */
+typedef struct dbfork_load_options {
+  const char *file;    /* required: a regular file (pipes cannot be split) */
+  const char *table;   /* required: "db.table", or "table" with the connection's database */
+  const char *columns; /* "a,b,c": the file's columns in order; default all of the table's */
+
+  /* Dialect, as LOAD DATA's options and mysqlimport's, each decoded like an
+   * SQL string literal ("\t", "\r\n", "\\"). */
+  const char *fields_terminated_by; /* default "," */
+  const char *fields_enclosed_by;   /* default "\""; "" for none */
+  const char *fields_escaped_by;    /* default "\\"; "" for none (RFC 4180: doubled quotes) */
+  const char *lines_terminated_by;  /* default "\n", which also takes "\r\n" */
+  uint64_t skip_lines;              /* header records to skip */
+  int strict;                       /* 1: a stray quote in an unquoted field is a bad record */
+
+  const char *method;       /* "load-data" (default: LOAD DATA LOCAL INFILE) or "insert"
+                               (prepared multi-row INSERTs) */
+  const char *on_duplicate; /* "error" (default), "ignore", "replace", or "update" (insert
+                               method only) */
+  unsigned int batch;       /* rows per INSERT with the insert method; default 1000,
+                               at most 65535 (fewer if there are many columns) */
+  uint64_t chunk_size;      /* bytes per chunk and transaction; default file size / 16
+                               within 1 MiB .. 4 MiB; at most 1 GiB. A rerun must cut
+                               the same chunks: use the same value */
+  uint64_t max_errors;      /* bad records the whole load may reject, across reruns;
+                               default 0: the first one fails its chunk and the load */
+  int restart;              /* 1: forget what earlier runs of this job recorded (after
+                               emptying the table yourself) */
+
+  /* Callbacks (each may be NULL) and their user data. */
+  dbfork_load_reject_fn on_reject;
+  dbfork_load_warning_fn on_warning;
+  dbfork_load_chunk_fn on_chunk;
+  void *ud;
+} dbfork_load_options;
+
+/* Fills *o with the defaults (all zero). Always call it first, so that
+ * fields added later get their defaults. */
+DBFORK_EXTERN void dbfork_load_options_init(dbfork_load_options *o);
+
+/* ---------------------------------------------------------------------------
+ * Lifecycle.
+ * ------------------------------------------------------------------------- */
+
+/* Creates a load from the connection and pool options *conn (as for
+ * dbfork_pool_new; task, init, on_connect, transaction, local_infile,
+ * prefetch, queue_max and submit_nonblocking are the loader's and are
+ * ignored; program_name defaults to "dbfork-load") and the load options *lo.
+ * Both are copied: the caller may free them afterwards. No I/O happens.
+ * Returns 0 and sets *out; or DBFORK_EINVAL (a bad or missing option: the
+ * log callback of *conn gets a message naming it), DBFORK_ENOMEM, with
+ * *out = NULL. Free with dbfork_load_free(). */
+DBFORK_EXTERN int dbfork_load_new(dbfork_load **out, const dbfork_options *conn,
+                                  const dbfork_load_options *lo);
+
+/* Opens the file and the parent's connection (dbfork_connect), checks the
+ * table, its columns and its engine, creates the loader's tables if missing,
+ * reads what earlier runs of this job recorded and checks every recorded
+ * chunk against the file (which reads the file once when there is one).
+ * Blocking; call it before the loop runs (not from a callback). Once it
+ * succeeded, dbfork_load_stats_get() tells whether the load resumes and how
+ * much is already loaded. dbfork_load_run() and dbfork_load_start() call it
+ * if it was not called.
+ * Returns 0, or, with the detail in dbfork_load_last_error():
+ *   DBFORK_EINVAL   bad input: the file is not a readable regular file, the
+ *                   table or a column does not exist, the engine has no
+ *                   transactions, the first record's line end cannot be told
+ *   DBFORK_ECONNECT the parent's connection failed
+ *   DBFORK_ECHANGED an earlier run of this job recorded chunks that differ
+ *                   from the file now (restore the file, or empty the table
+ *                   and set restart), or committed more rejects than
+ *                   max_errors allows
+ *   DBFORK_ESQL     a statement of the loader's own failed (say, no privilege
+ *                   to create its tables)
+ *   DBFORK_EIO, DBFORK_ENOMEM, DBFORK_ESTATE (called twice or after run). */
+DBFORK_EXTERN int dbfork_load_prepare(dbfork_load *l);
+
+/* Starts the workers and loads the file on the pool's own loop, blocking
+ * until every chunk has ended and the workers have left. Prepares first if
+ * needed. Returns
+ *   0                   every record was loaded or rejected within max_errors
+ *                       (stats.rejected > 0 tells the second case);
+ *   DBFORK_EINCOMPLETE  parts of the file that kept losing their worker were
+ *                       given up (the chunk callback named their lines); the
+ *                       rest is loaded, a rerun loads what is missing;
+ *   DBFORK_ECANCELED    dbfork_load_stop() was called: chunks in flight
+ *                       finished or rolled back, a rerun resumes;
+ *   DBFORK_EINIT        the workers could not start (last_error says why);
+ *   the class of the first chunk that failed (DBFORK_ESQL, DBFORK_ETASK ...):
+ *                       nothing of that chunk was committed, chunks committed
+ *                       before stay, a rerun after a fix resumes;
+ *   anything dbfork_load_prepare() returns; DBFORK_ESTATE if the load runs on
+ *   a caller's loop (use dbfork_load_start) or ran already.
+ * Must not be called from inside a callback. */
+DBFORK_EXTERN int dbfork_load_run(dbfork_load *l);
+
+/* The same on the caller's loop (dbfork_options.loop given to
+ * dbfork_load_new): prepares if needed and starts the workers (both
+ * blocking: dbfork_pool_start runs the loop until the workers are
+ * connected), then returns; the load goes on while the caller runs the loop,
+ * and `done(l, status, ud)` is called once at the end, on the loop thread,
+ * with what dbfork_load_run would return. Free the load after that (not
+ * from inside `done`: dbfork_load_free waits for the workers to leave).
+ * Returns 0; or an error of prepare, DBFORK_EINIT, DBFORK_EINVAL (done is
+ * NULL), DBFORK_ESTATE (not a caller's loop, or started already), in which
+ * case done is never called. */
+DBFORK_EXTERN int dbfork_load_start(dbfork_load *l, dbfork_load_done_fn done, void *ud);
+
+/* Stops the load early: no chunk is started any more, chunks not yet
+ * running are cancelled, workers finish the chunk they run (COMMIT
+ * included) or, after the pool's term_grace_ms, are killed and their chunk
+ * rolled back. The run then returns DBFORK_ECANCELED; a rerun resumes.
+ * Non-blocking; safe from any callback on the loop thread (a uv_signal_t
+ * handler for SIGINT). Returns 0, also when already stopped or done. */
+DBFORK_EXTERN int dbfork_load_stop(dbfork_load *l);
+
+/* Frees the load; stops it first if it runs, and waits for its workers to
+ * leave. NULL is fine. Must not be called from inside a callback. */
+DBFORK_EXTERN void dbfork_load_free(dbfork_load *l);
+
+/* ---------------------------------------------------------------------------
+ * Results.
+ * ------------------------------------------------------------------------- */
+
+typedef struct dbfork_load_stats {
+  char job_id[17];          /* the job: a hash of the file's real path and the table */
+  int resumed;              /* 1: an earlier run of this job had committed chunks */
+  uint64_t parts_before;    /* chunks or parts of chunks earlier runs committed (set by
+                               dbfork_load_prepare) */
+  int workers;              /* worker processes */
+  int workers_busy;         /* of them, running a chunk now */
+  uint64_t file_bytes;      /* size of the file */
+  uint64_t bytes_done;      /* bytes of chunks committed by this run */
+  uint64_t bytes_before;    /* bytes of chunks committed by earlier runs */
+  uint64_t rows_loaded;     /* rows this run loaded (LOAD DATA: records sent) */
+  uint64_t records;         /* records this run read, good and rejected */
+  uint64_t rejected;        /* records rejected by this run */
+  uint64_t rejected_before; /* records rejected by the chunks of earlier runs */
+  uint64_t warnings;        /* server warnings */
+  uint64_t retries;         /* chunk attempts beyond the first, the pool's retries included */
+  uint64_t chunks;          /* chunks of the file found so far (all of them at the end) */
+  uint64_t chunks_done;     /* committed by this run */
+  uint64_t chunks_before;   /* committed by earlier runs */
+  uint64_t chunks_failed;
+  uint64_t chunks_cancelled;
+  uint64_t requeues; /* parts sent to the back of the queue */
+  uint64_t splits;   /* parts split in halves */
+  uint64_t given_up; /* parts given up (DBFORK_LOAD_CHUNK_GAVE_UP) */
+  int done;          /* 1 once the load has ended */
+  int status;        /* then: what dbfork_load_run returned */
+} dbfork_load_stats;
+
+/* Fills *st. Valid at any time after dbfork_load_new (counts are 0 before
+ * the run); on the loop thread. Returns 0, or DBFORK_EINVAL for NULL. */
+DBFORK_EXTERN int dbfork_load_stats_get(dbfork_load *l, dbfork_load_stats *st);
+
+/* The detail of the last error: names the option, the file and line, the
+ * chunk, or gives the server's message. "" if none. Owned by the load,
+ * valid until the next call on it. */
+DBFORK_EXTERN const char *dbfork_load_last_error(const dbfork_load *l);
+
+/* The pool the load runs its workers in (for dbfork_pool_loop and
+ * dbfork_pool_stats_get), or NULL before dbfork_load_run/start created it.
+ * Owned by the load. */
+DBFORK_EXTERN dbfork_pool *dbfork_load_pool(dbfork_load *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DBFORK_LOAD_H */

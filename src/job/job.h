@@ -1,0 +1,248 @@
+/*
+ * job.h — the job core, shared by the layers (the loader now; `dbfork exec`
+ * and jobs shared by several hosts later). Internal to the layers: not
+ * installed, not a public API yet. It uses only the public pool API
+ * (<dbfork.h>), libuv and the MySQL client library, like the layers.
+ *
+ * A job is a list of chunks, each run as one worker transaction together
+ * with the INSERT of its own progress row. Four pieces, kept apart so that
+ * claims by several processes can replace the single-process ones without
+ * reshaping the rest:
+ *
+ *  - parts (below): a chunk that keeps failing is split in halves, and the
+ *    halves again; a part is named by its number in a binary heap (1 = the
+ *    whole chunk, 2k and 2k+1 the halves of k), so a committed part covers
+ *    exactly its descendants, whatever boundaries a layer cuts.
+ *  - the policy (policy.c): a pure function from a part's failure to what
+ *    happens next (done, requeue with backoff, split, give up, fail the
+ *    job), tested as a table.
+ *  - the runner (run.c): the parent side. It takes fresh parts from the
+ *    layer's plan, keeps the pool fed through non-blocking submits, sends a
+ *    lost part to the back of the queue with backoff, splits it through the
+ *    layer, and knows when the job has ended.
+ *  - the tables (sql.c): the plan (one row per chunk, which a chunk's
+ *    transaction locks first: the claim), and the progress table (one row
+ *    inserted per committed part, never one shared row every chunk updates).
+ *    The layer brings its own columns.
+ */
+#ifndef DBFORK_JOB_H
+#define DBFORK_JOB_H
+
+#include <dbfork.h>
+#include <mysql.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- parts */
+
+/* The depth of part k (0 for the whole chunk); k >= 1. */
+static inline unsigned job_part_depth(uint64_t k) {
+  unsigned d = 0;
+  while (k > 1) {
+    k >>= 1;
+    d++;
+  }
+  return d;
+}
+
+/* 1 if part a is part b or contains it (an ancestor of b). */
+static inline int job_part_covers(uint64_t a, uint64_t b) {
+  if (!a || !b) return 0;
+  while (b > a) b >>= 1;
+  return a == b;
+}
+
+/* The deepest part the job core ever makes: 2^JOB_PART_MAX_DEPTH parts of
+ * one chunk at most, and the part numbers fit in 63 bits. */
+#define JOB_PART_MAX_DEPTH 40
+
+/* --------------------------------------------------------------- policy */
+
+/* What to do with a part after an attempt ended. */
+enum {
+  JOB_DONE = 1, /* committed: count it */
+  JOB_REQUEUE,  /* not committed (its worker or connection was lost): to the back of the
+                   queue, after `delay_ms` */
+  JOB_SPLIT,    /* kept failing: split in halves, which go to the back of the queue */
+  JOB_GIVE_UP,  /* kept failing and cannot be split: leave it out; the job goes on */
+  JOB_FAIL,     /* a failure another attempt would repeat (SQL error, bad data): the job
+                   stops starting parts */
+  JOB_CANCELLED /* the job or the pool was stopped before it ran */
+};
+
+typedef struct job_policy {
+  unsigned requeues_before_split; /* lost attempts of a part before it is split; default 2 */
+  unsigned max_attempts;          /* lost attempts of a part that cannot be split before
+                                     it is given up; default 6 */
+  unsigned max_depth;             /* deepest split; default JOB_PART_MAX_DEPTH */
+  unsigned backoff_ms;            /* first requeue delay, doubled per attempt; default 50 */
+  unsigned backoff_max_ms;        /* cap; default 2000 */
+} job_policy;
+
+typedef struct job_decision {
+  int action;        /* JOB_* */
+  unsigned delay_ms; /* JOB_REQUEUE and JOB_SPLIT: not before this long */
+} job_decision;
+
+/* Fills the defaults for zero fields. */
+void job_policy_defaults(job_policy *p);
+
+/* 1 for the completion classes that say the attempt did not commit and a
+ * new one may succeed: the worker or its connection was lost, a deadlock or
+ * lock wait outlived the pool's retries, a time limit, a failed reconnect.
+ * DBFORK_ECOMMITUNKNOWN counts too: the next attempt's claim waits for the
+ * first one's transaction to end on the server, and finds it committed or
+ * not. */
+int job_status_transient(int status);
+
+/* The decision for a part whose attempt ended with `status` (0 ok, or the
+ * completion's DBFORK_E* class). `failures` counts the part's earlier lost
+ * attempts (not this one); `depth` is job_part_depth(part); `splittable`
+ * says whether the layer can cut it (more than one record); `stopping` that
+ * the job is being stopped. `rnd` is a random number for the jitter (pure:
+ * the caller draws it). */
+job_decision job_decide(const job_policy *p, int status, unsigned failures, unsigned depth,
+                        int splittable, int stopping, unsigned rnd);
+
+/* "done", "requeue", ... for logs and tests. */
+const char *job_action_name(int action);
+
+/* ----------------------------------------------------------- the runner */
+
+/* A part waiting to run or running. The layer's description of its range
+ * (a byte range for the loader, a key range for exec) follows. */
+typedef struct job_part {
+  struct job_part *next;
+  uint64_t chunk;    /* 0-based chunk number */
+  uint64_t part;     /* heap number, 1 = the whole chunk */
+  unsigned failures; /* lost attempts so far */
+  int splittable;    /* set by the layer */
+  uint64_t not_before_ms;
+  int last_status; /* the class of the last failed attempt */
+  size_t desc_len;
+  unsigned char desc[];
+} job_part;
+
+/* Allocates a part with a copy of desc[0, len); NULL if out of memory. */
+job_part *job_part_new(uint64_t chunk, uint64_t part, const void *desc, size_t len);
+
+typedef struct job job;
+
+/* What a layer plugs into the runner. Every callback runs on the loop
+ * thread. */
+typedef struct job_ops {
+  /* The next fresh part of the plan (the whole chunk, part 1), in plan
+   * order: sets *out and returns 1; returns 0 at the end of the plan, or a
+   * negative code (job_fail first, for the message). */
+  int (*next)(job *j, job_part **out);
+  /* Cuts p in halves at a boundary of the layer's (a record): sets *a and
+   * *b (parts 2k, 2k+1) and returns 0; returns 1 if p cannot be cut, or a
+   * negative code. */
+  int (*split)(job *j, const job_part *p, job_part **a, job_part **b);
+  /* The task payload for p: writes at most cap bytes to buf and returns the
+   * length, or a negative code. */
+  long (*encode)(job *j, const job_part *p, void *buf, size_t cap);
+  /* An attempt of p ended: `action` is the policy's decision (JOB_DONE:
+   * r->data is the worker's reply). Called before the runner acts on it
+   * (for JOB_SPLIT: before the halves exist). The layer counts, reports
+   * and, for JOB_DONE, may return a negative code to fail the job instead
+   * (say, a reply it cannot read). */
+  int (*ended)(job *j, const job_part *p, const dbfork_result *r, int action);
+  /* The job has ended (nothing in flight, nothing left or stopped):
+   * `status` as the run returns it. */
+  void (*finished)(job *j, int status);
+} job_ops;
+
+typedef struct job_config {
+  dbfork_pool *pool; /* started; submits are made non-blocking */
+  const job_ops *ops;
+  void *ud; /* the layer's, job_ud() */
+  job_policy policy;
+  unsigned window;    /* parts submitted and not yet ended; default 2 x workers */
+  size_t max_payload; /* largest encoded part; default 4096 */
+} job_config;
+
+/* Creates a runner; nothing is submitted before job_start. Returns 0 and
+ * *out, DBFORK_ENOMEM or DBFORK_EINVAL (NULL pool/ops). */
+int job_new(job **out, const job_config *cfg);
+/* Starts submitting. Returns 0. The end is reported by ops->finished. */
+int job_start(job *j);
+/* Stops starting parts; those in flight end as the pool says. With `pool`
+ * 1, also dbfork_pool_stop(): queued parts are cancelled and workers told
+ * to finish. Returns 0. */
+int job_stop(job *j, int pool);
+/* Fails the job with a message (the first one is kept): no more parts are
+ * started. Returns `code`. */
+int job_fail(job *j, int code, const char *fmt, ...) DBFORK_PRINTF(3, 4);
+/* 1 once ops->finished was called. */
+int job_finished(const job *j);
+const char *job_error(const job *j); /* the first failure's message, "" if none */
+void *job_ud(const job *j);
+void job_free(job *j); /* NULL is fine; frees parts not yet run */
+
+typedef struct job_counts {
+  uint64_t in_flight, waiting; /* submitted and not ended; requeued and waiting */
+  uint64_t done, failed, cancelled, requeues, splits, given_up;
+  uint64_t retries; /* attempts beyond the first, the pool's own retries included */
+} job_counts;
+void job_counts_get(const job *j, job_counts *c);
+
+/* ----------------------------------------------------------- the tables */
+
+/* The names of a job's tables, quoted (`db`.`name`), and its id. */
+typedef struct job_tables {
+  char plan[300];
+  char progress[300];
+  char job_id[17];
+} job_tables;
+
+/* The claim, in a worker, first thing in a part's transaction: locks the
+ * chunk's plan row (SELECT ... FOR UPDATE), so that no two transactions of
+ * one chunk ever run at once, even across runs (an earlier run's worker
+ * still committing). Then reads the chunk's committed parts, calling
+ * row(ud, part, cols) for each with the extra columns `select` (NULL for
+ * none) as strings. Returns 0; DBFORK_ESQL with the connection's error
+ * (lost connection, lock wait timeout: the pool's policy applies); or
+ * DBFORK_ETASK if the chunk has no plan row (dbfork_worker_fail detail). */
+typedef int (*job_row_fn)(void *ud, uint64_t chunk, uint64_t part, MYSQL_ROW cols);
+int job_claim(dbfork_worker *w, const job_tables *t, uint64_t chunk, const char *select,
+              job_row_fn row, void *ud);
+
+/* How a claimed part relates to what its chunk has committed (from the
+ * rows job_claim read): JOB_CLAIM_FREE (nothing of it is committed),
+ * JOB_CLAIM_DONE (exactly this part is), JOB_CLAIM_OVERLAP (a part that
+ * contains it or lies inside it is: another run cut the chunk differently
+ * meanwhile). */
+enum { JOB_CLAIM_FREE = 0, JOB_CLAIM_DONE = 1, JOB_CLAIM_OVERLAP = 2 };
+int job_claim_state(uint64_t part, const uint64_t *committed, size_t n);
+
+/* Records a committed part in the worker's transaction: INSERT INTO
+ * progress (job_id, chunk_no, part, worker_pid, <cols>) VALUES (..., <vals>),
+ * cols and vals being the layer's (already escaped). Returns 0 or
+ * DBFORK_ESQL (the connection's error). */
+int job_record(dbfork_worker *w, const job_tables *t, uint64_t chunk, uint64_t part,
+               const char *cols, const char *vals);
+
+/* Parent: stores the plan row of a chunk. It may be there from an earlier
+ * run: then `update` (an ON DUPLICATE KEY UPDATE list, or NULL to keep the
+ * row) brings it up to date. cols/vals as for job_record. Returns 0 or
+ * DBFORK_ESQL (message in err). */
+int job_plan_put(MYSQL *m, const job_tables *t, uint64_t chunk, const char *cols, const char *vals,
+                 const char *update, char *err, size_t errlen);
+
+/* Parent: every committed part of the job, in (chunk, part) order, with the
+ * extra columns `select`. Returns 0, the callback's non-zero value, or
+ * DBFORK_ESQL (message in err). */
+int job_progress_scan(MYSQL *m, const job_tables *t, const char *select, job_row_fn row, void *ud,
+                      char *err, size_t errlen);
+
+/* Parent: forgets the job's plan and progress (a restart). Returns 0 or
+ * DBFORK_ESQL (message in err). */
+int job_forget(MYSQL *m, const job_tables *t, char *err, size_t errlen);
+
+/* Runs one statement on the parent's connection, discarding any result.
+ * Returns 0 or DBFORK_ESQL with "what: server message (MySQL error N)" in
+ * err. */
+int job_exec(MYSQL *m, const char *sql, const char *what, char *err, size_t errlen);
+
+#endif /* DBFORK_JOB_H */

@@ -1,0 +1,368 @@
+/*
+ * load.c — the loader's public API (dbfork/load.h): options, the load's
+ * lifecycle (new, prepare, run or start, stop, free) and its results. The
+ * work is elsewhere: setup.c checks, progress.c keeps the tables, plan.c
+ * cuts the file, parent.c feeds the job core, worker.c loads.
+ *
+ * A load's phase changes through load_enter() only: new -> prepared ->
+ * running -> ended.
+ */
+
+#include "loader.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+
+static const char *const phase_names[] = {"new", "prepared", "running", "ended"};
+
+static void llog(dbfork_load *l, int level, const char *fmt, ...) DBFORK_PRINTF(3, 4);
+static void llog(dbfork_load *l, int level, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  if (!l->po.log || level > (l->po.log_level ? l->po.log_level : DBFORK_LOG_INFO)) return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  l->po.log(level, msg, l->po.log_arg);
+}
+
+void load_enter(dbfork_load *l, int phase) {
+  if (l->phase == phase) return;
+  llog(l, DBFORK_LOG_DEBUG, "load %s: %s -> %s", l->c.t.job_id[0] ? l->c.t.job_id : "(new)",
+       phase_names[l->phase], phase_names[phase]);
+  l->phase = phase;
+  if (phase == LOAD_ENDED) {
+    l->st.done = 1;
+    if (l->pool) dbfork_pool_close(l->pool);
+    if (l->done) {
+      if (l->starting) {
+        l->done_pending = 1; /* dbfork_load_start has not returned yet */
+      } else {
+        l->in_done = 1;
+        l->done(l, l->status, l->done_ud);
+        l->in_done = 0;
+      }
+    }
+  }
+}
+
+int load_set_err(dbfork_load *l, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(l->err, sizeof l->err, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+const char *load_method_name(int method) {
+  return method == METHOD_INSERT ? "insert" : "load-data";
+}
+
+void dbfork_load_options_init(dbfork_load_options *o) {
+  if (o) memset(o, 0, sizeof *o);
+}
+
+/* Copies *s into the load's own storage (NULL stays NULL). */
+static int own(dbfork_load *l, const char **s) {
+  char *c;
+  if (!*s) return 0;
+  if (l->nstrs == (int)(sizeof l->strs / sizeof l->strs[0]) || !(c = strdup(*s))) return -1;
+  l->strs[l->nstrs++] = c;
+  *s = c;
+  return 0;
+}
+
+static int bad_option(const dbfork_options *conn, const char *fmt, ...) DBFORK_PRINTF(2, 3);
+static int bad_option(const dbfork_options *conn, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (conn && conn->log) conn->log(DBFORK_LOG_ERROR, msg, conn->log_arg);
+  return DBFORK_EINVAL;
+}
+
+static int parse_choice(const char *v, const char *const *names, int n, int def) {
+  int i;
+  if (!v) return def;
+  for (i = 0; i < n; i++)
+    if (!strcmp(v, names[i])) return i;
+  return -1;
+}
+
+int dbfork_load_new(dbfork_load **out, const dbfork_options *conn, const dbfork_load_options *lo) {
+  static const char *const methods[] = {"load-data", "insert"};
+  static const char *const dups[] = {"error", "ignore", "update", "replace"};
+  dbfork_load *l;
+  char err[200];
+  csv_dialect d;
+  int method, dup;
+  if (!out) return DBFORK_EINVAL;
+  *out = NULL;
+  if (!conn || !lo) return DBFORK_EINVAL;
+  if (!lo->file || !*lo->file) return bad_option(conn, "load option file: no file given");
+  if (!lo->table || !*lo->table) return bad_option(conn, "load option table: --table is required");
+  if ((method = parse_choice(lo->method, methods, 2, METHOD_LOAD_DATA)) < 0)
+    return bad_option(conn, "option --method: '%s' is not load-data or insert", lo->method);
+  if ((dup = parse_choice(lo->on_duplicate, dups, 4, DUP_ERROR)) < 0)
+    return bad_option(conn, "option --on-duplicate: '%s' is not error, ignore, replace or update",
+                      lo->on_duplicate);
+  if (dup == DUP_UPDATE && method == METHOD_LOAD_DATA)
+    return bad_option(conn,
+                      "option --on-duplicate=update needs --method=insert (LOAD DATA can only "
+                      "ignore or replace duplicates)");
+  if (lo->batch > 65535) return bad_option(conn, "option --batch: must be 1..65535");
+  if (lo->chunk_size > (1ull << 30))
+    return bad_option(conn, "option --chunk-size: must be 1 byte .. 1G");
+  if (csv_dialect_parse(&d, lo->fields_terminated_by, lo->fields_enclosed_by, lo->fields_escaped_by,
+                        lo->lines_terminated_by, err, sizeof err))
+    return bad_option(conn, "bad CSV dialect options: %s", err);
+  if (conn->workers < 0 || conn->workers > 4096)
+    return bad_option(conn, "option workers=%d out of range 1..4096", conn->workers);
+  if (!(l = calloc(1, sizeof *l))) return DBFORK_ENOMEM;
+  l->fd = -1;
+  l->po = *conn;
+  l->lo = *lo;
+  if (own(l, &l->po.host) || own(l, &l->po.unix_socket) || own(l, &l->po.user) ||
+      own(l, &l->po.password) || own(l, &l->po.database) || own(l, &l->po.charset) ||
+      own(l, &l->po.defaults_file) || own(l, &l->po.defaults_group) || own(l, &l->po.ssl_mode) ||
+      own(l, &l->po.ssl_ca) || own(l, &l->po.ssl_cert) || own(l, &l->po.ssl_key) ||
+      own(l, &l->po.program_name) || own(l, &l->lo.file) || own(l, &l->lo.table) ||
+      own(l, &l->lo.columns) || own(l, &l->lo.fields_terminated_by) ||
+      own(l, &l->lo.fields_enclosed_by) || own(l, &l->lo.fields_escaped_by) ||
+      own(l, &l->lo.lines_terminated_by) || own(l, &l->lo.method) || own(l, &l->lo.on_duplicate)) {
+    dbfork_load_free(l);
+    return DBFORK_ENOMEM;
+  }
+  if (!l->po.program_name) l->po.program_name = "dbfork-load";
+  if (!l->po.workers) l->po.workers = 2;
+  l->c.d = d;
+  if (lo->strict) l->c.d.flags |= CSV_F_STRICT;
+  l->c.method = method;
+  l->c.dup = dup;
+  l->c.batch = lo->batch ? lo->batch : 1000;
+  l->c.chunk_bytes = lo->chunk_size;
+  l->c.skip_lines = lo->skip_lines;
+  l->c.max_errors = lo->max_errors;
+  l->st.workers = l->po.workers;
+  *out = l;
+  return 0;
+}
+
+/* The parent's own session: the workers' options under another program
+ * name, so that nothing counting (or killing) the workers' sessions by
+ * name takes it for one of them. */
+static int connect_parent(dbfork_load *l) {
+  dbfork_options o = l->po;
+  char name[128], err[600];
+  int rc;
+  snprintf(name, sizeof name, "%s-parent", l->po.program_name);
+  o.program_name = name;
+  o.local_infile = 0;
+  rc = dbfork_connect(&l->m, &o, err, sizeof err);
+  if (rc) return load_set_err(l, rc, "cannot connect to the server: %s", err);
+  return 0;
+}
+
+int dbfork_load_prepare(dbfork_load *l) {
+  load_conf *c;
+  int rc;
+  if (!l) return DBFORK_EINVAL;
+  if (l->phase != LOAD_NEW) return load_set_err(l, DBFORK_ESTATE, "the load was prepared already");
+  c = &l->c;
+  if ((rc = load_open_file(l))) return rc;
+  if (!c->chunk_bytes) {
+    /* 4 MiB chunks measured best for big files; smaller files get at least
+     * 16 chunks (down to 1 MiB) so no worker idles through a long tail. It
+     * depends on the file alone, so a rerun cuts the same chunks. */
+    c->chunk_bytes = l->st.file_bytes / 16;
+    if (c->chunk_bytes > (4u << 20)) c->chunk_bytes = 4u << 20;
+    if (c->chunk_bytes < (1u << 20)) c->chunk_bytes = 1u << 20;
+  }
+  if ((rc = load_sniff_eol(l))) return rc;
+  if ((rc = connect_parent(l))) return rc;
+  if ((rc = load_check_table(l, l->lo.table, l->po.database))) return rc;
+  if ((rc = load_build_sql(l))) return rc;
+  if ((rc = load_tables_prepare(l))) return rc;
+  if ((rc = load_read_prior(l))) return rc;
+  l->iolen = 1u << 20;
+  if (!(l->iobuf = malloc(l->iolen))) return load_set_err(l, DBFORK_ENOMEM, "out of memory");
+  csv_splitter_init(&l->sp, &c->d, c->chunk_bytes, c->skip_lines);
+  if (l->nprior) {
+    l->st.resumed = 1;
+    if ((rc = load_verify_prior(l))) return rc;
+  }
+  if (l->st.rejected_before > c->max_errors)
+    return load_set_err(l, DBFORK_ECHANGED,
+                        "cannot resume: the chunks an earlier run of this load committed "
+                        "rejected %llu rows, more than --max-errors=%llu; rerun with "
+                        "--max-errors=%llu or more (or empty the table and rerun with --restart)",
+                        (unsigned long long)l->st.rejected_before,
+                        (unsigned long long)c->max_errors,
+                        (unsigned long long)l->st.rejected_before);
+  l->st.parts_before = l->nprior;
+  load_enter(l, LOAD_PREPARED);
+  return 0;
+}
+
+static int start_workers(dbfork_load *l) {
+  dbfork_options o = l->po;
+  job_config jc;
+  int rc;
+  o.task = load_worker_task;
+  o.task_arg = l;
+  o.init = load_worker_init;
+  o.init_arg = l;
+  o.on_connect = NULL;
+  o.transaction = 1;
+  o.local_infile = 1;
+  o.prefetch = 1;                    /* parts are big: no worker hoards a queue of them */
+  o.queue_max = (unsigned)o.workers; /* the parent cuts just ahead of the workers */
+  o.submit_nonblocking = 1;
+  rc = dbfork_pool_new(&l->pool, &o);
+  if (rc) return load_set_err(l, rc, "cannot create the pool: %s", dbfork_strerror(rc));
+  rc = dbfork_pool_start(l->pool);
+  if (rc)
+    return load_set_err(
+        l, rc == DBFORK_ECLOSED ? DBFORK_ECANCELED : rc, "the workers could not start: %s",
+        dbfork_pool_last_error(l->pool)[0] ? dbfork_pool_last_error(l->pool) : dbfork_strerror(rc));
+  memset(&jc, 0, sizeof jc);
+  jc.pool = l->pool;
+  jc.ops = &load_job_ops;
+  jc.ud = l;
+  jc.window = 2u * (unsigned)o.workers;
+  rc = job_new(&l->job, &jc);
+  if (rc) return load_set_err(l, rc, "cannot create the job: %s", dbfork_strerror(rc));
+  load_enter(l, LOAD_RUNNING);
+  return job_start(l->job);
+}
+
+static int begin(dbfork_load *l) {
+  int rc;
+  if (l->phase == LOAD_NEW && (rc = dbfork_load_prepare(l))) return rc;
+  if (l->phase != LOAD_PREPARED) return load_set_err(l, DBFORK_ESTATE, "the load ran already");
+  return start_workers(l);
+}
+
+int dbfork_load_run(dbfork_load *l) {
+  int rc;
+  if (!l) return DBFORK_EINVAL;
+  if (l->po.loop)
+    return load_set_err(l, DBFORK_ESTATE,
+                        "the load runs on the caller's loop: use dbfork_load_start");
+  if ((rc = begin(l))) {
+    if (l->phase == LOAD_RUNNING) {
+      l->status = rc;
+      load_enter(l, LOAD_ENDED);
+    }
+    return rc;
+  }
+  while (l->phase != LOAD_ENDED) dbfork_pool_run(l->pool, 1);
+  rc = dbfork_pool_join(l->pool);
+  if (!l->status && rc) l->status = rc;
+  return l->status;
+}
+
+static void on_done_timer(uv_timer_t *t) {
+  dbfork_load *l = t->data;
+  l->in_done = 1;
+  l->done(l, l->status, l->done_ud);
+  l->in_done = 0;
+}
+
+int dbfork_load_start(dbfork_load *l, dbfork_load_done_fn done, void *ud) {
+  int rc;
+  if (!l || !done) return DBFORK_EINVAL;
+  if (!l->po.loop)
+    return load_set_err(l, DBFORK_ESTATE, "no caller's loop in the options: use dbfork_load_run");
+  if (l->done) return load_set_err(l, DBFORK_ESTATE, "the load was started already");
+  l->done = done;
+  l->done_ud = ud;
+  l->starting = 1;
+  rc = begin(l);
+  l->starting = 0;
+  if (rc) {
+    l->done = NULL;
+    l->done_pending = 0;
+    return rc;
+  }
+  if (l->done_pending) {
+    /* It ended inside the start (nothing was left to load): the callback
+     * still comes from the loop, after this returns. */
+    uv_timer_init(l->po.loop, &l->done_timer);
+    l->done_timer.data = l;
+    l->done_timer_on = 1;
+    uv_timer_start(&l->done_timer, on_done_timer, 0, 0);
+  }
+  return 0;
+}
+
+int dbfork_load_stop(dbfork_load *l) {
+  if (!l) return DBFORK_EINVAL;
+  if (l->phase == LOAD_RUNNING && l->job) {
+    job_stop(l->job, 1);
+  } else if (l->phase != LOAD_ENDED) {
+    l->status = DBFORK_ECANCELED;
+    load_enter(l, LOAD_ENDED);
+  }
+  return 0;
+}
+
+int dbfork_load_stats_get(dbfork_load *l, dbfork_load_stats *st) {
+  if (!l || !st) return DBFORK_EINVAL;
+  *st = l->st;
+  if (l->job) {
+    job_counts n;
+    job_counts_get(l->job, &n);
+    st->retries = n.retries;
+  }
+  if (l->pool) {
+    dbfork_worker_stats ws[64];
+    int nw = dbfork_pool_stats_get(l->pool, NULL, ws, 64), k;
+    st->workers = nw;
+    st->workers_busy = 0;
+    for (k = 0; k < nw && k < 64; k++) st->workers_busy += ws[k].state == DBFORK_WORKER_BUSY;
+  }
+  return 0;
+}
+
+const char *dbfork_load_last_error(const dbfork_load *l) { return l ? l->err : ""; }
+
+dbfork_pool *dbfork_load_pool(dbfork_load *l) { return l ? l->pool : NULL; }
+
+void dbfork_load_free(dbfork_load *l) {
+  int i;
+  if (!l) return;
+  if (l->done_timer_on) {
+    uv_close((uv_handle_t *)&l->done_timer, NULL);
+    uv_run(l->po.loop, UV_RUN_NOWAIT);
+  }
+  /* A load that ended normally: its workers are leaving (the pool was
+   * closed at the end); wait for them, as dbfork_load_run does. */
+  if (l->pool && l->phase == LOAD_ENDED) dbfork_pool_join(l->pool);
+  job_free(l->job); /* stays until the pool has ended its parts and the loop closed its timer */
+  dbfork_pool_free(l->pool);
+  if (l->m) dbfork_mysql_close(l->m);
+  if (l->fd >= 0) close(l->fd);
+  free(l->c.cols_sql);
+  free(l->c.ins_head);
+  free(l->c.dup_sql);
+  free(l->c.load_sql);
+  free(l->prior);
+  free(l->iobuf);
+  free(l->ready);
+  free(l->multi);
+  for (i = 0; i < l->nstrs; i++) {
+    /* No copy of a password is left in freed memory. */
+    memset(l->strs[i], 0, strlen(l->strs[i]));
+    free(l->strs[i]);
+  }
+  free(l);
+}

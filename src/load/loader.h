@@ -1,0 +1,181 @@
+/*
+ * loader.h — what the files of the loader layer share (not installed):
+ *
+ *   load.c      the public API (dbfork/load.h): options, lifecycle, stats
+ *   setup.c     the parent's checks of the target table and the SQL it builds
+ *   progress.c  the SQL of the loader's own tables (job, plan, progress)
+ *   plan.c      the chunk plan: the file cut as the load goes, a part cut in
+ *               halves, the byte range of any part for a resume
+ *   parent.c    the job core's callbacks: parts out, replies in, events up
+ *   worker.c    the worker half: claim, read, validate, hash, record
+ *   sink.c      the two ways rows reach the server: LOAD DATA and INSERT
+ *   csv.c       dialects, splitter, parser (csv.h)
+ *   wire.c      the part and reply codecs (wire.h)
+ *
+ * The layer uses only the public pool API (<dbfork.h>), the job core
+ * (src/job/job.h), libuv and the MySQL client library; the build refuses
+ * any include of the core's private headers.
+ */
+#ifndef DBFORK_LOAD_LOADER_H
+#define DBFORK_LOAD_LOADER_H
+
+#include <dbfork/load.h>
+#include <limits.h>
+#include <mysql.h>
+#include <uv.h>
+
+#include "csv.h"
+#include "job.h"
+#include "wire.h"
+
+enum { METHOD_LOAD_DATA, METHOD_INSERT };
+enum { DUP_ERROR, DUP_IGNORE, DUP_UPDATE, DUP_REPLACE };
+
+#define LOAD_MAX_COLS 1024
+#define LOAD_WARN_KEEP 5              /* warning messages kept per part */
+#define LOAD_READ_STEP (256u * 1024)  /* a worker's pread size */
+#define LOAD_COLUMN_NAME_MAX (64 * 4) /* 64 characters of up to 4 bytes */
+#define LOAD_COLUMN_QUOTED_MAX (LOAD_COLUMN_NAME_MAX + 3)
+
+/* What a worker needs, set up by the parent before the pool starts and
+ * inherited across fork; read-only afterwards. The SQL texts are on the
+ * heap: with up to LOAD_MAX_COLS quoted names of up to
+ * LOAD_COLUMN_QUOTED_MAX bytes, no fixed buffer of a sane size holds every
+ * legal column list. */
+typedef struct load_conf {
+  char path[PATH_MAX]; /* the file's real path */
+  char table[300];     /* `db`.`t` */
+  char db[140];        /* `db` */
+  char db_plain[130], table_plain[130];
+  int ncols;
+  char *cols_sql; /* `a`,`b`,... */
+  char *ins_head; /* INSERT [IGNORE] | REPLACE INTO `db`.`t` (`a`,`b`,...) VALUES */
+  char *dup_sql;  /* " ON DUPLICATE KEY UPDATE `a`=VALUES(`a`),..." or "" */
+  char *load_sql; /* the LOAD DATA statement */
+  csv_dialect d;
+  int method, dup;
+  unsigned batch;
+  uint64_t chunk_bytes, skip_lines, max_errors;
+  job_tables t;   /* plan and progress tables, job id */
+  char jobs[300]; /* `db`.`dbfork_load_job` */
+} load_conf;
+
+/* A part committed by an earlier run, as its progress row says. */
+typedef struct load_done {
+  uint64_t chunk, part, off, len, hash, records, rejected;
+} load_done;
+
+enum { LOAD_NEW, LOAD_PREPARED, LOAD_RUNNING, LOAD_ENDED };
+
+struct dbfork_load {
+  load_conf c;
+  int phase;         /* LOAD_*, changed by load_enter() only */
+  dbfork_options po; /* the pool options, strings owned (strs) */
+  dbfork_load_options lo;
+  char *strs[32];
+  int nstrs;
+  dbfork_load_stats st;
+  char err[2048];
+
+  int fd;
+  MYSQL *m; /* the parent's own connection */
+  dbfork_pool *pool;
+  job *job;
+  int status;
+  dbfork_load_done_fn done;
+  void *done_ud;
+  int in_done;      /* inside the done callback */
+  int starting;     /* inside dbfork_load_start */
+  int done_pending; /* ended inside the start: done comes from done_timer */
+  uv_timer_t done_timer;
+  int done_timer_on;
+
+  /* resume: what earlier runs committed, by (chunk, part) */
+  load_done *prior;
+  size_t nprior, capprior;
+  uint64_t plan_rows; /* plan rows the job already had */
+
+  /* the plan, cut as the load goes (plan.c) */
+  csv_splitter sp;
+  unsigned char *iobuf;
+  size_t iolen;
+  uint64_t read_off;
+  int split_eof;
+  csv_chunk *ready; /* chunks the splitter found, not yet handed out */
+  size_t nready, capready, headready;
+  load_part pend[64]; /* parts of the current chunk not yet handed out (a resume may
+                         leave several of one chunk to load) */
+  size_t npend, headpend;
+  /* Chunks being loaded in more than one part (split, or partly loaded by
+   * an earlier run): how many of their parts are still open, and whether
+   * one failed. A chunk counts as done when its last part is. */
+  struct load_multi {
+    uint64_t chunk, open;
+    int bad;
+  } * multi;
+  size_t nmulti, capmulti;
+};
+
+/* load.c */
+void load_enter(dbfork_load *l, int phase);
+int load_set_err(dbfork_load *l, int code, const char *fmt, ...) DBFORK_PRINTF(3, 4);
+const char *load_method_name(int method);
+
+/* setup.c: each returns 0 or a DBFORK_E* code with l->err set. */
+int load_open_file(dbfork_load *l);
+int load_check_table(dbfork_load *l, const char *table_opt, const char *default_db);
+int load_build_sql(dbfork_load *l);
+int load_sniff_eol(dbfork_load *l);
+int load_quote_ident(const char *in, char *out, size_t outlen, char *why, size_t whylen);
+int load_quote_column(const char *in, char *out, size_t outlen, char *why, size_t whylen);
+void load_sql_string(MYSQL *m, char *out, const char *in, size_t inlen);
+
+/* progress.c */
+int load_tables_prepare(dbfork_load *l); /* create or upgrade the tables, job row */
+int load_read_prior(dbfork_load *l);     /* the committed parts, into l->prior */
+int load_plan_store(dbfork_load *l, const csv_chunk *c);
+const load_done *load_prior_find(const dbfork_load *l, uint64_t chunk, uint64_t part);
+/* worker side, inside the part's transaction */
+int load_budget_take(dbfork_worker *w, const load_conf *c, uint64_t rejected);
+long long load_budget_used(dbfork_worker *w, const load_conf *c);
+int load_record_part(dbfork_worker *w, const load_conf *c, const load_part *p, uint64_t records,
+                     uint64_t rejected, uint64_t warnings, uint64_t hash);
+#define LOAD_PROGRESS_SELECT "records, rejected, warnings, byte_offset, byte_len"
+
+/* plan.c */
+int load_verify_prior(dbfork_load *l); /* resume: every committed part against the file */
+int load_plan_next(dbfork_load *l, csv_chunk *out); /* 1, 0 at the end, or < 0 */
+/* Cuts part p in halves at the first record boundary at or past its middle:
+ * 0 and *a, *b; 1 if p holds one record; < 0 on a read error (l->err). */
+int load_part_split(dbfork_load *l, const load_part *p, load_part *a, load_part *b);
+/* The parts of chunk c still to load, given what earlier runs committed:
+ * the whole chunk when nothing of it is, none when it all is, else the
+ * uncommitted halves (of halves ...). Writes at most max to out; returns
+ * how many, or < 0 (l->err). */
+int load_plan_parts(dbfork_load *l, const csv_chunk *c, load_part *out, size_t max);
+void load_part_from_chunk(load_part *p, const csv_chunk *c);
+void load_chunk_from_part(csv_chunk *c, const load_part *p);
+uint64_t load_hash(const void *p, size_t n);
+
+/* The incremental hash of a part, fed as the worker reads it. */
+typedef struct load_hasher {
+  uint64_t h;
+  size_t done; /* bytes hashed so far: a multiple of 8 until load_hash_final */
+} load_hasher;
+void load_hash_init(load_hasher *x, size_t n);
+void load_hash_words(load_hasher *x, const char *p, size_t upto);
+uint64_t load_hash_final(load_hasher *x, const char *p, size_t n);
+
+/* The terminator the server must be sent after a last record that has
+ * none (wire.h: no_eol), so that it reads the record as the parser did.
+ * Writes at most 1 + CSV_TERM_MAX bytes after buf[len); returns how many. */
+size_t load_append_eol(const csv_dialect *d, char *buf, size_t len);
+
+/* parent.c */
+extern const job_ops load_job_ops;
+
+/* worker.c */
+int load_worker_init(dbfork_worker *w, void *arg);
+int load_worker_task(dbfork_worker *w, const void *in, size_t len, void *arg);
+
+#endif /* DBFORK_LOAD_LOADER_H */

@@ -1,0 +1,265 @@
+/*
+ * parent.c — the loader's side of the job core (job_ops): parts go down to
+ * the workers, their replies come up and become counts and events for the
+ * caller's callbacks. No SQL runs here but the plan row of a chunk, stored
+ * before its first part is submitted.
+ */
+
+#include "loader.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static dbfork_load *L_of(job *j) { return job_ud(j); }
+
+static struct load_multi *multi_find(dbfork_load *l, uint64_t chunk) {
+  size_t i;
+  for (i = 0; i < l->nmulti; i++)
+    if (l->multi[i].chunk == chunk) return &l->multi[i];
+  return NULL;
+}
+
+static struct load_multi *multi_add(dbfork_load *l, uint64_t chunk, uint64_t open) {
+  struct load_multi *m = multi_find(l, chunk);
+  if (m) {
+    m->open += open;
+    return m;
+  }
+  if (l->nmulti == l->capmulti) {
+    size_t cap = l->capmulti ? l->capmulti * 2 : 16;
+    struct load_multi *np = realloc(l->multi, cap * sizeof *np);
+    if (!np) return NULL;
+    l->multi = np;
+    l->capmulti = cap;
+  }
+  m = &l->multi[l->nmulti++];
+  m->chunk = chunk;
+  m->open = open;
+  m->bad = 0;
+  return m;
+}
+
+/* A part of a chunk has ended (ok: committed); returns 1 if that was the
+ * chunk's last open part and all of them committed. */
+static int chunk_part_closed(dbfork_load *l, uint64_t chunk, uint64_t part, int ok) {
+  struct load_multi *m = multi_find(l, chunk);
+  int whole;
+  if (!m) return part == 1 && ok;
+  if (!ok) m->bad = 1;
+  if (--m->open) return 0;
+  whole = !m->bad;
+  *m = l->multi[--l->nmulti];
+  return whole;
+}
+
+static job_part *to_job_part(const load_part *lp) {
+  job_part *p = job_part_new(lp->chunk, lp->part, lp, sizeof *lp);
+  if (p) p->splittable = lp->records > 1;
+  return p;
+}
+
+static int op_next(job *j, job_part **out) {
+  dbfork_load *l = L_of(j);
+  while (l->headpend == l->npend) {
+    csv_chunk c;
+    int rc = load_plan_next(l, &c), n;
+    uint64_t left = 0;
+    size_t i;
+    if (rc <= 0) return rc;
+    l->st.chunks++;
+    n = load_plan_parts(l, &c, l->pend, sizeof l->pend / sizeof l->pend[0]);
+    if (n < 0) return n;
+    for (i = 0; i < (size_t)n; i++) left += l->pend[i].length;
+    l->st.bytes_before += c.len - left;
+    if (n == 0) {
+      l->st.chunks_before++;
+      continue;
+    }
+    if (n > 1 || l->pend[0].part != 1) {
+      if (!multi_add(l, c.index, (uint64_t)n))
+        return load_set_err(l, DBFORK_ENOMEM, "out of memory");
+    }
+    if ((rc = load_plan_store(l, &c))) return rc;
+    l->npend = (size_t)n;
+    l->headpend = 0;
+  }
+  *out = to_job_part(&l->pend[l->headpend++]);
+  return *out ? 1 : load_set_err(l, DBFORK_ENOMEM, "out of memory");
+}
+
+static int op_split(job *j, const job_part *p, job_part **a, job_part **b) {
+  dbfork_load *l = L_of(j);
+  load_part lp, la, lb;
+  int rc;
+  memcpy(&lp, p->desc, sizeof lp);
+  rc = load_part_split(l, &lp, &la, &lb);
+  if (rc) return rc;
+  *a = to_job_part(&la);
+  *b = to_job_part(&lb);
+  {
+    /* One open part of the chunk becomes two. */
+    struct load_multi *m = multi_find(l, lp.chunk);
+    if (!m) m = multi_add(l, lp.chunk, 1);
+    if (!*a || !*b || !m) {
+      free(*a);
+      free(*b);
+      return load_set_err(l, DBFORK_ENOMEM, "out of memory");
+    }
+    m->open++;
+  }
+  return 0;
+}
+
+static long op_encode(job *j, const job_part *p, void *buf, size_t cap) {
+  load_part lp;
+  (void)j;
+  if (cap < LOAD_PART_SIZE || p->desc_len != sizeof lp) return DBFORK_EINVAL;
+  memcpy(&lp, p->desc, sizeof lp);
+  lp.part = p->part;
+  load_part_encode(&lp, buf);
+  return LOAD_PART_SIZE;
+}
+
+static void chunk_event(dbfork_load *l, const load_part *lp, int what, const dbfork_result *r,
+                        const load_reply_head *h, unsigned attempts) {
+  dbfork_load_chunk ev;
+  if (!l->lo.on_chunk) return;
+  memset(&ev, 0, sizeof ev);
+  ev.what = what;
+  ev.chunk = lp->chunk;
+  ev.part = lp->part;
+  ev.offset = lp->offset;
+  ev.length = lp->length;
+  ev.first_line = lp->first_line;
+  ev.last_line = h ? h->last_line : lp->first_line;
+  ev.records = h ? h->records : lp->records;
+  ev.attempts = attempts;
+  if (h) {
+    ev.loaded = h->loaded;
+    ev.rejected = h->rejected;
+    ev.warnings = h->warnings;
+    ev.recovered = (h->flags & LOAD_REPLY_RECOVERED) != 0;
+  }
+  ev.sqlstate = "";
+  ev.message = "";
+  if (r && what != DBFORK_LOAD_CHUNK_DONE) {
+    ev.status = r->status;
+    ev.mysql_errno = r->mysql_errno;
+    ev.sqlstate = r->sqlstate;
+    ev.message = r->message;
+  }
+  l->lo.on_chunk(l, &ev, l->lo.ud);
+}
+
+/* A committed part's reply: counts, then the events in the order the
+ * worker wrote them. */
+static int take_reply(dbfork_load *l, const load_part *lp, const dbfork_result *r,
+                      unsigned attempts) {
+  load_reply_reader rd;
+  load_reply_head h;
+  load_entry e;
+  int k;
+  char text[1024];
+  if (load_reply_open(&rd, &h, r->data, r->len) || h.chunk != lp->chunk || h.part != lp->part)
+    return load_set_err(l, DBFORK_EPROTO, "chunk %llu: the worker's reply cannot be read",
+                        (unsigned long long)lp->chunk);
+  l->st.rows_loaded += h.loaded;
+  l->st.records += h.records;
+  l->st.rejected += h.rejected;
+  l->st.warnings += h.warnings;
+  l->st.bytes_done += lp->length;
+  chunk_event(l, lp, DBFORK_LOAD_CHUNK_DONE, r, &h, attempts);
+  while ((k = load_reply_next(&rd, &e)) == 1) {
+    size_t tl = e.text_len < sizeof text - 1 ? e.text_len : sizeof text - 1;
+    memcpy(text, e.text, tl);
+    text[tl] = 0;
+    if (e.kind == LOAD_ENTRY_REJECT && l->lo.on_reject) {
+      dbfork_load_reject rj;
+      rj.file = l->c.path;
+      rj.line = e.line;
+      rj.error_line = e.error_line;
+      rj.column = e.column;
+      rj.field = e.field;
+      rj.reason = text;
+      rj.raw = e.raw;
+      rj.raw_len = e.raw_len;
+      rj.chunk = lp->chunk;
+      l->lo.on_reject(l, &rj, l->lo.ud);
+    } else if (e.kind == LOAD_ENTRY_WARNING && l->lo.on_warning) {
+      dbfork_load_warning wn;
+      wn.file = l->c.path;
+      wn.line = e.line;
+      wn.message = text;
+      wn.chunk = lp->chunk;
+      wn.chunk_first_line = h.first_line;
+      wn.chunk_last_line = h.last_line;
+      l->lo.on_warning(l, &wn, l->lo.ud);
+    }
+  }
+  if (k < 0)
+    return load_set_err(l, DBFORK_EPROTO, "chunk %llu: the worker's reply is malformed",
+                        (unsigned long long)lp->chunk);
+  return 0;
+}
+
+static int op_ended(job *j, const job_part *p, const dbfork_result *r, int action) {
+  dbfork_load *l = L_of(j);
+  load_part lp;
+  int rc = 0;
+  memcpy(&lp, p->desc, sizeof lp);
+  lp.part = p->part;
+  switch (action) {
+    case JOB_DONE:
+      rc = take_reply(l, &lp, r, p->failures);
+      if (chunk_part_closed(l, lp.chunk, lp.part, rc == 0)) l->st.chunks_done++;
+      if (rc) l->st.chunks_failed++;
+      break;
+    case JOB_REQUEUE:
+      l->st.requeues++;
+      chunk_event(l, &lp, DBFORK_LOAD_CHUNK_REQUEUED, r, NULL, p->failures + 1);
+      break;
+    case JOB_SPLIT:
+      l->st.splits++;
+      chunk_event(l, &lp, DBFORK_LOAD_CHUNK_SPLIT, r, NULL, p->failures + 1);
+      break;
+    case JOB_GIVE_UP:
+      l->st.given_up++;
+      chunk_part_closed(l, lp.chunk, lp.part, 0);
+      chunk_event(l, &lp, DBFORK_LOAD_CHUNK_GAVE_UP, r, NULL, p->failures + 1);
+      break;
+    case JOB_FAIL:
+      l->st.chunks_failed++;
+      chunk_part_closed(l, lp.chunk, lp.part, 0);
+      if (!l->status) {
+        load_set_err(l, r->status ? r->status : DBFORK_ETASK,
+                     "chunk %llu (from line %llu, bytes %llu-%llu) failed: %s",
+                     (unsigned long long)lp.chunk, (unsigned long long)lp.first_line,
+                     (unsigned long long)lp.offset, (unsigned long long)(lp.offset + lp.length),
+                     r->message);
+        if (r->mysql_errno)
+          snprintf(l->err + strlen(l->err), sizeof l->err - strlen(l->err),
+                   " (MySQL error %u, SQLSTATE %s)", r->mysql_errno, r->sqlstate);
+        l->status = r->status ? r->status : DBFORK_ETASK;
+      }
+      chunk_event(l, &lp, DBFORK_LOAD_CHUNK_FAILED, r, NULL, p->failures + 1);
+      break;
+    case JOB_CANCELLED:
+      l->st.chunks_cancelled++;
+      chunk_part_closed(l, lp.chunk, lp.part, 0);
+      chunk_event(l, &lp, DBFORK_LOAD_CHUNK_CANCELLED, r, NULL, p->failures);
+      break;
+    default: break;
+  }
+  return rc;
+}
+
+static void op_finished(job *j, int status) {
+  dbfork_load *l = L_of(j);
+  if (status && !l->err[0]) load_set_err(l, status, "%s", job_error(j));
+  l->status = status;
+  l->st.status = status;
+  load_enter(l, LOAD_ENDED);
+}
+
+const job_ops load_job_ops = {op_next, op_split, op_encode, op_ended, op_finished};

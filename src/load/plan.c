@@ -1,0 +1,351 @@
+/*
+ * plan.c — the loader's chunk plan: the file cut into record-aligned chunks
+ * as the load goes (the parent never holds more than its read buffer), a
+ * part cut in halves when it keeps losing its worker, and, for a resume,
+ * the byte range of any part an earlier run committed, checked against the
+ * file.
+ *
+ * Cuts are a function of the file's bytes and the options alone: the
+ * chunks are csv_splitter's (chunk_size), and the halves of a part are cut
+ * at the first record boundary at or past its middle byte. So a rerun finds
+ * every part an earlier run recorded at the same bytes, and a changed file
+ * shows as a part whose range or hash differs.
+ */
+
+#include "loader.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the chunk hash (the same as dbfork 0.1's, so its records resume) ----
+ * FNV over 8-byte words (bytes at the tail), fed incrementally as a worker
+ * reads its part. */
+#define FNV_INIT 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
+void load_hash_init(load_hasher *x, size_t n) {
+  x->h = FNV_INIT ^ n;
+  x->done = 0;
+}
+
+void load_hash_words(load_hasher *x, const char *p, size_t upto) {
+  uint64_t h = x->h;
+  size_t i = x->done;
+  for (; i + 8 <= upto; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    h = (h ^ w) * FNV_PRIME;
+    h ^= h >> 29;
+  }
+  x->h = h;
+  x->done = i;
+}
+
+uint64_t load_hash_final(load_hasher *x, const char *p, size_t n) {
+  const unsigned char *s;
+  uint64_t h;
+  size_t i;
+  load_hash_words(x, p, n);
+  h = x->h;
+  s = (const unsigned char *)p;
+  for (i = x->done; i < n; i++) h = (h ^ s[i]) * FNV_PRIME;
+  return h;
+}
+
+uint64_t load_hash(const void *p, size_t n) {
+  load_hasher x;
+  load_hash_init(&x, n);
+  return load_hash_final(&x, p, n);
+}
+
+size_t load_append_eol(const csv_dialect *d, char *buf, size_t len) {
+  size_t n = 0;
+  if (d->escape >= 0 && d->escape != d->enclosure) {
+    /* A lone escape byte at the very end of the file is literal (the
+     * server's LOAD DATA stores "abc\" for 1,abc\<EOF>); followed by our
+     * terminator it would escape it instead. An odd run of escape bytes
+     * ends in a lone one (the byte before the run is not an escape):
+     * double it, which both the parser and the server read as one literal
+     * escape byte. (A terminator holding the escape byte after its first
+     * byte could fool the count; csv_dialect_parse only forbids it as the
+     * first byte.) */
+    size_t run = 0;
+    while (run < len && (unsigned char)buf[len - 1 - run] == d->escape) run++;
+    if (run % 2) buf[len + n++] = (char)d->escape;
+  }
+  memcpy(buf + len + n, d->line_term, d->line_term_len);
+  return n + d->line_term_len;
+}
+
+void load_part_from_chunk(load_part *p, const csv_chunk *c) {
+  memset(p, 0, sizeof *p);
+  p->chunk = c->index;
+  p->part = 1;
+  p->offset = c->off;
+  p->length = c->len;
+  p->records = c->records;
+  p->first_record = c->first_record;
+  p->first_line = c->first_line;
+  p->first_col = c->first_col;
+  p->no_eol = c->no_eol;
+}
+
+void load_chunk_from_part(csv_chunk *c, const load_part *p) {
+  memset(c, 0, sizeof *c);
+  c->index = p->chunk;
+  c->off = p->offset;
+  c->len = p->length;
+  c->records = p->records;
+  c->first_record = p->first_record;
+  c->first_line = p->first_line;
+  c->first_col = p->first_col;
+  c->no_eol = p->no_eol;
+}
+
+/* ---- the plan, cut as the load goes ---- */
+
+static int on_plan_chunk(void *ud, const csv_chunk *c) {
+  dbfork_load *l = ud;
+  if (l->nready == l->capready) {
+    size_t cap = l->capready ? l->capready * 2 : 64;
+    csv_chunk *np = realloc(l->ready, cap * sizeof *np);
+    if (!np) return DBFORK_ENOMEM;
+    l->ready = np;
+    l->capready = cap;
+  }
+  l->ready[l->nready++] = *c;
+  return 0;
+}
+
+static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) break;
+    got += (size_t)n;
+  }
+  return (ssize_t)got;
+}
+
+int load_plan_next(dbfork_load *l, csv_chunk *out) {
+  while (l->headready == l->nready) {
+    ssize_t n;
+    int rc;
+    l->headready = l->nready = 0;
+    if (l->split_eof) return 0;
+    n = pread_full(l->fd, l->iobuf, l->iolen, l->read_off);
+    if (n < 0)
+      return load_set_err(l, DBFORK_EIO, "reading %s at byte %llu: %s", l->c.path,
+                          (unsigned long long)l->read_off, strerror(errno));
+    if (n == 0) {
+      rc = csv_splitter_finish(&l->sp, on_plan_chunk, l);
+      l->split_eof = 1;
+    } else {
+      rc = csv_splitter_feed(&l->sp, l->iobuf, (size_t)n, on_plan_chunk, l);
+      l->read_off += (uint64_t)n;
+    }
+    if (rc == DBFORK_ENOMEM) return load_set_err(l, rc, "out of memory splitting %s", l->c.path);
+    if (rc) return load_set_err(l, DBFORK_EIO, "splitting %s: %s", l->c.path, csv_strerror(rc));
+  }
+  *out = l->ready[l->headready++];
+  return 1;
+}
+
+/* ---- halves ---- */
+
+typedef struct first_cut {
+  int found;
+  csv_chunk c;
+} first_cut;
+
+static int on_first(void *ud, const csv_chunk *c) {
+  first_cut *f = ud;
+  f->found = 1;
+  f->c = *c;
+  return 1; /* the first chunk is all we want */
+}
+
+int load_part_split(dbfork_load *l, const load_part *p, load_part *a, load_part *b) {
+  csv_splitter sp;
+  first_cut f = {0, {0}};
+  uint64_t done = 0, nl = 0, after_nl = 0; /* bytes after the last '\n' of the first half */
+  int rc = 0;
+  if (p->records < 2 || p->length < 2) return 1;
+  csv_splitter_init(&sp, &l->c.d, p->length / 2, 0);
+  while (!f.found && done < p->length) {
+    size_t want = p->length - done > l->iolen ? l->iolen : (size_t)(p->length - done);
+    ssize_t n = pread_full(l->fd, l->iobuf, want, p->offset + done);
+    if (n <= 0)
+      return load_set_err(l, DBFORK_EIO, "reading %s at byte %llu: %s", l->c.path,
+                          (unsigned long long)(p->offset + done),
+                          n < 0 ? strerror(errno) : "the file shrank");
+    rc = csv_splitter_feed(&sp, l->iobuf, (size_t)n, on_first, &f);
+    {
+      /* Lines of the bytes that end up in the first half (they are all
+       * before the cut: count this piece up to it, once it is known). */
+      size_t upto = f.found ? (size_t)(f.c.len - done) : (size_t)n, i;
+      if (upto > (size_t)n) upto = (size_t)n;
+      for (i = 0; i < upto; i++) {
+        if (l->iobuf[i] == '\n') {
+          nl++;
+          after_nl = 0;
+        } else {
+          after_nl++;
+        }
+      }
+    }
+    done += (uint64_t)n;
+    if (rc && rc != 1) return load_set_err(l, DBFORK_EIO, "splitting a part: %s", csv_strerror(rc));
+  }
+  if (!f.found && p->no_eol) {
+    rc = csv_splitter_finish(&sp, on_first, &f);
+    if (rc && rc != 1) return load_set_err(l, DBFORK_EIO, "splitting a part: %s", csv_strerror(rc));
+  }
+  if (!f.found || f.c.len >= p->length || f.c.records >= p->records) return 1;
+  *a = *p;
+  *b = *p;
+  a->part = 2 * p->part;
+  b->part = 2 * p->part + 1;
+  a->length = f.c.len;
+  a->records = f.c.records;
+  a->no_eol = 0;
+  b->offset = p->offset + f.c.len;
+  b->length = p->length - f.c.len;
+  b->records = p->records - f.c.records;
+  b->first_record = p->first_record + f.c.records;
+  b->first_line = p->first_line + nl;
+  b->first_col = nl ? after_nl + 1 : p->first_col + f.c.len;
+  return 0;
+}
+
+/* The range of part `part` of the chunk whose whole part is *root: cut down
+ * along the path from the root. 0 and *out; 1 if the path does not exist
+ * (a part along it cannot be cut); < 0 on a read error. */
+static int part_range(dbfork_load *l, const load_part *root, uint64_t part, load_part *out) {
+  unsigned depth = job_part_depth(part), d;
+  load_part cur = *root, a, b;
+  for (d = depth; d > 0; d--) {
+    int rc = load_part_split(l, &cur, &a, &b);
+    if (rc) return rc;
+    cur = (part >> (d - 1)) & 1 ? b : a;
+  }
+  *out = cur;
+  return 0;
+}
+
+/* The hash of the file's bytes [off, off + len), as a worker computes it,
+ * read in pieces of iolen bytes (a multiple of 8, so that no hashed word
+ * straddles two pieces). */
+static int hash_range(dbfork_load *l, uint64_t off, uint64_t len, uint64_t *out) {
+  load_hasher x;
+  uint64_t done = 0;
+  load_hash_init(&x, (size_t)len);
+  for (;;) {
+    size_t want = len - done > l->iolen ? l->iolen : (size_t)(len - done);
+    ssize_t n = want ? pread_full(l->fd, l->iobuf, want, off + done) : 0;
+    if (n < 0 || (size_t)n != want) return -1;
+    x.done = 0;
+    if (done + (uint64_t)n == len) {
+      *out = load_hash_final(&x, (const char *)l->iobuf, (size_t)n);
+      return 0;
+    }
+    load_hash_words(&x, (const char *)l->iobuf, (size_t)n);
+    done += (uint64_t)n;
+  }
+}
+
+/* Resume: every part an earlier run committed must have the same bytes now
+ * (range and hash), before anything is loaded, so that a changed file
+ * cannot end half-loaded twice. Splits the whole file once. */
+int load_verify_prior(dbfork_load *l) {
+  size_t i = 0, seen = 0;
+  csv_chunk c;
+  int rc;
+  if (!l->nprior) return 0;
+  while ((rc = load_plan_next(l, &c)) == 1) {
+    load_part root;
+    load_part_from_chunk(&root, &c);
+    for (; i < l->nprior && l->prior[i].chunk <= c.index; i++) {
+      const load_done *d = &l->prior[i];
+      load_part want;
+      uint64_t h = 0;
+      if (d->chunk < c.index) continue; /* not in the plan: caught by the count below */
+      seen++;
+      rc = part_range(l, &root, d->part, &want);
+      if (rc < 0) return rc;
+      if (rc == 0 && want.offset == d->off && want.length == d->len &&
+          !hash_range(l, d->off, d->len, &h) && h == d->hash)
+        continue;
+      return load_set_err(l, DBFORK_ECHANGED,
+                          "cannot resume: chunk %llu (from line %llu) differs from what an earlier "
+                          "run of this load committed (bytes %llu+%llu then, %llu+%llu now): the "
+                          "file or the options (--chunk-size, dialect, --skip-lines) changed; "
+                          "restore the file and options of the interrupted run, or empty the "
+                          "table and rerun with --restart",
+                          (unsigned long long)c.index, (unsigned long long)c.first_line,
+                          (unsigned long long)d->off, (unsigned long long)d->len,
+                          (unsigned long long)(rc == 0 ? want.offset : c.off),
+                          (unsigned long long)(rc == 0 ? want.length : c.len));
+    }
+  }
+  if (rc < 0) return rc;
+  if (seen != l->nprior)
+    return load_set_err(l, DBFORK_ECHANGED,
+                        "cannot resume: the progress table records chunks past the end of the "
+                        "file now; restore the file and options of the interrupted run, or "
+                        "empty the table and rerun with --restart");
+  /* The load pass cuts the file again from its start. */
+  csv_splitter_init(&l->sp, &l->c.d, l->c.chunk_bytes, l->c.skip_lines);
+  l->read_off = 0;
+  l->split_eof = 0;
+  l->nready = l->headready = 0;
+  return 0;
+}
+
+/* For the load pass: the parts of chunk c that no earlier run committed,
+ * written to out (at most max); returns how many, or < 0. */
+static int uncovered(dbfork_load *l, const load_part *p, size_t lo, size_t hi, load_part *out,
+                     size_t max, size_t *n) {
+  size_t i;
+  int any = 0;
+  load_part a, b;
+  int rc;
+  for (i = lo; i < hi; i++) {
+    if (l->prior[i].part == p->part) return 0; /* committed */
+    if (job_part_covers(p->part, l->prior[i].part)) any = 1;
+  }
+  if (!any) {
+    if (*n >= max) return load_set_err(l, DBFORK_ENOMEM, "too many uncommitted parts");
+    out[(*n)++] = *p;
+    return 0;
+  }
+  rc = load_part_split(l, p, &a, &b);
+  if (rc)
+    return rc < 0 ? rc
+                  : load_set_err(l, DBFORK_ECHANGED,
+                                 "cannot resume: a recorded part "
+                                 "of chunk %llu cannot be found",
+                                 (unsigned long long)p->chunk);
+  if ((rc = uncovered(l, &a, lo, hi, out, max, n))) return rc;
+  return uncovered(l, &b, lo, hi, out, max, n);
+}
+
+int load_plan_parts(dbfork_load *l, const csv_chunk *c, load_part *out, size_t max) {
+  size_t lo = 0, hi, n = 0;
+  load_part root;
+  int rc;
+  load_part_from_chunk(&root, c);
+  while (lo < l->nprior && l->prior[lo].chunk < c->index) lo++;
+  for (hi = lo; hi < l->nprior && l->prior[hi].chunk == c->index; hi++) {
+  }
+  if (lo == hi) {
+    out[0] = root;
+    return 1;
+  }
+  rc = uncovered(l, &root, lo, hi, out, max, &n);
+  return rc < 0 ? rc : (int)n;
+}
