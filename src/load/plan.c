@@ -157,68 +157,103 @@ int load_plan_next(dbfork_load *l, csv_chunk *out) {
 
 /* ---- halves ---- */
 
-typedef struct first_cut {
+/* Record boundaries of a part as the splitter finds them (one record per
+ * chunk): the last one before the middle and the first one at or past it. */
+typedef struct cut_search {
+  uint64_t mid;
+  uint64_t before, before_recs; /* 0: none yet */
+  uint64_t after, after_recs;
   int found;
-  csv_chunk c;
-} first_cut;
+} cut_search;
 
-static int on_first(void *ud, const csv_chunk *c) {
-  first_cut *f = ud;
-  f->found = 1;
-  f->c = *c;
-  return 1; /* the first chunk is all we want */
+static int on_record(void *ud, const csv_chunk *c) {
+  cut_search *cs = ud;
+  uint64_t end = c->off + c->len;
+  if (end < cs->mid) {
+    cs->before = end;
+    cs->before_recs = c->index + 1;
+    return 0;
+  }
+  cs->after = end;
+  cs->after_recs = c->index + 1;
+  cs->found = 1;
+  return 1; /* enough */
+}
+
+/* Counts the '\n' bytes of the file in [off, off + len) and the bytes after
+ * the last one (for the line and column of the byte after the range). */
+static int count_lines(dbfork_load *l, uint64_t off, uint64_t len, uint64_t *nl, uint64_t *tail) {
+  uint64_t done = 0;
+  *nl = 0;
+  *tail = 0;
+  while (done < len) {
+    size_t want = len - done > l->iolen ? l->iolen : (size_t)(len - done), i;
+    ssize_t n = pread_full(l->fd, l->iobuf, want, off + done);
+    if (n <= 0 || (size_t)n != want) return -1;
+    for (i = 0; i < want; i++) {
+      if (l->iobuf[i] == '\n') {
+        (*nl)++;
+        *tail = 0;
+      } else {
+        (*tail)++;
+      }
+    }
+    done += want;
+  }
+  return 0;
 }
 
 int load_part_split(dbfork_load *l, const load_part *p, load_part *a, load_part *b) {
   csv_splitter sp;
-  first_cut f = {0, {0}};
-  uint64_t done = 0, nl = 0, after_nl = 0; /* bytes after the last '\n' of the first half */
+  cut_search cs;
+  uint64_t done = 0, cut, recs, nl, tail;
   int rc = 0;
   if (p->records < 2 || p->length < 2) return 1;
-  csv_splitter_init(&sp, &l->c.d, p->length / 2, 0);
-  while (!f.found && done < p->length) {
+  memset(&cs, 0, sizeof cs);
+  cs.mid = p->length / 2;
+  csv_splitter_init(&sp, &l->c.d, 1, 0); /* a chunk per record */
+  while (!cs.found && done < p->length) {
     size_t want = p->length - done > l->iolen ? l->iolen : (size_t)(p->length - done);
     ssize_t n = pread_full(l->fd, l->iobuf, want, p->offset + done);
     if (n <= 0)
       return load_set_err(l, DBFORK_EIO, "reading %s at byte %llu: %s", l->c.path,
                           (unsigned long long)(p->offset + done),
                           n < 0 ? strerror(errno) : "the file shrank");
-    rc = csv_splitter_feed(&sp, l->iobuf, (size_t)n, on_first, &f);
-    {
-      /* Lines of the bytes that end up in the first half (they are all
-       * before the cut: count this piece up to it, once it is known). */
-      size_t upto = f.found ? (size_t)(f.c.len - done) : (size_t)n, i;
-      if (upto > (size_t)n) upto = (size_t)n;
-      for (i = 0; i < upto; i++) {
-        if (l->iobuf[i] == '\n') {
-          nl++;
-          after_nl = 0;
-        } else {
-          after_nl++;
-        }
-      }
-    }
+    rc = csv_splitter_feed(&sp, l->iobuf, (size_t)n, on_record, &cs);
+    if (rc && rc != 1) return load_set_err(l, DBFORK_EIO, "splitting a part: %s", csv_strerror(rc));
     done += (uint64_t)n;
+  }
+  if (!cs.found) {
+    rc = csv_splitter_finish(&sp, on_record, &cs);
     if (rc && rc != 1) return load_set_err(l, DBFORK_EIO, "splitting a part: %s", csv_strerror(rc));
   }
-  if (!f.found && p->no_eol) {
-    rc = csv_splitter_finish(&sp, on_first, &f);
-    if (rc && rc != 1) return load_set_err(l, DBFORK_EIO, "splitting a part: %s", csv_strerror(rc));
+  /* The boundary nearest the middle that leaves both halves a record. */
+  if (cs.found && cs.after < p->length && (!cs.before || cs.after - cs.mid <= cs.mid - cs.before)) {
+    cut = cs.after;
+    recs = cs.after_recs;
+  } else if (cs.before) {
+    cut = cs.before;
+    recs = cs.before_recs;
+  } else {
+    return 1; /* one record */
   }
-  if (!f.found || f.c.len >= p->length || f.c.records >= p->records) return 1;
+  if (recs >= p->records) return 1;
+  if (count_lines(l, p->offset, cut, &nl, &tail))
+    return load_set_err(l, DBFORK_EIO, "reading %s at byte %llu: %s", l->c.path,
+                        (unsigned long long)p->offset, strerror(errno));
   *a = *p;
   *b = *p;
   a->part = 2 * p->part;
   b->part = 2 * p->part + 1;
-  a->length = f.c.len;
-  a->records = f.c.records;
+  a->length = cut;
+  a->records = recs;
   a->no_eol = 0;
-  b->offset = p->offset + f.c.len;
-  b->length = p->length - f.c.len;
-  b->records = p->records - f.c.records;
-  b->first_record = p->first_record + f.c.records;
+  b->offset = p->offset + cut;
+  b->length = p->length - cut;
+  b->records = p->records - recs;
+  b->first_record = p->first_record + recs;
   b->first_line = p->first_line + nl;
-  b->first_col = nl ? after_nl + 1 : p->first_col + f.c.len;
+  b->first_col = nl ? tail + 1 : p->first_col + cut;
   return 0;
 }
 
