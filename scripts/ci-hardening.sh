@@ -22,7 +22,8 @@
 #             One log per process; any error or definite leak fails the step.
 #             Suppressions: tests/hardening/valgrind.supp (third-party only).
 #   fuzz      libFuzzer builds (build-fuzz, clang, -DDBFORK_FUZZ=ON) of
-#             tests/fuzz/fuzz_proto.c + src/proto.c and tests/fuzz/fuzz_csv.c
+#             tests/fuzz/fuzz_proto.c + src/proto.c, fuzz_load_wire.c +
+#             src/load/wire.c (the loader's part and reply), and tests/fuzz/fuzz_csv.c
 #             + src/load/csv.c, each run FUZZ_SECONDS over a copy of its seed
 #             corpus; prints the exec count. A crash fails the step and the
 #             reproducer is kept in build-fuzz/artifacts/.
@@ -83,30 +84,37 @@ configure() { # dir cc extra-args...
 }
 
 # ---------------------------------------------------------------------------
-step_symbols() {
-  say "symbols: exported symbols of libdbfork.so"
-  local so=$MAIN_BUILD/libdbfork.so bad want got rc=0
-  if [ ! -e "$so" ]; then
-    cmake -S "$ROOT" -B "$MAIN_BUILD" -DDBFORK_WERROR=ON >/dev/null &&
-      cmake --build "$MAIN_BUILD" -j"$JOBS" --target dbfork >/dev/null || return 1
-  fi
+# One library against its header: every exported symbol is a DBFORK_EXTERN
+# function of the header, and every such function is exported.
+check_symbols() {
+  local so=$1 hdr=$2 bad want got rc=0
   got=$(nm -D --defined-only "$so" | awk '{print $3}' | sort -u)
   bad=$(grep -v '^dbfork_' <<<"$got"; grep '^dbfork__' <<<"$got")
   if [ -n "$bad" ]; then
-    echo "exported without the dbfork_ prefix (or internal dbfork__):"
+    echo "$(basename "$so"): exported without the dbfork_ prefix (or internal dbfork__):"
     sed 's/^/  /' <<<"$bad"
     rc=1
   fi
-  # The exported set must be exactly the header's DBFORK_EXTERN functions.
-  want=$(tr '\n' ' ' <"$ROOT/include/dbfork.h" |
-    grep -oP 'DBFORK_EXTERN[^(;]*?\K\bdbfork_\w+(?=\s*\()' | sort -u)
+  want=$(tr '\n' ' ' <"$hdr" | grep -oP 'DBFORK_EXTERN[^(;]*?\K\bdbfork_\w+(?=\s*\()' | sort -u)
   if [ "$want" != "$got" ]; then
-    echo "exported symbols differ from the DBFORK_EXTERN functions of include/dbfork.h:"
+    echo "$(basename "$so"): exported symbols differ from the DBFORK_EXTERN functions of ${hdr#"$ROOT"/}:"
     diff <(echo "$want") <(echo "$got") | grep '^[<>]' |
       sed 's/^</  declared, not exported:/; s/^>/  exported, not declared:/'
     rc=1
   fi
-  echo "$(wc -l <<<"$got") symbols exported, all dbfork_*"
+  echo "$(basename "$so"): $(wc -l <<<"$got") symbols exported, all declared in ${hdr#"$ROOT"/}"
+  return $rc
+}
+
+step_symbols() {
+  say "symbols: exported symbols of libdbfork.so and libdbfork-load.so"
+  local rc=0
+  if [ ! -e "$MAIN_BUILD/libdbfork.so" ] || [ ! -e "$MAIN_BUILD/libdbfork-load.so" ]; then
+    cmake -S "$ROOT" -B "$MAIN_BUILD" -DDBFORK_WERROR=ON >/dev/null &&
+      cmake --build "$MAIN_BUILD" -j"$JOBS" --target dbfork dbfork_load >/dev/null || return 1
+  fi
+  check_symbols "$MAIN_BUILD/libdbfork.so" "$ROOT/include/dbfork.h" || rc=1
+  check_symbols "$MAIN_BUILD/libdbfork-load.so" "$ROOT/include/dbfork/load.h" || rc=1
   return $rc
 }
 
@@ -232,7 +240,7 @@ step_fuzz() {
   cmake -S "$ROOT" -B "$dir" -DCMAKE_C_COMPILER=clang -DDBFORK_FUZZ=ON \
     -DDBFORK_BUILD_TESTS=ON >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; return 1; }
   mkdir -p "$dir/artifacts"
-  for t in proto csv; do
+  for t in proto csv load_wire; do
     corpus=$ROOT/tests/fuzz/corpus_$t
     if [ ! -f "$ROOT/tests/fuzz/fuzz_$t.c" ]; then
       echo "fuzz_$t: tests/fuzz/fuzz_$t.c missing"

@@ -39,6 +39,7 @@ void load_part_encode(const load_part *p, unsigned char out[LOAD_PART_SIZE]) {
 int load_part_decode(load_part *p, const void *buf, size_t len) {
   const unsigned char *s = buf;
   if (len != LOAD_PART_SIZE || s[0] != LOAD_WIRE_VERSION || (s[1] & ~LOAD_PART_NO_EOL)) return -1;
+  memset(p, 0, sizeof *p); /* padding too: decoded parts compare with memcmp */
   p->no_eol = s[1] & LOAD_PART_NO_EOL;
   p->chunk = get64(s + 4);
   p->part = get64(s + 12);
