@@ -188,7 +188,21 @@ int dbfork_load_prepare(dbfork_load *l) {
   }
   if ((rc = load_sniff_eol(l))) return rc;
   if ((rc = connect_parent(l))) return rc;
-  if ((rc = load_check_table(l, l->lo.table, l->po.database))) return rc;
+  {
+    /* A table without a database takes the connection's: the option's, or
+     * what the option files gave the session (database= in [client] or
+     * [dbfork]), as the mysql tools do. */
+    char cur[130] = "";
+    const char *defdb = l->po.database;
+    MYSQL_RES *r;
+    MYSQL_ROW row;
+    if (!defdb && !mysql_query(l->m, "SELECT DATABASE()") && (r = mysql_store_result(l->m))) {
+      if ((row = mysql_fetch_row(r)) && row[0]) snprintf(cur, sizeof cur, "%s", row[0]);
+      mysql_free_result(r);
+      if (cur[0]) defdb = cur;
+    }
+    if ((rc = load_check_table(l, l->lo.table, defdb))) return rc;
+  }
   if ((rc = load_build_sql(l))) return rc;
   if ((rc = load_tables_prepare(l))) return rc;
   if ((rc = load_read_prior(l))) return rc;
