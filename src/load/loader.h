@@ -154,6 +154,9 @@ int load_part_split(dbfork_load *l, const load_part *p, load_part *a, load_part 
  * how many, or < 0 (l->err). */
 int load_plan_parts(dbfork_load *l, const csv_chunk *c, load_part *out, size_t max);
 void load_part_from_chunk(load_part *p, const csv_chunk *c);
+/* Grows *arr (of elements of `elem` bytes, *cap of them) to hold `need`,
+ * doubling; 0 or -1 (out of memory, *arr untouched). */
+int load_grow(void **arr, size_t *cap, size_t need, size_t elem);
 void load_chunk_from_part(csv_chunk *c, const load_part *p);
 uint64_t load_hash(const void *p, size_t n);
 

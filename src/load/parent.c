@@ -26,13 +26,7 @@ static struct load_multi *multi_add(dbfork_load *l, uint64_t chunk, uint64_t ope
     m->open += open;
     return m;
   }
-  if (l->nmulti == l->capmulti) {
-    size_t cap = l->capmulti ? l->capmulti * 2 : 16;
-    struct load_multi *np = realloc(l->multi, cap * sizeof *np);
-    if (!np) return NULL;
-    l->multi = np;
-    l->capmulti = cap;
-  }
+  if (load_grow((void **)&l->multi, &l->capmulti, l->nmulti + 1, sizeof *l->multi)) return NULL;
   m = &l->multi[l->nmulti++];
   m->chunk = chunk;
   m->open = open;

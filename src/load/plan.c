@@ -79,6 +79,17 @@ size_t load_append_eol(const csv_dialect *d, char *buf, size_t len) {
   return n + d->line_term_len;
 }
 
+int load_grow(void **arr, size_t *cap, size_t need, size_t elem) {
+  size_t n = *cap ? *cap : 16;
+  void *np;
+  if (need <= *cap) return 0;
+  while (n < need) n *= 2;
+  if (!(np = realloc(*arr, n * elem))) return -1;
+  *arr = np;
+  *cap = n;
+  return 0;
+}
+
 void load_part_from_chunk(load_part *p, const csv_chunk *c) {
   memset(p, 0, sizeof *p);
   p->chunk = c->index;
@@ -108,13 +119,8 @@ void load_chunk_from_part(csv_chunk *c, const load_part *p) {
 
 static int on_plan_chunk(void *ud, const csv_chunk *c) {
   dbfork_load *l = ud;
-  if (l->nready == l->capready) {
-    size_t cap = l->capready ? l->capready * 2 : 64;
-    csv_chunk *np = realloc(l->ready, cap * sizeof *np);
-    if (!np) return DBFORK_ENOMEM;
-    l->ready = np;
-    l->capready = cap;
-  }
+  if (load_grow((void **)&l->ready, &l->capready, l->nready + 1, sizeof *l->ready))
+    return DBFORK_ENOMEM;
   l->ready[l->nready++] = *c;
   return 0;
 }

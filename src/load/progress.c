@@ -96,13 +96,8 @@ int load_tables_prepare(dbfork_load *l) {
 static int prior_row(void *ud, uint64_t chunk, uint64_t part, MYSQL_ROW cols) {
   dbfork_load *l = ud;
   load_done *d;
-  if (l->nprior == l->capprior) {
-    size_t cap = l->capprior ? l->capprior * 2 : 256;
-    load_done *np = realloc(l->prior, cap * sizeof *np);
-    if (!np) return DBFORK_ENOMEM;
-    l->prior = np;
-    l->capprior = cap;
-  }
+  if (load_grow((void **)&l->prior, &l->capprior, l->nprior + 1, sizeof *l->prior))
+    return DBFORK_ENOMEM;
   d = &l->prior[l->nprior++];
   d->chunk = chunk;
   d->part = part;

@@ -46,34 +46,37 @@ static int kill_workers_until_done(const lt_proc *p, int interval_ms, int timeou
 
 #define NBIG 1000000
 
-static void big_file(lt_env *e, lt_file *f, lt_row **rows) {
+/* A 1M-row file, loaded with 2 workers while one of them is SIGKILLed every
+ * interval_ms: *r is the CLI's result, *f and *rows what was written. */
+static void load_under_kills(lt_env *e, lt_file *f, lt_row **rows, lt_run *r, int interval_ms) {
+  lt_proc p;
+  int kills;
   *rows = calloc(NBIG, sizeof **rows);
   CHECK(*rows != NULL);
   lt_gen(*rows, NBIG, 1, 31337, 1);
   lt_file_init(f, LT_BACKSLASH, 0);
   lt_put_rows(f, *rows, NBIG, 1);
   lt_write_file(e->path, f->p, f->len);
+  lt_start(&p, e, e->path, "orders", "--workers", "2", NULL);
+  kills = kill_workers_until_done(&p, interval_ms, 110000, (uint64_t)interval_ms);
+  lt_wait(&p, e, r, 10000);
+  fprintf(stderr, "%d workers killed, one every %d ms; exit %d (%.1f s)\n", kills, interval_ms,
+          r->rc, r->secs);
+  if (kills < 4) FAIL("only %d kills: the load was too quick to test anything", kills);
+  CHECK_EQ_INT(tu_wait_sessions(e->m, "dbfork-load", 0, 10000), 0);
 }
 
 TEST(workers_killed_every_250ms_load_ends_0_and_exact) {
   lt_env e;
   lt_file f;
   lt_row *rows;
-  lt_proc p;
   lt_run r;
-  int kills;
   lt_setup(&e, "orders", 1);
-  big_file(&e, &f, &rows);
-  lt_start(&p, &e, e.path, "orders", "--workers", "2", NULL);
-  kills = kill_workers_until_done(&p, 250, 110000, 250);
-  lt_wait(&p, &e, &r, 10000);
-  fprintf(stderr, "%d workers killed during the load (%.1f s)\n", kills, r.secs);
-  if (kills < 4) FAIL("only %d kills: the load was too quick to test anything", kills);
+  load_under_kills(&e, &f, &rows, &r, 250);
   CHECK_EXIT(&r, 0);
   CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, NBIG));
   CHECK_EQ_INT(tu_query_ll(e.m, "SELECT SUM(records) FROM dbfork_load_progress"), NBIG);
   lt_run_free(&r);
-  CHECK_EQ_INT(tu_wait_sessions(e.m, "dbfork-load", 0, 10000), 0);
   free(rows);
   lt_file_free(&f);
   lt_teardown(&e);
@@ -83,18 +86,10 @@ TEST(workers_killed_every_100ms_table_never_wrong_and_rerun_completes) {
   lt_env e;
   lt_file f;
   lt_row *rows;
-  lt_proc p;
   lt_run r;
-  int kills;
   lt_setup(&e, "orders", 1);
-  big_file(&e, &f, &rows);
-  lt_start(&p, &e, e.path, "orders", "--workers", "2", NULL);
-  kills = kill_workers_until_done(&p, 100, 110000, 100);
-  lt_wait(&p, &e, &r, 10000);
-  fprintf(stderr, "%d workers killed, exit %d (%.1f s)\n", kills, r.rc, r.secs);
-  CHECK(kills >= 4);
+  load_under_kills(&e, &f, &rows, &r, 100);
   if (r.rc != 0 && r.rc != 2) CHECK_EXIT(&r, 2);
-  CHECK_EQ_INT(tu_wait_sessions(e.m, "dbfork-load", 0, 10000), 0);
   /* whatever it ended with: exactly the committed parts */
   CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_committed(e.m, &f, rows));
   lt_run_free(&r);
