@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# tests/hardening/check_docs.sh — fails when include/dbfork.h, docs/errors.md
-# and docs/api/*.md disagree.
+# tests/hardening/check_docs.sh — fails when the public headers
+# (include/dbfork.h and the layers' include/dbfork/*.h), docs/errors.md and
+# docs/api/*.md disagree.
 #
 #   check_docs.sh ROOT ERRORS_DUMP [CC [CFLAG...]]
 #
-# 1. Every DBFORK_EXTERN function of the header has docs/api/<name>.md,
-#    linked from docs/README.md, and every page there names a function that
-#    exists.
+# 1. Every DBFORK_EXTERN function of every public header has
+#    docs/api/<name>.md, linked from docs/README.md, and every page there
+#    names a function that exists in one of them. A name declared in two
+#    headers fails too (one page cannot follow two prototypes).
 # 2. Each page has the sections Synopsis, Description, Return value, Errors,
-#    Example, and its Synopsis holds the header's prototype (whitespace
-#    aside), so a changed signature fails until the page follows.
+#    Example, and its Synopsis includes the header the function is in and
+#    holds that header's prototype (whitespace aside), so a changed
+#    signature fails until the page follows.
 # 3. docs/errors.md lists exactly the codes of DBFORK_ERRNO_MAP, each with
 #    the same value and message. ERRORS_DUMP (errors_dump.c) prints the map as
 #    compiled, and itself checks dbfork_err_name/dbfork_strerror against it.
 # 4. With CC: each page's Example compiles (-fsyntax-only -Werror) against
-#    the header, like curl's documentation examples.
+#    the public headers (-I include/), like curl's documentation examples.
 set -uo pipefail
 ROOT=$1
 DUMP=$2
@@ -23,7 +26,6 @@ CC=${1:-}
 [ $# -gt 0 ] && shift
 CFLAGS=("$@")
 
-HDR=$ROOT/include/dbfork.h
 API=$ROOT/docs/api
 ERRDOC=$ROOT/docs/errors.md
 fail=0
@@ -32,19 +34,53 @@ err() {
   fail=1
 }
 
-flat=$(tr '\n' ' ' <"$HDR")
-funcs=$(grep -oP 'DBFORK_EXTERN[^(;]*?\K\bdbfork_\w+(?=\s*\()' <<<"$flat" | sort -u)
-[ -n "$funcs" ] || err "no DBFORK_EXTERN function found in $HDR"
+# The public headers: the core's and one per layer, as installed. Each is
+# named by its path under include/ (dbfork.h, dbfork/load.h), which is also
+# what a page's Synopsis must #include.
+hdrs=(dbfork.h)
+for h in "$ROOT"/include/dbfork/*.h; do
+  [ -f "$h" ] && hdrs+=("dbfork/${h##*/}")
+done
+
+# funcs: every function; where: "function<TAB>header" per line; flat[header]:
+# the header on one line, for the prototype lookup.
+declare -A flat
+funcs=""
+where=""
+for h in "${hdrs[@]}"; do
+  if [ ! -f "$ROOT/include/$h" ]; then
+    err "include/$h is missing"
+    continue
+  fi
+  flat[$h]=$(tr '\n' ' ' <"$ROOT/include/$h")
+  hf=$(grep -oP 'DBFORK_EXTERN[^(;]*?\K\bdbfork_\w+(?=\s*\()' <<<"${flat[$h]}" | sort -u)
+  if [ -z "$hf" ]; then
+    err "no DBFORK_EXTERN function found in include/$h"
+    continue
+  fi
+  while read -r f; do
+    prev=$(awk -F'\t' -v f="$f" '$1 == f {print $2}' <<<"$where")
+    if [ -n "$prev" ]; then
+      err "$f is declared in both include/$prev and include/$h"
+      continue
+    fi
+    where+="$f"$'\t'"$h"$'\n'
+    funcs+="$f"$'\n'
+  done <<<"$hf"
+done
+funcs=$(sort -u <<<"$funcs" | sed '/^$/d')
+header_of() { awk -F'\t' -v f="$1" '$1 == f {print $2; exit}' <<<"$where"; }
 pages=$(cd "$API" 2>/dev/null && ls -- *.md 2>/dev/null | sed 's/\.md$//' | sort -u)
 
 # --- 1. one page per function, no page without a function -------------------
 while read -r f; do
   [ -n "$f" ] || continue
-  grep -qx "$f" <<<"$pages" || err "$f is in dbfork.h but docs/api/$f.md is missing"
+  grep -qx "$f" <<<"$pages" || err "$f is in include/$(header_of "$f") but docs/api/$f.md is missing"
 done <<<"$funcs"
 while read -r p; do
   [ -n "$p" ] || continue
-  grep -qx "$p" <<<"$funcs" || err "docs/api/$p.md documents no DBFORK_EXTERN function of dbfork.h"
+  grep -qx "$p" <<<"$funcs" ||
+    err "docs/api/$p.md documents no DBFORK_EXTERN function of the public headers (${hdrs[*]})"
 done <<<"$pages"
 
 # The index (docs/README.md) links every page.
@@ -64,17 +100,21 @@ nows() { tr -d ' \t\n'; }
 while read -r f; do
   [ -n "$f" ] && [ -f "$API/$f.md" ] || continue
   page=$API/$f.md
+  h=$(header_of "$f")
   head -n1 "$page" | grep -q "^# $f\b" || err "$page: the first line must be '# $f'"
   for s in Synopsis Description "Return value" Errors Example; do
     grep -qx "## $s" "$page" || err "$page: no '## $s' section"
   done
-  proto=$(grep -oP "DBFORK_EXTERN\s+\K[^;()#]*?\b$f\s*\([^;]*;" <<<"$flat" | head -n1 |
+  # The prototype is looked up in the header that declares the function.
+  proto=$(grep -oP "DBFORK_EXTERN\s+\K[^;()#]*?\b$f\s*\([^;]*;" <<<"${flat[$h]}" | head -n1 |
     sed -E 's/\)\s*DBFORK_PRINTF\([^)]*\)\s*;/);/')
-  [ -n "$proto" ] || err "no prototype found for $f"
+  [ -n "$proto" ] || err "no prototype found for $f in include/$h"
   if ! code_of "$page" Synopsis | nows | grep -qF -- "$(nows <<<"$proto")"; then
-    err "$page: the Synopsis does not hold the header's prototype:"
+    err "$page: the Synopsis does not hold the prototype of include/$h:"
     echo "    $proto" >&2
   fi
+  code_of "$page" Synopsis | grep -qE "^\s*#\s*include\s*<${h//./\\.}>" ||
+    err "$page: the Synopsis does not #include <$h>, the header $f is declared in"
 done <<<"$funcs"
 
 # --- 3. the error table ------------------------------------------------------
@@ -117,5 +157,5 @@ if [ -n "$CC" ]; then
   echo "check_docs: $n examples compiled"
 fi
 
-echo "check_docs: $(wc -l <<<"$funcs") functions, $(wc -l <<<"$want") error codes checked"
+echo "check_docs: $(wc -l <<<"$funcs") functions of ${#hdrs[@]} headers (${hdrs[*]}), $(wc -l <<<"$want") error codes checked"
 exit $fail
