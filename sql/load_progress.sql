@@ -3,9 +3,10 @@
 -- that kept losing its worker is split, and the halves of part k are 2k and
 -- 2k+1), inserted in the same transaction as the part's rows: a part is
 -- either fully loaded and recorded, or neither. Never one shared row that
--- every chunk updates. A rerun of the same command (same file, table,
--- dialect and chunk size, hence the same job_id and chunk boundaries) loads
--- only what is not recorded, after checking the recorded parts' bytes.
+-- every chunk updates. A rerun of the same command (the same file path and
+-- table make the same job_id; the same dialect and chunk size the same chunk
+-- boundaries) loads only what is not recorded, after checking the recorded
+-- parts' bytes.
 -- The loader creates it in the target database if it is missing (a table
 -- from dbfork 0.1, without `part`, is upgraded in place): this file is
 -- compiled into the library, so it is the one definition.

@@ -194,7 +194,11 @@ typedef struct dbfork_load_options {
   int restart;              /* 1: forget what earlier runs of this job recorded (after
                                emptying the table yourself) */
 
-  /* Callbacks (each may be NULL) and their user data. */
+  /* Callbacks (each may be NULL) and their user data. A part's rejects and
+   * warnings reach on_reject and on_warning once the part has committed,
+   * after its DBFORK_LOAD_CHUNK_DONE event. With max_errors 0 a bad record
+   * never reaches on_reject: it fails its chunk (DBFORK_LOAD_CHUNK_FAILED,
+   * whose message names its file, line and column). */
   dbfork_load_reject_fn on_reject;
   dbfork_load_warning_fn on_warning;
   dbfork_load_chunk_fn on_chunk;
@@ -213,10 +217,12 @@ DBFORK_EXTERN void dbfork_load_options_init(dbfork_load_options *o);
  * dbfork_pool_new; task, init, on_connect, transaction, local_infile,
  * prefetch, queue_max and submit_nonblocking are the loader's and are
  * ignored; program_name defaults to "dbfork-load") and the load options *lo.
- * Both are copied: the caller may free them afterwards. No I/O happens.
- * Returns 0 and sets *out; or DBFORK_EINVAL (a bad or missing option: the
- * log callback of *conn gets a message naming it), DBFORK_ENOMEM, with
- * *out = NULL. Free with dbfork_load_free(). */
+ * Both are copied: the caller may free them afterwards. No I/O happens:
+ * the load options and conn->workers are checked here, the connection
+ * options when dbfork_load_prepare() connects.
+ * Returns 0 and sets *out; or DBFORK_EINVAL (out, conn or lo is NULL; or a
+ * bad or missing option: the log callback of *conn gets a message naming
+ * it), DBFORK_ENOMEM, with *out = NULL. Free with dbfork_load_free(). */
 DBFORK_EXTERN int dbfork_load_new(dbfork_load **out, const dbfork_options *conn,
                                   const dbfork_load_options *lo);
 
@@ -225,13 +231,17 @@ DBFORK_EXTERN int dbfork_load_new(dbfork_load **out, const dbfork_options *conn,
  * reads what earlier runs of this job recorded and checks every recorded
  * chunk against the file (which reads the file once when there is one).
  * Blocking; call it before the loop runs (not from a callback). Once it
- * succeeded, dbfork_load_stats_get() tells whether the load resumes and how
- * much is already loaded. dbfork_load_run() and dbfork_load_start() call it
- * if it was not called.
+ * succeeded, dbfork_load_stats_get() tells whether the load resumes
+ * (`resumed`, `parts_before`; the bytes and chunks of earlier runs are
+ * counted as the run cuts the file again). dbfork_load_run() and
+ * dbfork_load_start() call it if it was not called. A failed prepare is
+ * final: the load has ended with that status, later calls return
+ * DBFORK_ESTATE, and it is freed with dbfork_load_free().
  * Returns 0, or, with the detail in dbfork_load_last_error():
- *   DBFORK_EINVAL   bad input: the file is not a readable regular file, the
- *                   table or a column does not exist, the engine has no
- *                   transactions, the first record's line end cannot be told
+ *   DBFORK_EINVAL   bad input: NULL; the file is not a readable regular file,
+ *                   the table or a column does not exist, the engine has no
+ *                   transactions, the first record's line end cannot be told,
+ *                   a connection option is invalid (ssl_mode ...)
  *   DBFORK_ECONNECT the parent's connection failed
  *   DBFORK_ECHANGED an earlier run of this job recorded chunks that differ
  *                   from the file now (restore the file, or empty the table
@@ -246,18 +256,26 @@ DBFORK_EXTERN int dbfork_load_prepare(dbfork_load *l);
  * until every chunk has ended and the workers have left. Prepares first if
  * needed. Returns
  *   0                   every record was loaded or rejected within max_errors
- *                       (stats.rejected > 0 tells the second case);
+ *                       (stats.rejected + stats.rejected_before > 0 tells the
+ *                       second case);
  *   DBFORK_EINCOMPLETE  parts of the file that kept losing their worker were
  *                       given up (the chunk callback named their lines); the
  *                       rest is loaded, a rerun loads what is missing;
- *   DBFORK_ECANCELED    dbfork_load_stop() was called: chunks in flight
- *                       finished or rolled back, a rerun resumes;
- *   DBFORK_EINIT        the workers could not start (last_error says why);
+ *   DBFORK_ECANCELED    dbfork_load_stop() was called (also before the run):
+ *                       chunks in flight finished or rolled back, a rerun
+ *                       resumes;
+ *   DBFORK_EINIT        the workers could not start (last_error says why); or
+ *                       what dbfork_pool_new/dbfork_pool_start returned
+ *                       otherwise (-errno of fork, DBFORK_ENOMEM);
  *   the class of the first chunk that failed (DBFORK_ESQL, DBFORK_ETASK ...):
  *                       nothing of that chunk was committed, chunks committed
  *                       before stay, a rerun after a fix resumes;
- *   anything dbfork_load_prepare() returns; DBFORK_ESTATE if the load runs on
- *   a caller's loop (use dbfork_load_start) or ran already.
+ *   anything dbfork_load_prepare() returns; DBFORK_EINVAL for NULL;
+ *   DBFORK_ESTATE if the load runs on a caller's loop (use
+ *   dbfork_load_start), ran already, or its prepare failed.
+ * The pool's own loop exists only inside this call: to stop on SIGINT, run
+ * on a loop of your own with dbfork_load_start() and a uv_signal_t, or call
+ * dbfork_load_stop() from a callback of the load.
  * Must not be called from inside a callback. */
 DBFORK_EXTERN int dbfork_load_run(dbfork_load *l);
 
@@ -268,9 +286,12 @@ DBFORK_EXTERN int dbfork_load_run(dbfork_load *l);
  * and `done(l, status, ud)` is called once at the end, on the loop thread,
  * with what dbfork_load_run would return. Free the load after that (not
  * from inside `done`: dbfork_load_free waits for the workers to leave).
- * Returns 0; or an error of prepare, DBFORK_EINIT, DBFORK_EINVAL (done is
- * NULL), DBFORK_ESTATE (not a caller's loop, or started already), in which
- * case done is never called. */
+ * Returns 0; or an error of prepare, DBFORK_EINIT (or another error of
+ * dbfork_pool_new/dbfork_pool_start), DBFORK_ECANCELED (dbfork_load_stop was
+ * called, say by a signal watcher, while the workers started),
+ * DBFORK_EINVAL (l or done is NULL), DBFORK_ESTATE (not a caller's loop,
+ * started already, or its prepare failed), in which case done is never
+ * called. */
 DBFORK_EXTERN int dbfork_load_start(dbfork_load *l, dbfork_load_done_fn done, void *ud);
 
 /* Stops the load early: no chunk is started any more, chunks not yet
@@ -278,11 +299,15 @@ DBFORK_EXTERN int dbfork_load_start(dbfork_load *l, dbfork_load_done_fn done, vo
  * included) or, after the pool's term_grace_ms, are killed and their chunk
  * rolled back. The run then returns DBFORK_ECANCELED; a rerun resumes.
  * Non-blocking; safe from any callback on the loop thread (a uv_signal_t
- * handler for SIGINT). Returns 0, also when already stopped or done. */
+ * handler for SIGINT). Returns 0, also when already stopped or done;
+ * DBFORK_EINVAL for NULL. */
 DBFORK_EXTERN int dbfork_load_stop(dbfork_load *l);
 
 /* Frees the load; stops it first if it runs, and waits for its workers to
- * leave. NULL is fine. Must not be called from inside a callback. */
+ * leave. NULL is fine. Must not be called from inside a callback. On a
+ * caller's loop, the pool closes its handles on that loop: run it once more
+ * (uv_run(loop, UV_RUN_DEFAULT) returns at once when nothing else is on it)
+ * before uv_loop_close(). */
 DBFORK_EXTERN void dbfork_load_free(dbfork_load *l);
 
 /* ---------------------------------------------------------------------------
@@ -314,7 +339,7 @@ typedef struct dbfork_load_stats {
   uint64_t splits;   /* parts split in halves */
   uint64_t given_up; /* parts given up (DBFORK_LOAD_CHUNK_GAVE_UP) */
   int done;          /* 1 once the load has ended */
-  int status;        /* then: what dbfork_load_run returned */
+  int status;        /* then: its result, as dbfork_load_run returns it */
 } dbfork_load_stats;
 
 /* Fills *st. Valid at any time after dbfork_load_new (counts are 0 before

@@ -39,6 +39,7 @@ void load_enter(dbfork_load *l, int phase) {
   l->phase = phase;
   if (phase == LOAD_ENDED) {
     l->st.done = 1;
+    l->st.status = l->status;
     if (l->pool) dbfork_pool_close(l->pool);
     if (l->done) {
       if (l->starting) {
@@ -171,12 +172,10 @@ static int connect_parent(dbfork_load *l) {
   return 0;
 }
 
-int dbfork_load_prepare(dbfork_load *l) {
-  load_conf *c;
+/* The steps of dbfork_load_prepare; a failure is final (see there). */
+static int prepare(dbfork_load *l) {
+  load_conf *c = &l->c;
   int rc;
-  if (!l) return DBFORK_EINVAL;
-  if (l->phase != LOAD_NEW) return load_set_err(l, DBFORK_ESTATE, "the load was prepared already");
-  c = &l->c;
   if ((rc = load_open_file(l))) return rc;
   if (!c->chunk_bytes) {
     /* 4 MiB chunks measured best for big files; smaller files get at least
@@ -222,6 +221,22 @@ int dbfork_load_prepare(dbfork_load *l) {
                         (unsigned long long)c->max_errors,
                         (unsigned long long)l->st.rejected_before);
   l->st.parts_before = l->nprior;
+  return 0;
+}
+
+int dbfork_load_prepare(dbfork_load *l) {
+  int rc;
+  if (!l) return DBFORK_EINVAL;
+  if (l->phase == LOAD_ENDED && l->status && !l->pool) return DBFORK_ESTATE; /* keeps the message */
+  if (l->phase != LOAD_NEW) return load_set_err(l, DBFORK_ESTATE, "the load was prepared already");
+  rc = prepare(l);
+  if (rc) {
+    /* Final: the file, the connection and what was read stay as they are
+     * until dbfork_load_free; the message in l->err stays the first one. */
+    l->status = rc;
+    load_enter(l, LOAD_ENDED);
+    return rc;
+  }
   load_enter(l, LOAD_PREPARED);
   return 0;
 }
@@ -261,7 +276,12 @@ static int start_workers(dbfork_load *l) {
 static int begin(dbfork_load *l) {
   int rc;
   if (l->phase == LOAD_NEW && (rc = dbfork_load_prepare(l))) return rc;
-  if (l->phase != LOAD_PREPARED) return load_set_err(l, DBFORK_ESTATE, "the load ran already");
+  /* Stopped before it ran: the run's answer is the stop's. */
+  if (l->phase == LOAD_ENDED && l->status == DBFORK_ECANCELED && !l->pool) return DBFORK_ECANCELED;
+  if (l->phase != LOAD_PREPARED) {
+    if (l->phase == LOAD_ENDED && l->status && !l->pool) return DBFORK_ESTATE; /* prepare failed */
+    return load_set_err(l, DBFORK_ESTATE, "the load ran already");
+  }
   return start_workers(l);
 }
 
@@ -280,7 +300,7 @@ int dbfork_load_run(dbfork_load *l) {
   }
   while (l->phase != LOAD_ENDED) dbfork_pool_run(l->pool, 1);
   rc = dbfork_pool_join(l->pool);
-  if (!l->status && rc) l->status = rc;
+  if (!l->status && rc) l->status = l->st.status = rc;
   return l->status;
 }
 
@@ -324,6 +344,8 @@ int dbfork_load_stop(dbfork_load *l) {
     job_stop(l->job, 1);
   } else if (l->phase != LOAD_ENDED) {
     l->status = DBFORK_ECANCELED;
+    load_set_err(l, DBFORK_ECANCELED, "the load was stopped before it ran");
+    if (l->pool) dbfork_pool_stop(l->pool); /* the workers are starting */
     load_enter(l, LOAD_ENDED);
   }
   return 0;
@@ -338,11 +360,19 @@ int dbfork_load_stats_get(dbfork_load *l, dbfork_load_stats *st) {
     st->retries = n.retries;
   }
   if (l->pool) {
-    dbfork_worker_stats ws[64];
-    int nw = dbfork_pool_stats_get(l->pool, NULL, ws, 64), k;
+    dbfork_worker_stats one[64], *ws = one;
+    size_t cap = 64;
+    int nw, k;
+    if (l->po.workers > 64 && (ws = malloc((size_t)l->po.workers * sizeof *ws)) != NULL)
+      cap = (size_t)l->po.workers;
+    else if (!ws)
+      ws = one;
+    nw = dbfork_pool_stats_get(l->pool, NULL, ws, cap);
     st->workers = nw;
     st->workers_busy = 0;
-    for (k = 0; k < nw && k < 64; k++) st->workers_busy += ws[k].state == DBFORK_WORKER_BUSY;
+    for (k = 0; k < nw && (size_t)k < cap; k++)
+      st->workers_busy += ws[k].state == DBFORK_WORKER_BUSY;
+    if (ws != one) free(ws);
   }
   return 0;
 }

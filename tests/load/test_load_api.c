@@ -259,7 +259,22 @@ TEST(bad_options_and_misuse_return_codes_that_name_the_problem) {
   CHECK_OK(dbfork_load_new(&l, &o, &lo));
   CHECK_ERR(dbfork_load_prepare(l), DBFORK_EINVAL);
   CHECK_CONTAINS(dbfork_load_last_error(l), "no_such_table");
+  /* a failed prepare is final, and its message stays */
+  CHECK_ERR(dbfork_load_prepare(l), DBFORK_ESTATE);
+  CHECK_ERR(dbfork_load_run(l), DBFORK_ESTATE);
+  CHECK_CONTAINS(dbfork_load_last_error(l), "no_such_table");
+  CHECK_OK(dbfork_load_stats_get(l, &st));
+  CHECK(st.done == 1 && st.status == DBFORK_EINVAL);
   CHECK_ERR(dbfork_load_start(l, done_cb, NULL), DBFORK_ESTATE); /* no caller's loop */
+  dbfork_load_free(l);
+  /* stopped before it ran: the run says so */
+  lo.table = "orders";
+  CHECK_OK(dbfork_load_new(&l, &o, &lo));
+  CHECK_OK(dbfork_load_stop(l));
+  CHECK_ERR(dbfork_load_run(l), DBFORK_ECANCELED);
+  CHECK_OK(dbfork_load_stats_get(l, &st));
+  CHECK(st.done == 1 && st.status == DBFORK_ECANCELED);
+  CHECK(dbfork_load_pool(l) == NULL); /* no worker was ever started */
   dbfork_load_free(l);
   tu_exec(e.m, "CREATE TABLE myi (x INT) ENGINE=MyISAM");
   lo.table = "myi";
