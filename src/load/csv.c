@@ -539,6 +539,7 @@ static const char *const bad_reason[] = {
     "unexpected character after closing quote",
     "too few fields",
     "too many fields",
+    "invalid bytes for the character set",
 };
 
 int csv_error_format(const csv_error *e, char *buf, size_t len) {
@@ -833,6 +834,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
         f->len = vend - vstart;
       }
       f->quoted = quoted;
+      f->raw_start = fstart;
       f->null = (found_null && f->len == 1) ||
                 (!quoted && (d->flags & CSV_F_NULL_WORD) && encl >= 0 && f->len == 4 &&
                  memcmp(f->ptr, "NULL", 4) == 0) ||
@@ -874,6 +876,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
     err->raw_off = 0;
     err->raw_len = rec_end;
     err->rec_line = p->line;
+    err->bad_off = bad_pos;
   }
 
   /* Advance to the next record. */
@@ -914,4 +917,49 @@ int csv_parse_chunk(csv_parser *p, const void *vbuf, size_t len, csv_record_cb o
   local.bytes = off;
   if (st) *st = local;
   return rc;
+}
+
+/* ------------------------------------------------------------- encoding */
+
+size_t csv_check_utf8(const void *vp, size_t n, int flavour) {
+  const uint8_t *p = vp;
+  size_t i = 0;
+  while (i < n) {
+    uint8_t c = p[i];
+    size_t need;
+    uint32_t cp;
+    if (c < 0x80) {
+      uint64_t w;
+      while (i + 8 <= n) {
+        memcpy(&w, p + i, 8);
+        if (w & 0x8080808080808080ull) break;
+        i += 8;
+      }
+      while (i < n && p[i] < 0x80) i++;
+      continue;
+    }
+    if (flavour == CSV_ENC_ASCII) return i;
+    if (c >= 0xc2 && c <= 0xdf) {
+      need = 1;
+      cp = c & 0x1fu;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      need = 2;
+      cp = c & 0x0fu;
+    } else if (c >= 0xf0 && c <= 0xf4 && flavour == CSV_ENC_UTF8MB4) {
+      need = 3;
+      cp = c & 0x07u;
+    } else {
+      return i; /* a continuation byte, 0xc0/0xc1 (overlong), 0xf5.., or too long */
+    }
+    if (n - i <= need) return i;
+    for (size_t k = 1; k <= need; k++) {
+      if ((p[i + k] & 0xc0) != 0x80) return i;
+      cp = cp << 6 | (p[i + k] & 0x3fu);
+    }
+    if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+      return i;
+    i += need + 1;
+  }
+  return n;
 }

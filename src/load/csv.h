@@ -244,8 +244,9 @@ typedef struct csv_field {
   const char *ptr; /* value bytes, not NUL-terminated: into the input when nothing
                       needed decoding, else into the parser's scratch */
   size_t len;
-  int null;   /* 1: SQL NULL (ptr/len still hold the decoded text) */
-  int quoted; /* 1: the field was enclosed */
+  int null;         /* 1: SQL NULL (ptr/len still hold the decoded text) */
+  int quoted;       /* 1: the field was enclosed */
+  size_t raw_start; /* offset of its first byte (the quote, if quoted) from the record's */
 } csv_field;
 
 typedef struct csv_record {
@@ -262,7 +263,9 @@ enum csv_bad {
   CSV_BAD_QUOTE,            /* strict: enclosure byte inside an unquoted field */
   CSV_BAD_AFTER_QUOTE,      /* strict: not a terminator after a closing quote */
   CSV_BAD_TOO_FEW,          /* fewer fields than expect_fields */
-  CSV_BAD_TOO_MANY          /* more than expect_fields (or maxfields) fields */
+  CSV_BAD_TOO_MANY,         /* more than expect_fields (or maxfields) fields */
+  CSV_BAD_ENCODING          /* not the loader's parser: bytes invalid in the file's character
+                               set (csv_check_utf8) */
 };
 
 typedef struct csv_error {
@@ -277,10 +280,24 @@ typedef struct csv_error {
   size_t raw_off;       /* its offset in the buffer given to the parser */
   size_t raw_len;
   uint64_t rec_line; /* physical line where the record starts */
+  size_t bad_off;    /* offset of the offending byte from raw[0] */
 } csv_error;
 
 /* Formats "line L, column C (field F): reason" into buf; returns snprintf's value. */
 int csv_error_format(const csv_error *e, char *buf, size_t len);
+
+/* ------------------------------------------------------------- encoding */
+
+/* UTF-8 flavours csv_check_utf8 checks: MySQL's utf8mb4 (1..4-byte
+ * sequences), utf8mb3 (1..3 bytes: no character above U+FFFF) and ascii. */
+enum { CSV_ENC_UTF8MB4 = 4, CSV_ENC_UTF8MB3 = 3, CSV_ENC_ASCII = 1 };
+
+/* The offset of the first byte of p[0, n) that does not start a valid
+ * sequence of the flavour (RFC 3629 UTF-8: no overlong forms, no
+ * surrogates, nothing above U+10FFFF; sequences of at most `flavour`
+ * bytes), or n if all of it is valid. A sequence cut at n is invalid:
+ * check whole records. Pure; ASCII runs are skipped 8 bytes at a time. */
+size_t csv_check_utf8(const void *p, size_t n, int flavour);
 
 /*
  * Parser: configuration plus the position of the next record. The field
