@@ -77,6 +77,8 @@ typedef struct job_policy {
   unsigned max_depth;             /* deepest split; default JOB_PART_MAX_DEPTH */
   unsigned backoff_ms;            /* first requeue delay, doubled per attempt; default 50 */
   unsigned backoff_max_ms;        /* cap; default 2000 */
+  int unknown_commit_fails;       /* 1: DBFORK_ECOMMITUNKNOWN fails the job (a job without a
+                                     progress table cannot tell whether it committed) */
 } job_policy;
 
 typedef struct job_decision {
@@ -92,7 +94,7 @@ void job_policy_defaults(job_policy *p);
  * lock wait outlived the pool's retries, a time limit, a failed reconnect.
  * DBFORK_ECOMMITUNKNOWN counts too: the next attempt's claim waits for the
  * first one's transaction to end on the server, and finds it committed or
- * not. */
+ * not (unless the policy's unknown_commit_fails says there is no claim). */
 int job_status_transient(int status);
 
 /* The decision for a part whose attempt ended with `status` (0 ok, or the

@@ -55,7 +55,8 @@ job_decision job_decide(const job_policy *pin, int status, unsigned failures, un
     d.action = JOB_DONE;
   } else if (status == DBFORK_ECANCELED || (stopping && job_status_transient(status))) {
     d.action = JOB_CANCELLED;
-  } else if (!job_status_transient(status)) {
+  } else if (!job_status_transient(status) ||
+             (status == DBFORK_ECOMMITUNKNOWN && p.unknown_commit_fails)) {
     d.action = JOB_FAIL;
   } else if (splittable && depth < p.max_depth && attempt >= p.requeues_before_split) {
     d.action = JOB_SPLIT;

@@ -60,6 +60,22 @@ TEST(decision_table_by_class_and_history) {
   }
 }
 
+/* A job without a progress table (the loader's no_resume) has no claim to
+ * tell whether an attempt whose COMMIT outcome is unknown committed: it
+ * fails instead of running the part again; every other class is as above. */
+TEST(unknown_commit_fails_the_job_without_claims) {
+  job_policy p;
+  memset(&p, 0, sizeof p);
+  p.unknown_commit_fails = 1;
+  CHECK_EQ_INT(job_decide(&p, DBFORK_ECOMMITUNKNOWN, 0, 0, 1, 0, 1).action, JOB_FAIL);
+  CHECK_EQ_INT(job_decide(&p, DBFORK_ECOMMITUNKNOWN, 3, 2, 0, 0, 1).action, JOB_FAIL);
+  CHECK_EQ_INT(job_decide(&p, DBFORK_ECOMMITUNKNOWN, 0, 0, 1, 1, 1).action, JOB_CANCELLED);
+  CHECK_EQ_INT(job_decide(&p, DBFORK_EWORKERLOST, 0, 0, 1, 0, 1).action, JOB_REQUEUE);
+  CHECK_EQ_INT(job_decide(&p, 0, 0, 0, 1, 0, 1).action, JOB_DONE);
+  p.unknown_commit_fails = 0;
+  CHECK_EQ_INT(job_decide(&p, DBFORK_ECOMMITUNKNOWN, 0, 0, 1, 0, 1).action, JOB_REQUEUE);
+}
+
 TEST(a_policy_of_its_own_moves_the_thresholds) {
   job_policy p;
   memset(&p, 0, sizeof p);
