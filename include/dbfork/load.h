@@ -30,17 +30,44 @@
  * (LOAD DATA LOCAL INFILE through a local-infile handler, or prepared
  * multi-row INSERTs), and commits it in one transaction together with one
  * row of its own in the progress table. So a chunk is either loaded and
- * recorded, or neither, whatever kills what when. A rerun of the same load
- * (same file path and table: the job) loads only the chunks that are not
- * recorded, after checking that the recorded ones still have the same bytes.
+ * recorded, or neither, whatever kills what when.
  *
- * Tables. The loader keeps three tables in the target table's database,
- * created if missing (their definitions are in sql/ of the source tree):
- * dbfork_load_job (one row per job: the file, the table, the rejects
- * committed so far), dbfork_load_plan (one row per chunk: its byte range;
- * each chunk's transaction locks its row first, which is the claim that
- * keeps two transactions of one chunk from ever both committing) and
- * dbfork_load_progress (one row per committed chunk or part of a chunk).
+ * What is stored is what was validated. For every record the loader
+ * accepts, the server stores exactly the fields the loader parsed: the
+ * records are sent in the file's character set (character_set, default
+ * utf8mb4: LOAD DATA's CHARACTER SET, and the insert method's values), and
+ * where the server could read a record differently from the loader's
+ * parser (bytes invalid in that character set, a field count that differs
+ * from the columns, an unterminated quote), the record is refused instead
+ * (a reject, or a failed chunk with max_errors 0). With bad_values
+ * "reject" (the default) the same holds for a value the server would
+ * truncate, coerce or refuse (an empty DECIMAL, a date that does not
+ * exist, a string too long): its record is a reject too, named by file
+ * line, column and value, and the chunk is loaded without it in the same
+ * transaction. A UTF-8 byte order mark at the start of the file is skipped.
+ *
+ * Jobs and reruns. A file path and a table are a job (stats.job_id). A
+ * rerun of an interrupted job loads only the chunks that are not recorded,
+ * after checking that the recorded ones still have the same bytes; if the
+ * file changed, prepare fails with DBFORK_ECHANGED naming what changed. A
+ * rerun of a completed job on the unchanged file loads nothing
+ * (stats.already_loaded); on a changed file it is a new job, which loads
+ * the file. restart (forget an interrupted job) and reload (load a
+ * completed job again) refuse a table that already holds rows, unless
+ * truncate empties it first. Two loads of one job at once: the second
+ * fails with DBFORK_EBUSY (the parent's session holds a named lock for the
+ * job while it runs, which the server drops when that session ends).
+ *
+ * Tables. The loader keeps three tables, by default in the target table's
+ * database, created if missing (their definitions are in sql/ of the
+ * source tree): dbfork_load_job (one row per job: the file, the table, the
+ * rejects committed so far, when it completed), dbfork_load_plan (one row
+ * per chunk: its byte range; each chunk's transaction locks its row first,
+ * which is the claim that keeps two transactions of one chunk from ever
+ * both committing) and dbfork_load_progress (one row per committed chunk or
+ * part of a chunk). progress_table puts them elsewhere (an account that may
+ * only SELECT and INSERT into the target needs that, or no_resume: no
+ * loader tables at all, one transaction per chunk, no exactly-once rerun).
  * The target table must be on a transactional engine (InnoDB): a chunk that
  * fails must roll back.
  *
@@ -94,19 +121,27 @@ typedef struct dbfork_load dbfork_load;
  * Events passed to the callbacks.
  * ------------------------------------------------------------------------- */
 
-/* A record the loader refused: malformed (too few or too many fields, an
- * unterminated quote, a stray quote under strict), counted against
- * max_errors and left out of the table. */
+/* A record the loader refused, counted against max_errors and left out of
+ * the table: malformed (too few or too many fields, an unterminated quote,
+ * a stray quote under strict), bytes invalid in the file's character set,
+ * or (bad_values "reject") a value the server would truncate, coerce or
+ * refuse. Passed by the library: fields may be added at the end. */
 typedef struct dbfork_load_reject {
   const char *file;    /* the file's real path */
   uint64_t line;       /* physical line (1-based) where the record starts */
   uint64_t error_line; /* physical line of the offending byte */
   uint64_t column;     /* its 1-based byte column in that line */
   uint64_t field;      /* 1-based field it is in */
-  const char *reason;  /* "line L, column C (field F): why", NUL-terminated */
+  const char *reason;  /* "line L, column C (field F, byte B): why", NUL-terminated */
   const char *raw;     /* the record's bytes as in the file, terminator included */
   size_t raw_len;
-  uint64_t chunk; /* the chunk it is in */
+  uint64_t chunk;          /* the chunk it is in */
+  uint64_t offset;         /* byte offset of the record in the file */
+  uint64_t error_offset;   /* byte offset of the offending byte (a bad value: its field's) */
+  int bad_value;           /* 1: the server refused a value (column_name, value) */
+  const char *column_name; /* bad_value: the column, NUL-terminated; "" otherwise */
+  const char *value;       /* bad_value: the field as parsed (value_len bytes) */
+  size_t value_len;
 } dbfork_load_reject;
 
 /* A warning the server gave for a chunk's statement (say a value it
@@ -191,8 +226,9 @@ typedef struct dbfork_load_options {
                                the same chunks: use the same value */
   uint64_t max_errors;      /* bad records the whole load may reject, across reruns;
                                default 0: the first one fails its chunk and the load */
-  int restart;              /* 1: forget what earlier runs of this job recorded (after
-                               emptying the table yourself) */
+  int restart;              /* 1: forget what earlier runs of this job recorded and load
+                               the file as a new job; refused if the table holds rows,
+                               unless truncate */
 
   /* Callbacks (each may be NULL) and their user data. A part's rejects and
    * warnings reach on_reject and on_warning once the part has committed,
@@ -203,6 +239,37 @@ typedef struct dbfork_load_options {
   dbfork_load_warning_fn on_warning;
   dbfork_load_chunk_fn on_chunk;
   void *ud;
+
+  /* Added in 0.3 (the struct grows at its end only). */
+  const char *character_set;  /* the file's character set, as the server names it: utf8mb4
+                                 (default), utf8mb3 (or utf8), ascii, latin1, binary, any
+                                 single-byte set, or an EUC set (ujis, euckr, gb2312 ...).
+                                 With utf8mb4, utf8mb3 and ascii every record's bytes are
+                                 checked: invalid ones make a bad record. Sets whose
+                                 multi-byte characters can hold ASCII bytes (sjis, cp932,
+                                 gbk, big5, gb18030) and the wide ones (ucs2, utf16, utf32)
+                                 are refused: the server would read terminators inside
+                                 them differently */
+  const char *bad_values;     /* "reject" (default): a value the server would truncate,
+                                 coerce or refuse makes its record a bad record (max_errors,
+                                 on_reject with column_name and value), the chunk is loaded
+                                 without it; "warn": the server stores what it makes of the
+                                 value and warns (on_warning), as LOAD DATA does */
+  const char *set;            /* "col = expr, ...": LOAD DATA's SET clause, for both
+                                 methods; expressions may use the @variables of columns */
+  const char *progress_table; /* "db.table" (or "table" in the target's database): the
+                                 progress table, its job and plan tables beside it (a name
+                                 ending in _progress: the same name with _job and _plan;
+                                 otherwise name_job and name_plan). Default
+                                 dbfork_load_progress in the target's database */
+  int no_resume;              /* 1: no loader tables and no progress rows (no CREATE
+                                 privilege needed): one transaction per chunk, a rerun
+                                 loads the whole file again; restart and reload are then
+                                 refused, truncate still empties the table first */
+  int reload;                 /* 1: load a completed job again, as a new job; refused if
+                                 the table holds rows, unless truncate */
+  int truncate;               /* 1: empty the table first (DELETE, in one transaction with
+                                 the start of a new job: as restart or reload) */
 } dbfork_load_options;
 
 /* Fills *o with the defaults (all zero). Always call it first, so that
@@ -227,13 +294,16 @@ DBFORK_EXTERN int dbfork_load_new(dbfork_load **out, const dbfork_options *conn,
                                   const dbfork_load_options *lo);
 
 /* Opens the file and the parent's connection (dbfork_connect), checks the
- * table, its columns and its engine, creates the loader's tables if missing,
- * reads what earlier runs of this job recorded and checks every recorded
- * chunk against the file (which reads the file once when there is one).
- * Blocking; call it before the loop runs (not from a callback). Once it
- * succeeded, dbfork_load_stats_get() tells whether the load resumes
+ * table, its columns, its engine and the character set, takes the job's
+ * lock (held until the load is freed), creates the loader's tables if
+ * missing, reads what earlier runs of this job recorded and checks every
+ * recorded chunk against the file (which reads the file once when there is
+ * one). Blocking; call it before the loop runs (not from a callback). Once
+ * it succeeded, dbfork_load_stats_get() tells whether the load resumes
  * (`resumed`, `parts_before`; the bytes and chunks of earlier runs are
- * counted as the run cuts the file again). dbfork_load_run() and
+ * counted as the run cuts the file again), follows a completed job
+ * (`previous_job`), or has nothing to do (`already_loaded`: the run then
+ * returns 0 at once, without starting workers). dbfork_load_run() and
  * dbfork_load_start() call it if it was not called. A failed prepare is
  * final: the load has ended with that status, later calls return
  * DBFORK_ESTATE, and it is freed with dbfork_load_free().
@@ -241,14 +311,21 @@ DBFORK_EXTERN int dbfork_load_new(dbfork_load **out, const dbfork_options *conn,
  *   DBFORK_EINVAL   bad input: NULL; the file is not a readable regular file,
  *                   the table or a column does not exist, the engine has no
  *                   transactions, the first record's line end cannot be told,
- *                   a connection option is invalid (ssl_mode ...)
+ *                   the server does not know the character set (or it is one
+ *                   the loader refuses), restart or reload on a table that
+ *                   holds rows without truncate, a connection option is
+ *                   invalid (ssl_mode ...)
  *   DBFORK_ECONNECT the parent's connection failed
- *   DBFORK_ECHANGED an earlier run of this job recorded chunks that differ
- *                   from the file now (restore the file, or empty the table
- *                   and set restart), or committed more rejects than
- *                   max_errors allows
- *   DBFORK_ESQL     a statement of the loader's own failed (say, no privilege
- *                   to create its tables)
+ *   DBFORK_EBUSY    another run is loading the same job now (the message
+ *                   names its connection id)
+ *   DBFORK_ECHANGED an interrupted run of this job recorded chunks that
+ *                   differ from the file now (the message says what changed:
+ *                   restore the file, or empty the table and set restart),
+ *                   or committed more rejects than max_errors allows
+ *   DBFORK_EACCES   the account may not create or write the loader's tables
+ *                   (the message names the privilege, progress_table and
+ *                   no_resume)
+ *   DBFORK_ESQL     another statement of the loader's own failed
  *   DBFORK_EIO, DBFORK_ENOMEM, DBFORK_ESTATE (called twice or after run). */
 DBFORK_EXTERN int dbfork_load_prepare(dbfork_load *l);
 
@@ -340,6 +417,18 @@ typedef struct dbfork_load_stats {
   uint64_t given_up; /* parts given up (DBFORK_LOAD_CHUNK_GAVE_UP) */
   int done;          /* 1 once the load has ended */
   int status;        /* then: its result, as dbfork_load_run returns it */
+
+  /* Added in 0.3 (the struct grows at its end only). */
+  int already_loaded;       /* 1: the job had completed on the unchanged file: prepare
+                               found nothing to load and the run does nothing (reload) */
+  char previous_job[17];    /* the completed job of this file and table that this one
+                               follows (the file changed, reload or truncate); "" if none */
+  char loaded_at[32];       /* when that job completed ("YYYY-MM-DD HH:MM:SS", the
+                               server's time), or, already_loaded, this one */
+  uint64_t rows_before;     /* rows the job's earlier runs committed (already_loaded: the
+                               job's rows) */
+  int no_resume;            /* 1: no progress was recorded (options.no_resume) */
+  uint64_t chunks_given_up; /* chunks of which a part was given up */
 } dbfork_load_stats;
 
 /* Fills *st. Valid at any time after dbfork_load_new (counts are 0 before

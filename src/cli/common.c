@@ -10,39 +10,65 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 const struct option cli_conn_longopts[CLI_CONN_NLONGOPTS] = {
-    {"host", required_argument, NULL, 'h'},           {"port", required_argument, NULL, 'P'},
-    {"socket", required_argument, NULL, 'S'},         {"user", required_argument, NULL, 'u'},
-    {"password", optional_argument, NULL, 'p'},       {"database", required_argument, NULL, 'D'},
-    {"workers", required_argument, NULL, 'w'},        {"verbose", no_argument, NULL, 'v'},
-    {"defaults-file", required_argument, NULL, 1000}, {"no-defaults", no_argument, NULL, 1001},
-    {"ssl-mode", required_argument, NULL, 1002},      {"ssl-ca", required_argument, NULL, 1003},
-    {"ssl-cert", required_argument, NULL, 1004},      {"ssl-key", required_argument, NULL, 1005},
+    {"host", required_argument, NULL, 'h'},
+    {"port", required_argument, NULL, 'P'},
+    {"socket", required_argument, NULL, 'S'},
+    {"user", required_argument, NULL, 'u'},
+    {"password", optional_argument, NULL, 'p'},
+    {"database", required_argument, NULL, 'D'},
+    {"workers", required_argument, NULL, 'w'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"defaults-file", required_argument, NULL, 1000},
+    {"no-defaults", no_argument, NULL, 1001},
+    {"ssl-mode", required_argument, NULL, 1002},
+    {"ssl-ca", required_argument, NULL, 1003},
+    {"ssl-cert", required_argument, NULL, 1004},
+    {"ssl-key", required_argument, NULL, 1005},
+    {"protocol", required_argument, NULL, 1006},
+    {"defaults-extra-file", required_argument, NULL, 1007},
+    {"print-defaults", no_argument, NULL, 1008},
 };
 
 void cli_conn_usage(FILE *f) {
   fputs(
-      "Connection options (as the mysql client; option files [client] and [dbfork] are read):\n"
+      "Connection options (as the mysql client; option files [client] and [dbfork] are read;\n"
+      "MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_UNIX_PORT fill in what neither gives):\n"
       "  -h, --host=NAME          server host\n"
       "  -P, --port=N             TCP port\n"
       "  -S, --socket=PATH        unix socket\n"
+      "      --protocol=P         TCP or SOCKET\n"
       "  -u, --user=NAME          user\n"
       "  -p, --password[=PW]      password; -p alone prompts without echo. Prefer an option\n"
       "                           file or MYSQL_PWD: a password in argv is visible to others\n"
       "  -D, --database=NAME      default database\n"
       "      --defaults-file=F    read only this option file\n"
+      "      --defaults-extra-file=F  read this one too, after the global ones\n"
       "      --no-defaults        read no option file\n"
+      "      --print-defaults     print the options the option files give, and exit\n"
       "      --ssl-mode=MODE      DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY\n"
       "      --ssl-ca=F --ssl-cert=F --ssl-key=F\n"
       "  -w, --workers=N          worker processes (default 2)\n"
       "  -v, --verbose            more diagnostics on stderr\n",
       f);
+}
+
+char cli_last_error[1024];
+
+void cli_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cli_last_error, sizeof cli_last_error, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "dbfork: %s\n", cli_last_error);
 }
 
 /* The one copy of the password the command holds. Subcommands leave through
@@ -73,7 +99,7 @@ static int parse_uint(const char *opt, const char *arg, unsigned long max, unsig
   errno = 0;
   v = strtoul(arg, &end, 10);
   if (errno || *end || end == arg || v > max || arg[0] == '-') {
-    fprintf(stderr, "dbfork: option %s: '%s' is not a number in 0..%lu\n", opt, arg, max);
+    cli_error("option %s: '%s' is not a number in 0..%lu", opt, arg, max);
     return -1;
   }
   *out = v;
@@ -96,7 +122,7 @@ int cli_conn_opt(cli_conn *c, int opt, const char *arg, char **argv) {
     case 'w':
       if (parse_uint("--workers", arg, 1024, &v)) return -1;
       if (v == 0) {
-        fprintf(stderr, "dbfork: option --workers: must be at least 1\n");
+        cli_error("option --workers: must be at least 1");
         return -1;
       }
       c->workers = (int)v;
@@ -119,6 +145,9 @@ int cli_conn_opt(cli_conn *c, int opt, const char *arg, char **argv) {
     case 1003: c->ssl_ca = arg; return 1;
     case 1004: c->ssl_cert = arg; return 1;
     case 1005: c->ssl_key = arg; return 1;
+    case 1006: c->protocol = arg; return 1;
+    case 1007: c->defaults_extra_file = arg; return 1;
+    case 1008: c->print_defaults = 1; return 1;
     default: return 0;
   }
 }
@@ -150,7 +179,154 @@ static char *prompt_password(void) {
   return strdup(buf);
 }
 
+static const char *const conn_groups[] = {"client", "dbfork", NULL};
+
+/* The connection options of the option files, kept from one read. */
+static struct {
+  int read;
+  char host[256], port[16], socket[1024], user[256], database[256];
+} files;
+
+static int keep_conn(void *ud, const char *file, unsigned line, const char *group, const char *key,
+                     const char *value) {
+  (void)ud;
+  (void)file;
+  (void)line;
+  (void)group;
+  if (!value) return 0;
+  if (!strcmp(key, "host")) snprintf(files.host, sizeof files.host, "%s", value);
+  if (!strcmp(key, "port")) snprintf(files.port, sizeof files.port, "%s", value);
+  if (!strcmp(key, "socket")) snprintf(files.socket, sizeof files.socket, "%s", value);
+  if (!strcmp(key, "user")) snprintf(files.user, sizeof files.user, "%s", value);
+  if (!strcmp(key, "database")) snprintf(files.database, sizeof files.database, "%s", value);
+  return 0;
+}
+
+const char *cli_optfile_conn(const cli_conn *c, const char *key) {
+  const char *v = NULL;
+  if (!files.read) {
+    files.read = 1;
+    if (cli_optfiles_read(c, conn_groups, keep_conn, NULL)) return NULL;
+  }
+  if (!strcmp(key, "host")) v = files.host;
+  if (!strcmp(key, "port")) v = files.port;
+  if (!strcmp(key, "socket")) v = files.socket;
+  if (!strcmp(key, "user")) v = files.user;
+  if (!strcmp(key, "database")) v = files.database;
+  return v && *v ? v : NULL;
+}
+
+static int print_opt(void *ud, const char *file, unsigned line, const char *group, const char *key,
+                     const char *value) {
+  (void)ud;
+  (void)file;
+  (void)line;
+  (void)group;
+  if (!value)
+    printf(" --%s", key);
+  else if (!strcmp(key, "password"))
+    printf(" --%s=*****", key);
+  else
+    printf(" --%s=%s", key, value);
+  return 0;
+}
+
+void cli_print_defaults(const cli_conn *c, const char *command, const char *const *groups) {
+  printf("%s would have been started with the following arguments:\n", command);
+  cli_optfiles_read(c, groups, print_opt, NULL);
+  printf("\n");
+}
+
+/* --defaults-extra-file: the client library reads no such file, so its
+ * connection options ([client], [dbfork]) are applied here, below the
+ * command line's. */
+static char *extra_vals[16];
+static int nextra;
+static int take_extra(void *ud, const char *file, unsigned line, const char *group, const char *key,
+                      const char *value) {
+  cli_conn *c = ud;
+  const char **slot = NULL;
+  char *v;
+  (void)file;
+  (void)line;
+  (void)group;
+  if (!value) return 0;
+  if (!strcmp(key, "host")) slot = &c->host;
+  if (!strcmp(key, "socket")) slot = &c->socket;
+  if (!strcmp(key, "user")) slot = &c->user;
+  if (!strcmp(key, "database")) slot = &c->database;
+  if (!strcmp(key, "ssl-ca")) slot = &c->ssl_ca;
+  if (!strcmp(key, "ssl-cert")) slot = &c->ssl_cert;
+  if (!strcmp(key, "ssl-key")) slot = &c->ssl_key;
+  if (!strcmp(key, "ssl-mode")) slot = &c->ssl_mode;
+  if (!strcmp(key, "port") && !c->port) {
+    unsigned long p;
+    if (parse_uint("port", value, 65535, &p)) return -1;
+    c->port = (unsigned int)p;
+  }
+  if (!strcmp(key, "password") && !c->password && !c->prompt)
+    c->password = password_keep(strdup(value));
+  if (!slot || *slot || nextra == (int)(sizeof extra_vals / sizeof extra_vals[0])) return 0;
+  if (!(v = strdup(value))) return -1;
+  extra_vals[nextra++] = v;
+  *slot = v;
+  return 0;
+}
+
+static void extra_free(void) {
+  while (nextra) free(extra_vals[--nextra]);
+}
+
 int cli_conn_finish(cli_conn *c) {
+  static const char *const modes[] = {"DISABLED",  "PREFERRED",       "REQUIRED",
+                                      "VERIFY_CA", "VERIFY_IDENTITY", NULL};
+  const char *env;
+  int i;
+  if (c->defaults_extra_file && !c->no_defaults) {
+    cli_conn only = {0};
+    only.defaults_file = c->defaults_extra_file;
+    atexit(extra_free);
+    if (cli_optfiles_read(&only, conn_groups, take_extra, c)) return -1;
+  }
+  if (c->ssl_mode) {
+    for (i = 0; modes[i] && strcasecmp(c->ssl_mode, modes[i]); i++) {
+    }
+    if (!modes[i]) {
+      cli_error(
+          "option --ssl-mode: '%s' is not DISABLED, PREFERRED, REQUIRED, VERIFY_CA or "
+          "VERIFY_IDENTITY",
+          c->ssl_mode);
+      return -1;
+    }
+    c->ssl_mode = modes[i];
+  }
+  if (c->protocol) {
+    /* The client library's protocol option, as host and socket: TCP goes to
+     * 127.0.0.1 for localhost (the library would take the socket), SOCKET
+     * to localhost (the socket). */
+    if (!strcasecmp(c->protocol, "TCP")) {
+      if (!c->host || !strcmp(c->host, "localhost")) c->host = "127.0.0.1";
+      c->socket = NULL;
+    } else if (!strcasecmp(c->protocol, "SOCKET")) {
+      c->host = "localhost";
+    } else {
+      cli_error("option --protocol: '%s' is not TCP or SOCKET (PIPE and MEMORY are for Windows)",
+                c->protocol);
+      return -1;
+    }
+  }
+  /* The environment, below the command line and the option files, as the
+   * mysql client has it. */
+  if (!c->host && !cli_optfile_conn(c, "host") && (env = getenv("MYSQL_HOST")) && *env)
+    c->host = env;
+  if (!c->port && !cli_optfile_conn(c, "port") && (env = getenv("MYSQL_TCP_PORT")) && *env) {
+    unsigned long v;
+    if (parse_uint("MYSQL_TCP_PORT", env, 65535, &v)) return -1;
+    c->port = (unsigned int)v;
+  }
+  if (!c->socket && !cli_optfile_conn(c, "socket") && (env = getenv("MYSQL_UNIX_PORT")) && *env &&
+      (!c->protocol || strcasecmp(c->protocol, "TCP")))
+    c->socket = env;
   if (c->prompt) {
     c->password = password_keep(prompt_password());
     if (!c->password) return -1;

@@ -21,25 +21,46 @@ enum {
 };
 
 typedef struct cli_conn {
-  const char *host, *socket, *user, *database, *defaults_file;
+  const char *host, *socket, *user, *database, *defaults_file, *defaults_extra_file;
   char *password; /* owned; wiped at exit */
   unsigned int port;
   int no_defaults;
   int prompt; /* -p without a value */
   const char *ssl_mode, *ssl_ca, *ssl_cert, *ssl_key;
+  const char *protocol; /* TCP or SOCKET (checked) */
+  int print_defaults;
   int workers;
   int verbose;
 } cli_conn;
 
 /* Long options every subcommand accepts; ids >= 1000. */
 #define CLI_CONN_SHORTOPTS "h:P:S:u:p::D:w:v"
-#define CLI_CONN_NLONGOPTS 14
+#define CLI_CONN_NLONGOPTS 17
 extern const struct option cli_conn_longopts[CLI_CONN_NLONGOPTS];
+
+/* An option of an option file: key (with '-' for '_'), value (NULL for a
+ * bare key), where it is. Return 0 to go on, non-zero to stop (returned). */
+typedef int (*cli_opt_fn)(void *ud, const char *file, unsigned line, const char *group,
+                          const char *key, const char *value);
+/* Reads the option files the mysql tools read, given c's --no-defaults,
+ * --defaults-file and --defaults-extra-file, calling fn for every option
+ * of the groups named (NULL-terminated). Returns 0, fn's value, or -1 (a
+ * file named on the command line cannot be read: message printed). */
+int cli_optfiles_read(const cli_conn *c, const char *const *groups, cli_opt_fn fn, void *ud);
+/* The value of a connection option of the option files' [client] and
+ * [dbfork] groups (host, port, socket ...), or NULL. Reads them once. */
+const char *cli_optfile_conn(const cli_conn *c, const char *key);
+/* --print-defaults: prints the options the command would take from the
+ * option files (groups), as the mysql tools do, a password as *****. */
+void cli_print_defaults(const cli_conn *c, const char *command, const char *const *groups);
 
 /* Handles one getopt result if it is a connection option: returns 1 if
  * handled, 0 if not ours, -1 on a bad value (message printed). */
 int cli_conn_opt(cli_conn *c, int opt, const char *arg, char **argv);
-/* Final step: password prompt if asked, MYSQL_PWD fallback. Returns 0 or -1. */
+/* Final step: the protocol, an unknown --ssl-mode (usage errors), the
+ * environment (MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_UNIX_PORT where neither
+ * the command line nor an option file says), password prompt if asked,
+ * MYSQL_PWD fallback. Returns 0 or -1 (message printed: bad usage). */
 int cli_conn_finish(cli_conn *c);
 void cli_conn_free(cli_conn *c);
 /* Fills pool options from the connection options. */
@@ -63,6 +84,11 @@ double cli_now(void);
 int cli_plain_table(const char *in, char *out, size_t outlen, char *why, size_t whylen);
 /* "1,234,567" */
 const char *cli_num(unsigned long long v, char *buf, size_t n);
+
+/* Prints "dbfork: MSG" on stderr and keeps MSG in cli_last_error (for a
+ * --json summary of a command that failed before it started). */
+void cli_error(const char *fmt, ...) DBFORK_PRINTF(1, 2);
+extern char cli_last_error[1024];
 
 /* The log callback the CLI gives the library: to stderr, prefixed. */
 void cli_log(int level, const char *msg, void *arg);

@@ -8,9 +8,16 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 
-static const char *cr(const load_cli *x) { return x->tty ? "\r" : ""; }
+/* Before a message on a terminal: back to the start of the line, which the
+ * progress bar holds, and clear it. */
+static const char *cr(load_cli *x) {
+  if (!x->tty || x->quiet || x->json) return "";
+  x->bar_len = 0;
+  return "\r\033[K";
+}
 
 void load_cli_on_reject(dbfork_load *l, const dbfork_load_reject *r, void *ud) {
   load_cli *x = ud;
@@ -27,7 +34,8 @@ void load_cli_on_reject(dbfork_load *l, const dbfork_load_reject *r, void *ud) {
 void load_cli_on_warning(dbfork_load *l, const dbfork_load_warning *w, void *ud) {
   load_cli *x = ud;
   (void)l;
-  if (!x->json) fprintf(stderr, "    line %llu: %s\n", (unsigned long long)w->line, w->message);
+  if (!x->json)
+    fprintf(stderr, "%s    line %llu: %s\n", cr(x), (unsigned long long)w->line, w->message);
 }
 
 static void chunk_failure(load_cli *x, const dbfork_load_chunk *c, char *msg, size_t len) {
@@ -90,59 +98,173 @@ void load_cli_on_chunk(dbfork_load *l, const dbfork_load_chunk *c, void *ud) {
       break;
     default: break;
   }
-  load_cli_progress(x, 0);
+  load_cli_progress(x, 0, 0);
 }
 
-void load_cli_progress(load_cli *x, int final) {
+/* The terminal's width (stderr's), COLUMNS, or 80. */
+static int term_width(void) {
+  struct winsize ws;
+  const char *c = getenv("COLUMNS");
+  if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (c && atoi(c) > 0) return atoi(c);
+  return 80;
+}
+
+void load_cli_progress(load_cli *x, int final, int status) {
   dbfork_load_stats st;
   double now = cli_now(), el = now - x->t0, frac, rate;
   uint64_t total;
-  char b1[32], b2[32];
+  char b1[32], b2[32], b3[32];
   if (x->quiet || x->json) return;
   if (!final && now - x->last_print < (x->tty ? 0.2 : 5.0)) return;
   x->last_print = now;
   dbfork_load_stats_get(x->l, &st);
+  if (st.already_loaded) return;
   total = st.file_bytes ? st.file_bytes : 1;
   frac = (double)(st.bytes_done + st.bytes_before) / (double)total;
-  if (frac > 1) frac = 1;
+  /* A load that ended well read all of the file: header lines and a byte
+   * order mark are no chunk's, but they are done too. */
+  if (frac > 1 || (final && status == 0)) frac = 1;
   rate = el > 0 ? (double)st.rows_loaded / el : 0;
   if (x->tty) {
-    int width = 30, k, filled = (int)(frac * width);
+    /* One line that fits the terminal, drawn over the last one: the text,
+     * then as much bar as the width leaves (fields dropped from the right
+     * on narrow terminals), padded to the last line's length. */
+    int width = term_width() - 1, k, bar, len;
     double eta = frac > 0 && st.bytes_done
                      ? el * (1 - frac) / (frac - (double)st.bytes_before / total + 1e-9)
                      : 0;
-    fprintf(stderr, "\r[");
-    for (k = 0; k < width; k++) fputc(k < filled ? '#' : '.', stderr);
-    fprintf(stderr, "] %5.1f%%  %s rows  %s rows/s  ETA %4.0fs  workers %d/%d busy ", frac * 100,
-            cli_num(st.rows_loaded, b1, sizeof b1),
-            cli_num((unsigned long long)rate, b2, sizeof b2), final ? 0.0 : eta, st.workers_busy,
-            st.workers);
-    if (final) fputc('\n', stderr);
+    char text[256], line[1024];
+    int n = snprintf(text, sizeof text, " %5.1f%%  %s rows  %s rows/s  ETA %.0fs  %d/%d busy",
+                     frac * 100, cli_num(st.rows_loaded, b1, sizeof b1),
+                     cli_num((unsigned long long)rate, b2, sizeof b2), final ? 0.0 : eta,
+                     st.workers_busy, st.workers);
+    if (width > (int)sizeof line - 1) width = (int)sizeof line - 1;
+    while (n > width - 12 && n > 0) { /* keep a bar of 10 at least, else cut the text */
+      char *cut = strrchr(text, ' ');
+      while (cut && cut > text && cut[-1] == ' ') cut--;
+      if (!cut || cut == text) break;
+      *cut = 0;
+      n = (int)strlen(text);
+    }
+    if (n > width - 2) n = width > 2 ? width - 2 : 0;
+    bar = width - 2 - n;
+    if (bar > 40) bar = 40;
+    len = 0;
+    line[len++] = '[';
+    for (k = 0; k < bar; k++) line[len++] = k < (int)(frac * bar) ? '#' : '.';
+    line[len++] = ']';
+    memcpy(line + len, text, (size_t)n);
+    len += n;
+    for (k = len; k < x->bar_len && k < width; k++) line[k] = ' ';
+    fprintf(stderr, "\r%.*s", k > len ? k : len, line);
+    x->bar_len = len;
+    if (final) {
+      fputc('\n', stderr);
+      x->bar_len = 0;
+    }
   } else {
-    fprintf(stderr, "dbfork load: %.1f%% of %s bytes, %s rows, %.0f rows/s, %.1f s\n", frac * 100,
-            cli_num(st.file_bytes, b1, sizeof b1), cli_num(st.rows_loaded, b2, sizeof b2), rate,
-            el);
+    fprintf(stderr, "dbfork load: %.1f%% of %s bytes, %s rows, %s rows/s, %.1f s\n", frac * 100,
+            cli_num(st.file_bytes, b1, sizeof b1), cli_num(st.rows_loaded, b2, sizeof b2),
+            cli_num((unsigned long long)rate, b3, sizeof b3), el);
   }
 }
 
+void load_cli_notes(load_cli *x) {
+  dbfork_load_stats st;
+  char b1[32];
+  dbfork_load_stats_get(x->l, &st);
+  if (x->json) return;
+  if (st.already_loaded)
+    fprintf(stderr,
+            "dbfork load: %s into %s: already loaded on %s as job %s: %s rows%s; --reload to "
+            "load it again\n",
+            x->path, x->table, st.loaded_at, st.job_id, cli_num(st.rows_before, b1, sizeof b1),
+            st.rejected_before ? " (and rejects)" : "");
+  else if (st.previous_job[0])
+    fprintf(stderr, "dbfork load: %s: %s since job %s loaded it on %s: loading it as job %s\n",
+            x->path,
+            x->lo.reload || x->lo.truncate || x->lo.restart ? "loading again" : "the file changed",
+            st.previous_job, st.loaded_at, st.job_id);
+  else if (st.resumed)
+    fprintf(stderr, "dbfork load: resuming job %s: %llu part%s of chunks already committed\n",
+            st.job_id, (unsigned long long)st.parts_before, st.parts_before == 1 ? "" : "s");
+}
+
+/* A JSON string: valid UTF-8 whatever the bytes (a byte that starts no
+ * valid sequence becomes U+FFFD), controls, quotes and backslashes
+ * escaped. */
 static void json_string(const char *v) {
+  const unsigned char *p = (const unsigned char *)v;
   putchar('"');
-  for (; *v; v++) {
-    unsigned char ch = (unsigned char)*v;
-    if (ch == '"' || ch == '\\')
+  while (*p) {
+    unsigned char ch = *p;
+    size_t need = ch < 0x80                  ? 0
+                  : ch >= 0xc2 && ch <= 0xdf ? 1
+                  : ch >= 0xe0 && ch <= 0xef ? 2
+                  : ch >= 0xf0 && ch <= 0xf4 ? 3
+                                             : 9;
+    size_t k;
+    if (ch == '"' || ch == '\\') {
       printf("\\%c", ch);
-    else if (ch < 0x20)
+      p++;
+      continue;
+    }
+    if (ch < 0x20 || ch == 0x7f) {
       printf("\\u%04x", ch);
-    else
-      putchar(ch);
+      p++;
+      continue;
+    }
+    for (k = 1; need != 9 && k <= need; k++)
+      if ((p[k] & 0xc0) != 0x80) break;
+    if (need == 9 || k <= need || (ch == 0xe0 && p[1] < 0xa0) || (ch == 0xed && p[1] > 0x9f) ||
+        (ch == 0xf0 && p[1] < 0x90) || (ch == 0xf4 && p[1] > 0x8f)) {
+      fputs("\\ufffd", stdout);
+      p++;
+      continue;
+    }
+    fwrite(p, 1, need + 1, stdout);
+    p += need + 1;
   }
   putchar('"');
+}
+
+static void json_head(load_cli *x, const char *status, int exit) {
+  printf("{\"file\":");
+  if (x->path)
+    json_string(x->path);
+  else
+    printf("null");
+  printf(",\"table\":");
+  if (x->table[0])
+    json_string(x->table);
+  else if (x->lo.table)
+    json_string(x->lo.table);
+  else
+    printf("null");
+  printf(",\"status\":\"%s\",\"exit_code\":%d,\"reject_file\":", status, exit);
+  if (x->reject_path)
+    json_string(x->reject_path);
+  else
+    printf("null");
+}
+
+int load_cli_json_early(load_cli *x, int exit) {
+  if (!x->json) return exit;
+  if (!x->first_error[0] && x->l)
+    snprintf(x->first_error, sizeof x->first_error, "%s", dbfork_load_last_error(x->l));
+  json_head(x, exit == EXIT_USAGE ? "usage" : "failed", exit);
+  printf(",\"error\":");
+  json_string(x->first_error[0] ? x->first_error : "failed before the load started");
+  printf("}\n");
+  fflush(stdout);
+  return exit;
 }
 
 int load_cli_summary(load_cli *x, int status) {
   dbfork_load_stats st;
   double secs = cli_now() - x->t0;
-  int ok = status == 0;
+  int ok = status == 0, exit;
   uint64_t rejected;
   char b1[32];
   /* Peak resident memory: ours, and the largest of the (reaped) workers'.
@@ -157,30 +279,50 @@ int load_cli_summary(load_cli *x, int status) {
   rejected = st.rejected + st.rejected_before;
   if (!x->first_error[0] && status)
     snprintf(x->first_error, sizeof x->first_error, "%s", dbfork_load_last_error(x->l));
+  /* A rerun that found the job loaded did nothing: that is success. */
+  exit = !ok ? EXIT_FAILED : st.already_loaded ? EXIT_OK : rejected ? EXIT_REJECTED : EXIT_OK;
   if (x->json) {
-    printf("{\"file\":");
-    json_string(x->path);
-    printf(",\"table\":");
-    json_string(x->table);
+    json_head(x,
+              !ok                 ? "failed"
+              : st.already_loaded ? "already_loaded"
+              : rejected          ? "rejected"
+                                  : "ok",
+              exit);
     printf(
-        ",\"method\":\"%s\",\"workers\":%d,\"job\":\"%s\",\"status\":\"%s\",\"rows_loaded\":%llu,"
+        ",\"method\":\"%s\",\"workers\":%d,\"job\":\"%s\",\"rows_loaded\":%llu,"
         "\"records\":%llu,\"rejected\":%llu,\"warnings\":%llu,\"retries\":%llu,\"chunks\":%llu,"
-        "\"chunks_skipped\":%llu,\"chunks_failed\":%llu,\"chunks_cancelled\":%llu,"
-        "\"requeues\":%llu,\"splits\":%llu,\"given_up\":%llu,\"seconds\":%.3f,"
-        "\"rows_per_second\":%.0f,\"peak_rss_kb\":%ld,\"worker_peak_rss_kb\":%ld",
-        x->method, x->workers, st.job_id, ok ? (rejected ? "rejected" : "ok") : "failed",
-        (unsigned long long)st.rows_loaded, (unsigned long long)st.records,
-        (unsigned long long)rejected, (unsigned long long)st.warnings,
-        (unsigned long long)st.retries, (unsigned long long)st.chunks,
+        "\"chunks_loaded\":%llu,\"chunks_skipped\":%llu,\"chunks_failed\":%llu,"
+        "\"chunks_cancelled\":%llu,\"chunks_given_up\":%llu,\"requeues\":%llu,\"splits\":%llu,"
+        "\"given_up\":%llu,\"resume\":%s,\"previous_job\":",
+        x->method, x->workers, st.job_id, (unsigned long long)st.rows_loaded,
+        (unsigned long long)st.records, (unsigned long long)rejected,
+        (unsigned long long)st.warnings, (unsigned long long)st.retries,
+        (unsigned long long)st.chunks, (unsigned long long)st.chunks_done,
         (unsigned long long)st.chunks_before, (unsigned long long)st.chunks_failed,
-        (unsigned long long)st.chunks_cancelled, (unsigned long long)st.requeues,
-        (unsigned long long)st.splits, (unsigned long long)st.given_up, secs,
-        secs > 0 ? st.rows_loaded / secs : 0, peak_kb, worker_peak_kb);
+        (unsigned long long)st.chunks_cancelled, (unsigned long long)st.chunks_given_up,
+        (unsigned long long)st.requeues, (unsigned long long)st.splits,
+        (unsigned long long)st.given_up, st.no_resume ? "false" : "true");
+    if (st.previous_job[0])
+      printf("\"%s\"", st.previous_job);
+    else
+      printf("null");
+    printf(",\"loaded_at\":");
+    if (st.loaded_at[0])
+      printf("\"%s\"", st.loaded_at);
+    else
+      printf("null");
+    printf(
+        ",\"rows_before\":%llu,\"seconds\":%.3f,\"rows_per_second\":%.0f,\"peak_rss_kb\":%ld,"
+        "\"worker_peak_rss_kb\":%ld",
+        (unsigned long long)st.rows_before, secs, secs > 0 ? st.rows_loaded / secs : 0, peak_kb,
+        worker_peak_kb);
     if (x->first_error[0]) {
       printf(",\"error\":");
       json_string(x->first_error);
     }
     printf("}\n");
+  } else if (st.already_loaded) {
+    /* load_cli_notes said it */
   } else if (!x->quiet || !ok) {
     printf("dbfork load %s into %s (%s, %d workers)\n", x->path, x->table, x->method, x->workers);
     printf("  rows loaded    %s\n", cli_num(st.rows_loaded, b1, sizeof b1));
@@ -199,19 +341,23 @@ int load_cli_summary(load_cli *x, int status) {
         (unsigned long long)st.chunks, (unsigned long long)st.chunks_done,
         (unsigned long long)st.chunks_before, (unsigned long long)st.chunks_failed,
         (unsigned long long)st.chunks_cancelled);
-    if (st.given_up) printf(", %llu parts given up", (unsigned long long)st.given_up);
+    if (st.chunks_given_up)
+      printf(", %llu with parts given up", (unsigned long long)st.chunks_given_up);
+    if (st.given_up) printf("; %llu parts given up", (unsigned long long)st.given_up);
     printf(")\n");
     printf("  time           %.3f s\n", secs);
     printf("  rate           %s rows/s\n",
            cli_num((unsigned long long)(secs > 0 ? st.rows_loaded / secs : 0), b1, sizeof b1));
     printf("  memory         %.1f MB peak (workers: %.1f MB each at most)\n", peak_kb / 1024.0,
            worker_peak_kb / 1024.0);
+    if (st.no_resume)
+      printf("  progress       not recorded (--no-resume): a rerun loads the whole file again\n");
     if (x->first_error[0]) printf("  error          %s\n", x->first_error);
     if (!ok)
-      printf(
-          "  the load is incomplete: fix the cause and rerun the same command to load the rest "
-          "exactly once\n");
+      printf("  the load is incomplete: %s\n",
+             st.no_resume ? "fix the cause; with --no-resume a rerun loads the whole file again"
+                          : "fix the cause and rerun the same command to load the rest exactly "
+                            "once");
   }
-  if (ok) return rejected ? EXIT_REJECTED : EXIT_OK;
-  return EXIT_FAILED;
+  return exit;
 }

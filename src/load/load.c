@@ -38,6 +38,12 @@ void load_enter(dbfork_load *l, int phase) {
        phase_names[l->phase], phase_names[phase]);
   l->phase = phase;
   if (phase == LOAD_ENDED) {
+    /* A run that loaded the whole file completes its job: a rerun on the
+     * same bytes then loads nothing (rerun.c). */
+    if (l->status == 0 && l->job && !l->c.no_resume && !l->st.given_up && l->file_hashed &&
+        load_job_complete(l))
+      llog(l, DBFORK_LOG_WARN, "%s", l->err);
+    load_job_unlock(l);
     l->st.done = 1;
     l->st.status = l->status;
     if (l->pool) dbfork_pool_close(l->pool);
@@ -101,10 +107,11 @@ static int parse_choice(const char *v, const char *const *names, int n, int def)
 int dbfork_load_new(dbfork_load **out, const dbfork_options *conn, const dbfork_load_options *lo) {
   static const char *const methods[] = {"load-data", "insert"};
   static const char *const dups[] = {"error", "ignore", "update", "replace"};
+  static const char *const bads[] = {"reject", "warn"};
   dbfork_load *l;
   char err[200];
   csv_dialect d;
-  int method, dup;
+  int method, dup, bad;
   if (!out) return DBFORK_EINVAL;
   *out = NULL;
   if (!conn || !lo) return DBFORK_EINVAL;
@@ -115,6 +122,8 @@ int dbfork_load_new(dbfork_load **out, const dbfork_options *conn, const dbfork_
   if ((dup = parse_choice(lo->on_duplicate, dups, 4, DUP_ERROR)) < 0)
     return bad_option(conn, "option --on-duplicate: '%s' is not error, ignore, replace or update",
                       lo->on_duplicate);
+  if ((bad = parse_choice(lo->bad_values, bads, 2, BAD_REJECT)) < 0)
+    return bad_option(conn, "option --bad-values: '%s' is not reject or warn", lo->bad_values);
   if (dup == DUP_UPDATE && method == METHOD_LOAD_DATA)
     return bad_option(conn,
                       "option --on-duplicate=update needs --method=insert (LOAD DATA can only "
@@ -138,7 +147,9 @@ int dbfork_load_new(dbfork_load **out, const dbfork_options *conn, const dbfork_
       own(l, &l->po.program_name) || own(l, &l->lo.file) || own(l, &l->lo.table) ||
       own(l, &l->lo.columns) || own(l, &l->lo.fields_terminated_by) ||
       own(l, &l->lo.fields_enclosed_by) || own(l, &l->lo.fields_escaped_by) ||
-      own(l, &l->lo.lines_terminated_by) || own(l, &l->lo.method) || own(l, &l->lo.on_duplicate)) {
+      own(l, &l->lo.lines_terminated_by) || own(l, &l->lo.method) || own(l, &l->lo.on_duplicate) ||
+      own(l, &l->lo.character_set) || own(l, &l->lo.bad_values) || own(l, &l->lo.set) ||
+      own(l, &l->lo.progress_table)) {
     dbfork_load_free(l);
     return DBFORK_ENOMEM;
   }
@@ -148,6 +159,8 @@ int dbfork_load_new(dbfork_load **out, const dbfork_options *conn, const dbfork_
   if (lo->strict) l->c.d.flags |= CSV_F_STRICT;
   l->c.method = method;
   l->c.dup = dup;
+  l->c.bad_values = bad;
+  l->c.no_resume = lo->no_resume != 0;
   l->c.batch = lo->batch ? lo->batch : 1000;
   l->c.chunk_bytes = lo->chunk_size;
   l->c.skip_lines = lo->skip_lines;
@@ -169,6 +182,16 @@ static int connect_parent(dbfork_load *l) {
   o.local_infile = 0;
   rc = dbfork_connect(&l->m, &o, err, sizeof err);
   if (rc) return load_set_err(l, rc, "cannot connect to the server: %s", err);
+  return 0;
+}
+
+/* A UTF-8 byte order mark at the start of the file is not data (for the
+ * UTF-8 character sets): the plan starts after it. */
+static int skip_bom(dbfork_load *l) {
+  unsigned char b[3];
+  if (l->c.enc != CSV_ENC_UTF8MB4 && l->c.enc != CSV_ENC_UTF8MB3) return 0;
+  if (pread(l->fd, b, 3, 0) == 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf)
+    l->c.data_start = 3;
   return 0;
 }
 
@@ -202,12 +225,12 @@ static int prepare(dbfork_load *l) {
     }
     if ((rc = load_check_table(l, l->lo.table, defdb))) return rc;
   }
-  if ((rc = load_build_sql(l))) return rc;
-  if ((rc = load_tables_prepare(l))) return rc;
-  if ((rc = load_read_prior(l))) return rc;
+  if ((rc = load_check_charset(l)) || (rc = skip_bom(l)) || (rc = load_build_sql(l))) return rc;
   l->iolen = 1u << 20;
   if (!(l->iobuf = malloc(l->iolen))) return load_set_err(l, DBFORK_ENOMEM, "out of memory");
-  csv_splitter_init(&l->sp, &c->d, c->chunk_bytes, c->skip_lines);
+  load_plan_init(l);
+  if ((rc = load_prepare_job(l))) return rc;
+  if (l->st.already_loaded) return 0;
   if (l->nprior) {
     l->st.resumed = 1;
     if ((rc = load_verify_prior(l))) return rc;
@@ -252,9 +275,13 @@ static int start_workers(dbfork_load *l) {
   o.on_connect = NULL;
   o.transaction = 1;
   o.local_infile = 1;
+  o.charset = "utf8mb4";             /* the SQL's own text; the file's set is c.charset (setup.c) */
   o.prefetch = 1;                    /* parts are big: no worker hoards a queue of them */
   o.queue_max = (unsigned)o.workers; /* the parent cuts just ahead of the workers */
   o.submit_nonblocking = 1;
+  if (l->c.no_resume && l->c.max_errors &&
+      !(l->c.shared = load_shared_new(2u * (unsigned)o.workers + 8)))
+    return load_set_err(l, DBFORK_ENOMEM, "cannot map the shared --max-errors budget");
   rc = dbfork_pool_new(&l->pool, &o);
   if (rc) return load_set_err(l, rc, "cannot create the pool: %s", dbfork_strerror(rc));
   rc = dbfork_pool_start(l->pool);
@@ -267,6 +294,9 @@ static int start_workers(dbfork_load *l) {
   jc.ops = &load_job_ops;
   jc.ud = l;
   jc.window = 2u * (unsigned)o.workers;
+  /* Without a progress row nothing can tell whether an attempt whose COMMIT
+   * outcome is unknown committed: running it again could load it twice. */
+  jc.policy.unknown_commit_fails = l->c.no_resume;
   rc = job_new(&l->job, &jc);
   if (rc) return load_set_err(l, rc, "cannot create the job: %s", dbfork_strerror(rc));
   load_enter(l, LOAD_RUNNING);
@@ -281,6 +311,12 @@ static int begin(dbfork_load *l) {
   if (l->phase != LOAD_PREPARED) {
     if (l->phase == LOAD_ENDED && l->status && !l->pool) return DBFORK_ESTATE; /* prepare failed */
     return load_set_err(l, DBFORK_ESTATE, "the load ran already");
+  }
+  if (l->st.already_loaded) {
+    /* Nothing to load: no workers either. */
+    l->status = 0;
+    load_enter(l, LOAD_ENDED);
+    return 0;
   }
   return start_workers(l);
 }
@@ -298,6 +334,7 @@ int dbfork_load_run(dbfork_load *l) {
     }
     return rc;
   }
+  if (!l->pool) return l->status; /* already loaded */
   while (l->phase != LOAD_ENDED) dbfork_pool_run(l->pool, 1);
   rc = dbfork_pool_join(l->pool);
   if (!l->status && rc) l->status = l->st.status = rc;
@@ -395,6 +432,13 @@ void dbfork_load_free(dbfork_load *l) {
   dbfork_pool_free(l->pool);
   if (l->m) dbfork_mysql_close(l->m);
   if (l->fd >= 0) close(l->fd);
+  if (l->c.fnames)
+    for (i = 0; i < l->c.nfields; i++) free(l->c.fnames[i]);
+  free(l->c.fnames);
+  free(l->c.ph_field);
+  free(l->c.ins_row);
+  free(l->c.set_sql);
+  load_shared_free(l->c.shared);
   free(l->c.cols_sql);
   free(l->c.ins_head);
   free(l->c.dup_sql);

@@ -2,13 +2,20 @@
  * loader.h — what the files of the loader layer share (not installed):
  *
  *   load.c      the public API (dbfork/load.h): options, lifecycle, stats
+ *   rerun.c     what a run of a job does given earlier runs: resume, nothing
+ *               (already loaded), a new job; the job's lock
  *   setup.c     the parent's checks of the target table and the SQL it builds
- *   progress.c  the SQL of the loader's own tables (job, plan, progress)
+ *   colspec.c   --columns with @variables and --set, as SQL for both methods
+ *   progress.c  the SQL of the loader's own tables (job, plan, progress),
+ *               their names, in one place
  *   plan.c      the chunk plan: the file cut as the load goes, a part cut in
  *               halves, the byte range of any part for a resume
  *   parent.c    the job core's callbacks: parts out, replies in, events up
  *   worker.c    the worker half: claim, read, validate, hash, record
  *   sink.c      the two ways rows reach the server: LOAD DATA and INSERT
+ *   values.c    the server's complaints about values: which, which row and
+ *               column (pure)
+ *   budget.c    --max-errors shared by the workers without tables (no_resume)
  *   csv.c       dialects, splitter, parser (csv.h)
  *   wire.c      the part and reply codecs (wire.h)
  *
@@ -30,6 +37,7 @@
 
 enum { METHOD_LOAD_DATA, METHOD_INSERT };
 enum { DUP_ERROR, DUP_IGNORE, DUP_UPDATE, DUP_REPLACE };
+enum { BAD_REJECT, BAD_WARN };
 
 #define LOAD_MAX_COLS 1024
 #define LOAD_WARN_KEEP 5              /* warning messages kept per part */
@@ -47,23 +55,53 @@ typedef struct load_conf {
   char table[300];     /* `db`.`t` */
   char db[140];        /* `db` */
   char db_plain[130], table_plain[130];
-  int ncols;
-  char *cols_sql; /* `a`,`b`,... */
-  char *ins_head; /* INSERT [IGNORE] | REPLACE INTO `db`.`t` (`a`,`b`,...) VALUES */
+  int nfields;    /* fields per record in the file (columns and @variables) */
+  char **fnames;  /* nfields plain names: a column's, or "@var" */
+  int nph;        /* the insert method's placeholders per row */
+  int *ph_field;  /* nph: the file field each placeholder takes */
+  char *cols_sql; /* `a`,@v,`b`,...: LOAD DATA's column list */
+  char *set_sql;  /* " SET `x` = expr, ..." or "": LOAD DATA's SET clause */
+  char *ins_head; /* INSERT [IGNORE] | REPLACE INTO `db`.`t` (`a`,`b`,`x`...) VALUES */
+  char *ins_row;  /* one row of VALUES: "(?,?,expr(?))", placeholders as "\001" */
   char *dup_sql;  /* " ON DUPLICATE KEY UPDATE `a`=VALUES(`a`),..." or "" */
   char *load_sql; /* the LOAD DATA statement */
   csv_dialect d;
-  int method, dup;
+  int method, dup, bad_values, no_resume;
+  char charset[40];    /* the file's character set, as the server names it */
+  int enc;             /* CSV_ENC_* checked in every record, or 0 */
+  int recode;          /* 1: values go as CONVERT(... USING charset) (not utf8mb4-compatible) */
+  uint64_t data_start; /* 3 after a UTF-8 byte order mark, else 0 */
   unsigned batch;
   uint64_t chunk_bytes, skip_lines, max_errors;
   job_tables t;   /* plan and progress tables, job id */
-  char jobs[300]; /* `db`.`dbfork_load_job` */
+  char jobs[300]; /* the job table, quoted */
+  /* the loader's tables, plain (for information_schema) */
+  char tdb_plain[130], tprogress_plain[130];
+  char job_key[17];           /* the hash of the file's path and the table: names the job's lock and
+                                 its first job id */
+  struct load_shared *shared; /* no_resume with max_errors: the budget (budget.c) */
 } load_conf;
 
 /* A part committed by an earlier run, as its progress row says. */
 typedef struct load_done {
   uint64_t chunk, part, off, len, hash, records, rejected;
 } load_done;
+
+/* The latest job row of a job key (rerun.c). */
+typedef struct load_jobrow {
+  int found;
+  char id[17];
+  unsigned generation;
+  int completed;
+  char completed_at[32];
+  uint64_t file_size, file_hash, rows, rejected;
+} load_jobrow;
+
+/* The incremental hash of a part, fed as the worker reads it. */
+typedef struct load_hasher {
+  uint64_t h;
+  size_t done; /* bytes hashed so far: a multiple of 8 until load_hash_final */
+} load_hasher;
 
 enum { LOAD_NEW, LOAD_PREPARED, LOAD_RUNNING, LOAD_ENDED };
 
@@ -78,7 +116,8 @@ struct dbfork_load {
   char err[2048];
 
   int fd;
-  MYSQL *m; /* the parent's own connection */
+  MYSQL *m;   /* the parent's own connection */
+  int locked; /* m holds the job's named lock */
   dbfork_pool *pool;
   job *job;
   int status;
@@ -101,6 +140,9 @@ struct dbfork_load {
   size_t iolen;
   uint64_t read_off;
   int split_eof;
+  load_hasher fh; /* the file's hash, as the plan reads it */
+  uint64_t file_hash;
+  int file_hashed;  /* file_hash covers the whole file */
   csv_chunk *ready; /* chunks the splitter found, not yet handed out */
   size_t nready, capready, headready;
   load_part pend[64]; /* parts of the current chunk not yet handed out (a resume may
@@ -111,7 +153,7 @@ struct dbfork_load {
    * one failed. A chunk counts as done when its last part is. */
   struct load_multi {
     uint64_t chunk, open;
-    int bad;
+    int worst; /* 0 ok, else the worst ending of a part so far (CHUNK_END_*) */
   } * multi;
   size_t nmulti, capmulti;
 };
@@ -124,15 +166,49 @@ const char *load_method_name(int method);
 /* setup.c: each returns 0 or a DBFORK_E* code with l->err set. */
 int load_open_file(dbfork_load *l);
 int load_check_table(dbfork_load *l, const char *table_opt, const char *default_db);
+int load_check_charset(dbfork_load *l);
 int load_build_sql(dbfork_load *l);
 int load_sniff_eol(dbfork_load *l);
+int load_table_has_rows(dbfork_load *l); /* 1, 0, or < 0 (l->err) */
+
+/* colspec.c: the column list (with @variables) and the SET clause. */
+typedef struct load_colspec {
+  int n;           /* file fields */
+  char **names;    /* n plain names; "@v" for a variable; NULL: the table's columns */
+  int nset;        /* SET assignments */
+  char **set_col;  /* nset plain column names */
+  char **set_expr; /* nset expressions as given */
+} load_colspec;
+/* Parses "a,@v,b" and "x = expr, y = expr" (NULL for none). Returns 0, or
+ * -1 with why (naming the option) set; free with load_colspec_free. */
+int load_colspec_parse(load_colspec *cs, const char *columns, const char *set, char *why,
+                       size_t whylen);
+void load_colspec_free(load_colspec *cs);
+int load_colspec_add(load_colspec *cs, const char *name); /* 0 or -1 */
+/* The expression with each @variable of the column list replaced by the
+ * byte 0x01 (a placeholder), and the field of each placeholder appended to
+ * *fields (*nfields of them, grown). Returns a malloc'ed string, or NULL
+ * with why set (an @variable that is not in the column list, out of
+ * memory). */
+char *load_expr_placeholders(const load_colspec *cs, const char *expr, int **fields, int *nfields,
+                             char *why, size_t whylen);
 int load_quote_ident(const char *in, char *out, size_t outlen, char *why, size_t whylen);
 int load_quote_column(const char *in, char *out, size_t outlen, char *why, size_t whylen);
 void load_sql_string(MYSQL *m, char *out, const char *in, size_t inlen);
 
 /* progress.c */
-int load_tables_prepare(dbfork_load *l); /* create or upgrade the tables, job row */
-int load_read_prior(dbfork_load *l);     /* the committed parts, into l->prior */
+int load_tables_names(dbfork_load *l);   /* the one place the loader's table names come from */
+int load_tables_prepare(dbfork_load *l); /* create or upgrade the tables, check privileges */
+int load_job_lock(dbfork_load *l);       /* the job's named lock: 0, DBFORK_EBUSY, ... */
+void load_job_unlock(dbfork_load *l);
+int load_job_find(dbfork_load *l, load_jobrow *j); /* the latest job row of the key */
+/* Starts job `id` (generation g): in one transaction, empties the target
+ * (truncate), forgets the plan and progress of `forget` (a job id, or
+ * NULL), deletes its job row too if drop_row, and inserts the new job's row. */
+int load_job_start(dbfork_load *l, const char *id, unsigned g, const char *forget, int drop_row,
+                   int truncate);
+int load_job_complete(dbfork_load *l); /* the run loaded the whole file */
+int load_read_prior(dbfork_load *l);   /* the committed parts, into l->prior */
 int load_plan_store(dbfork_load *l, const csv_chunk *c);
 const load_done *load_prior_find(const dbfork_load *l, uint64_t chunk, uint64_t part);
 /* worker side, inside the part's transaction */
@@ -144,6 +220,8 @@ int load_record_part(dbfork_worker *w, const load_conf *c, const load_part *p, u
 
 /* plan.c */
 int load_verify_prior(dbfork_load *l); /* resume: every committed part against the file */
+int load_file_hash(dbfork_load *l, uint64_t *out);  /* reads the whole file */
+void load_plan_init(dbfork_load *l);                /* the plan from the first byte of data */
 int load_plan_next(dbfork_load *l, csv_chunk *out); /* 1, 0 at the end, or < 0 */
 /* Cuts part p in halves at the first record boundary at or past its middle:
  * 0 and *a, *b; 1 if p holds one record; < 0 on a read error (l->err). */
@@ -160,11 +238,6 @@ int load_grow(void **arr, size_t *cap, size_t need, size_t elem);
 void load_chunk_from_part(csv_chunk *c, const load_part *p);
 uint64_t load_hash(const void *p, size_t n);
 
-/* The incremental hash of a part, fed as the worker reads it. */
-typedef struct load_hasher {
-  uint64_t h;
-  size_t done; /* bytes hashed so far: a multiple of 8 until load_hash_final */
-} load_hasher;
 void load_hash_init(load_hasher *x, size_t n);
 void load_hash_words(load_hasher *x, const char *p, size_t upto);
 uint64_t load_hash_final(load_hasher *x, const char *p, size_t n);
@@ -173,6 +246,33 @@ uint64_t load_hash_final(load_hasher *x, const char *p, size_t n);
  * none (wire.h: no_eol), so that it reads the record as the parser did.
  * Writes at most 1 + CSV_TERM_MAX bytes after buf[len); returns how many. */
 size_t load_append_eol(const csv_dialect *d, char *buf, size_t len);
+
+/* values.c: the server's complaints about values (pure). */
+/* 1 if a warning or error (`level` "Warning" or "Error"; a Note is not)
+ * with this code says the server truncated, coerced or refused a value;
+ * then *row is the "at row N" of the message (0 if it names none) and
+ * column[] the column it names ("" if none). */
+int load_value_complaint(const char *level, unsigned int code, const char *msg, uint64_t *row,
+                         char *column, size_t collen);
+/* msg without its " at row N" (a row of the statement, meaningless to the
+ * user), into out. */
+void load_value_message(const char *msg, char *out, size_t len);
+
+/* rerun.c: prepare's part about earlier runs (after the table checks). */
+int load_prepare_job(dbfork_load *l);
+
+/* budget.c: --max-errors across workers without the job table. The map is
+ * made before the pool forks, so every worker shares it. */
+struct load_shared *load_shared_new(unsigned entries);
+void load_shared_free(struct load_shared *s);
+/* Worker: reserves n rejects for (chunk, part), replacing an earlier
+ * attempt's reservation of it. 0, 1 (more than max in all), -1 (full). */
+int load_shared_reserve(struct load_shared *s, uint64_t max, uint64_t chunk, uint64_t part,
+                        uint64_t n);
+uint64_t load_shared_used(struct load_shared *s);
+/* Parent, when a part ended: its reservation stays used if it committed,
+ * is given back otherwise. */
+void load_shared_settle(struct load_shared *s, uint64_t chunk, uint64_t part, int committed);
 
 /* parent.c */
 extern const job_ops load_job_ops;

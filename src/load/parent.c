@@ -30,21 +30,35 @@ static struct load_multi *multi_add(dbfork_load *l, uint64_t chunk, uint64_t ope
   m = &l->multi[l->nmulti++];
   m->chunk = chunk;
   m->open = open;
-  m->bad = 0;
+  m->worst = 0;
   return m;
 }
 
-/* A part of a chunk has ended (ok: committed); returns 1 if that was the
- * chunk's last open part and all of them committed. */
-static int chunk_part_closed(dbfork_load *l, uint64_t chunk, uint64_t part, int ok) {
+/* How a part ended, worst last: a chunk is counted once, when its last
+ * open part ends, by the worst ending of its parts, so that the chunk
+ * counts of the stats add up to the chunks the run handed out. */
+enum { CHUNK_END_OK = 0, CHUNK_END_CANCELLED, CHUNK_END_GAVE_UP, CHUNK_END_FAILED };
+
+static void count_chunk(dbfork_load *l, int worst) {
+  switch (worst) {
+    case CHUNK_END_OK: l->st.chunks_done++; break;
+    case CHUNK_END_CANCELLED: l->st.chunks_cancelled++; break;
+    case CHUNK_END_GAVE_UP: l->st.chunks_given_up++; break;
+    default: l->st.chunks_failed++; break;
+  }
+}
+
+/* A part of a chunk has ended. */
+static void chunk_part_closed(dbfork_load *l, uint64_t chunk, int end) {
   struct load_multi *m = multi_find(l, chunk);
-  int whole;
-  if (!m) return part == 1 && ok;
-  if (!ok) m->bad = 1;
-  if (--m->open) return 0;
-  whole = !m->bad;
+  if (!m) {
+    count_chunk(l, end);
+    return;
+  }
+  if (end > m->worst) m->worst = end;
+  if (--m->open) return;
+  count_chunk(l, m->worst);
   *m = l->multi[--l->nmulti];
-  return whole;
 }
 
 static job_part *to_job_part(const load_part *lp) {
@@ -74,7 +88,7 @@ static int op_next(job *j, job_part **out) {
       if (!multi_add(l, c.index, (uint64_t)n))
         return load_set_err(l, DBFORK_ENOMEM, "out of memory");
     }
-    if ((rc = load_plan_store(l, &c))) return rc;
+    if (!l->c.no_resume && (rc = load_plan_store(l, &c))) return rc;
     l->npend = (size_t)n;
     l->headpend = 0;
   }
@@ -154,7 +168,7 @@ static int take_reply(dbfork_load *l, const load_part *lp, const dbfork_result *
   load_reply_head h;
   load_entry e;
   int k;
-  char text[1024];
+  char text[1024], name[LOAD_COLUMN_NAME_MAX + 1];
   if (load_reply_open(&rd, &h, r->data, r->len) || h.chunk != lp->chunk || h.part != lp->part)
     return load_set_err(l, DBFORK_EPROTO, "chunk %llu: the worker's reply cannot be read",
                         (unsigned long long)lp->chunk);
@@ -166,8 +180,11 @@ static int take_reply(dbfork_load *l, const load_part *lp, const dbfork_result *
   chunk_event(l, lp, DBFORK_LOAD_CHUNK_DONE, r, &h, attempts);
   while ((k = load_reply_next(&rd, &e)) == 1) {
     size_t tl = e.text_len < sizeof text - 1 ? e.text_len : sizeof text - 1;
+    size_t nl = e.column_name_len < sizeof name - 1 ? e.column_name_len : sizeof name - 1;
     memcpy(text, e.text, tl);
     text[tl] = 0;
+    memcpy(name, e.column_name, nl);
+    name[nl] = 0;
     if (e.kind == LOAD_ENTRY_REJECT && l->lo.on_reject) {
       dbfork_load_reject rj;
       rj.file = l->c.path;
@@ -203,11 +220,13 @@ static int op_ended(job *j, const job_part *p, const dbfork_result *r, int actio
   int rc = 0;
   memcpy(&lp, p->desc, sizeof lp);
   lp.part = p->part;
+  /* no_resume: the part's reservation of --max-errors stays if it
+   * committed, and is given back if it did not (or will be retried). */
+  load_shared_settle(l->c.shared, lp.chunk, lp.part, action == JOB_DONE);
   switch (action) {
     case JOB_DONE:
       rc = take_reply(l, &lp, r, p->failures);
-      if (chunk_part_closed(l, lp.chunk, lp.part, rc == 0)) l->st.chunks_done++;
-      if (rc) l->st.chunks_failed++;
+      chunk_part_closed(l, lp.chunk, rc ? CHUNK_END_FAILED : CHUNK_END_OK);
       break;
     case JOB_REQUEUE:
       l->st.requeues++;
@@ -219,12 +238,11 @@ static int op_ended(job *j, const job_part *p, const dbfork_result *r, int actio
       break;
     case JOB_GIVE_UP:
       l->st.given_up++;
-      chunk_part_closed(l, lp.chunk, lp.part, 0);
+      chunk_part_closed(l, lp.chunk, CHUNK_END_GAVE_UP);
       chunk_event(l, &lp, DBFORK_LOAD_CHUNK_GAVE_UP, r, NULL, p->failures + 1);
       break;
     case JOB_FAIL:
-      l->st.chunks_failed++;
-      chunk_part_closed(l, lp.chunk, lp.part, 0);
+      chunk_part_closed(l, lp.chunk, CHUNK_END_FAILED);
       if (!l->status) {
         load_set_err(l, r->status ? r->status : DBFORK_ETASK,
                      "chunk %llu (from line %llu, bytes %llu-%llu) failed: %s",
@@ -239,8 +257,7 @@ static int op_ended(job *j, const job_part *p, const dbfork_result *r, int actio
       chunk_event(l, &lp, DBFORK_LOAD_CHUNK_FAILED, r, NULL, p->failures + 1);
       break;
     case JOB_CANCELLED:
-      l->st.chunks_cancelled++;
-      chunk_part_closed(l, lp.chunk, lp.part, 0);
+      chunk_part_closed(l, lp.chunk, CHUNK_END_CANCELLED);
       chunk_event(l, &lp, DBFORK_LOAD_CHUNK_CANCELLED, r, NULL, p->failures);
       break;
     default: break;
@@ -250,6 +267,13 @@ static int op_ended(job *j, const job_part *p, const dbfork_result *r, int actio
 
 static void op_finished(job *j, int status) {
   dbfork_load *l = L_of(j);
+  /* Parts a stop left unsent (the rest of a chunk a resume had left in
+   * several parts): their chunk ends cancelled. */
+  while (l->nmulti) {
+    struct load_multi *m = &l->multi[l->nmulti - 1];
+    count_chunk(l, m->worst > CHUNK_END_CANCELLED ? m->worst : CHUNK_END_CANCELLED);
+    l->nmulti--;
+  }
   if (status && !l->err[0]) load_set_err(l, status, "%s", job_error(j));
   l->status = status;
   l->st.status = status;

@@ -117,13 +117,31 @@ void load_chunk_from_part(csv_chunk *c, const load_part *p) {
 
 /* ---- the plan, cut as the load goes ---- */
 
+/* The splitter is fed the file from data_start (past a byte order mark):
+ * its offsets are moved back to the file's. */
 static int on_plan_chunk(void *ud, const csv_chunk *c) {
   dbfork_load *l = ud;
+  csv_chunk *k;
   if (load_grow((void **)&l->ready, &l->capready, l->nready + 1, sizeof *l->ready))
     return DBFORK_ENOMEM;
-  l->ready[l->nready++] = *c;
+  k = &l->ready[l->nready++];
+  *k = *c;
+  k->off += l->c.data_start;
+  if (k->first_line == 1) k->first_col += l->c.data_start;
   return 0;
 }
+
+/* Starts the plan (again) at the first byte of data. */
+static void plan_rewind(dbfork_load *l) {
+  csv_splitter_init(&l->sp, &l->c.d, l->c.chunk_bytes, l->c.skip_lines);
+  l->read_off = l->c.data_start;
+  l->split_eof = 0;
+  l->nready = l->headready = 0;
+  load_hash_init(&l->fh, (size_t)(l->st.file_bytes - l->c.data_start));
+  l->file_hashed = 0;
+}
+
+void load_plan_init(dbfork_load *l) { plan_rewind(l); }
 
 static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off) {
   size_t got = 0;
@@ -150,7 +168,20 @@ int load_plan_next(dbfork_load *l, csv_chunk *out) {
     if (n == 0) {
       rc = csv_splitter_finish(&l->sp, on_plan_chunk, l);
       l->split_eof = 1;
+      if (!l->file_hashed && l->read_off == l->st.file_bytes) { /* nothing after data_start */
+        l->file_hash = load_hash_final(&l->fh, (const char *)l->iobuf, 0);
+        l->file_hashed = 1;
+      }
     } else {
+      /* The file's hash, word by word (iolen is a multiple of 8, so only the
+       * last read has a tail). */
+      l->fh.done = 0;
+      if (l->read_off + (uint64_t)n == l->st.file_bytes) {
+        l->file_hash = load_hash_final(&l->fh, (const char *)l->iobuf, (size_t)n);
+        l->file_hashed = 1;
+      } else {
+        load_hash_words(&l->fh, (const char *)l->iobuf, (size_t)n);
+      }
       rc = csv_splitter_feed(&l->sp, l->iobuf, (size_t)n, on_plan_chunk, l);
       l->read_off += (uint64_t)n;
     }
@@ -340,10 +371,19 @@ int load_verify_prior(dbfork_load *l) {
                         "file now; restore the file and options of the interrupted run, or "
                         "empty the table and rerun with --restart");
   /* The load pass cuts the file again from its start. */
-  csv_splitter_init(&l->sp, &l->c.d, l->c.chunk_bytes, l->c.skip_lines);
-  l->read_off = 0;
-  l->split_eof = 0;
-  l->nready = l->headready = 0;
+  plan_rewind(l);
+  return 0;
+}
+
+int load_file_hash(dbfork_load *l, uint64_t *out) {
+  csv_chunk c;
+  int rc;
+  /* The plan reads the file to its end and hashes it on the way. */
+  while ((rc = load_plan_next(l, &c)) == 1) {
+  }
+  if (rc < 0) return rc;
+  *out = l->file_hashed ? l->file_hash : 0;
+  plan_rewind(l);
   return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include "worker.h" /* load_buf */
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -124,38 +125,54 @@ int load_open_file(dbfork_load *l) {
   return 0;
 }
 
-/* The table's columns in order, or those of the `columns` option checked
- * against them; builds the column list, the INSERT head and the ON
- * DUPLICATE KEY UPDATE clause. Every column name goes through
- * load_quote_column: one name, never split, backticks doubled. */
+/* The index of the table column named `name` (case-insensitive, as the
+ * server compares column names), or -1. */
+static int find_col(char (*names)[LOAD_COLUMN_NAME_MAX + 1], int n, const char *name) {
+  int i;
+  for (i = 0; i < n; i++)
+    if (!strcasecmp(names[i], name)) return i;
+  return -1;
+}
+
+/* The table's columns in order, or the `columns` option's (a column of the
+ * table, or an @variable) checked against them, and the `set` option's
+ * assignments; builds LOAD DATA's column list and SET clause, the INSERT
+ * head, its VALUES row (placeholders as 0x01) and the ON DUPLICATE KEY
+ * UPDATE clause. Every column name goes through load_quote_column: one
+ * name, never split, backticks doubled. */
 static int setup_columns(dbfork_load *l, const char *dbname, const char *tname) {
-  char sql[1024], e1[300], e2[300], why[200];
+  char sql[1024], e1[300], e2[300], why[300];
   MYSQL_RES *r;
   MYSQL_ROW row;
   load_conf *c = &l->c;
-  const char *cols = l->lo.columns;
   char(*names)[LOAD_COLUMN_NAME_MAX + 1] = NULL;
-  int *pick = NULL;
-  int n = 0, i, k, rc = DBFORK_EINVAL;
-  load_buf cl = {0}, head = {0}, dup = {0};
+  int *used = NULL;
+  int n = 0, i, k, rc = DBFORK_EINVAL, ninsert = 0;
+  load_buf cl = {0}, head = {0}, dup = {0}, vrow = {0}, setc = {0};
+  load_colspec cs;
+  if (load_colspec_parse(&cs, l->lo.columns, l->lo.set, why, sizeof why))
+    return load_set_err(l, DBFORK_EINVAL, "%s", why);
   load_sql_string(l->m, e1, dbname, strlen(dbname));
   load_sql_string(l->m, e2, tname, strlen(tname));
   snprintf(sql, sizeof sql,
            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s AND "
            "TABLE_NAME=%s ORDER BY ORDINAL_POSITION",
            e1, e2);
-  if (mysql_query(l->m, sql) || !(r = mysql_store_result(l->m)))
+  if (mysql_query(l->m, sql) || !(r = mysql_store_result(l->m))) {
+    load_colspec_free(&cs);
     return load_set_err(l, DBFORK_ESQL, "cannot read the columns of %s: %s", c->table,
                         mysql_error(l->m));
+  }
   if (mysql_num_rows(r) > LOAD_MAX_COLS) {
     load_set_err(l, DBFORK_EINVAL, "option --table: table %s has %llu columns, more than %d",
                  c->table, (unsigned long long)mysql_num_rows(r), LOAD_MAX_COLS);
     mysql_free_result(r);
+    load_colspec_free(&cs);
     return DBFORK_EINVAL;
   }
   names = calloc(LOAD_MAX_COLS, sizeof *names);
-  pick = calloc(LOAD_MAX_COLS, sizeof *pick);
-  if (!names || !pick) {
+  used = calloc(LOAD_MAX_COLS, sizeof *used);
+  if (!names || !used) {
     mysql_free_result(r);
     rc = load_set_err(l, DBFORK_ENOMEM, "out of memory");
     goto out;
@@ -176,61 +193,100 @@ static int setup_columns(dbfork_load *l, const char *dbname, const char *tname) 
                  c->table);
     goto out;
   }
-  c->ncols = 0;
-  if (cols) {
-    const char *p = cols;
-    while (*p) {
-      const char *comma = strchr(p, ',');
-      size_t len = comma ? (size_t)(comma - p) : strlen(p);
-      for (i = 0; i < n && !(strlen(names[i]) == len && !strncasecmp(names[i], p, len)); i++) {
-      }
-      if (i == n) {
-        load_set_err(l, DBFORK_EINVAL, "option --columns: table %s has no column '%.*s'", c->table,
-                     (int)len, p);
-        goto out;
-      }
-      if (c->ncols >= LOAD_MAX_COLS) {
-        load_set_err(l, DBFORK_EINVAL, "option --columns: more than %d columns", LOAD_MAX_COLS);
-        goto out;
-      }
-      for (k = 0; k < c->ncols && pick[k] != i; k++) {
-      }
-      if (k < c->ncols) {
-        load_set_err(l, DBFORK_EINVAL, "option --columns: column '%.*s' is named twice", (int)len,
-                     p);
-        goto out;
-      }
-      pick[c->ncols++] = i;
-      p += len;
-      if (*p == ',') p++;
-    }
-  } else {
-    for (i = 0; i < n; i++) pick[c->ncols++] = i;
+  if (!cs.n) { /* the table's columns, in order */
+    for (i = 0; i < n; i++)
+      if (load_colspec_add(&cs, names[i])) goto oom;
   }
+  c->nfields = cs.n;
+  if (!(c->fnames = calloc((size_t)cs.n, sizeof *c->fnames)) ||
+      !(c->ph_field = calloc((size_t)cs.n, sizeof *c->ph_field)))
+    goto oom;
   if (load_buf_str(&head,
                    c->dup == DUP_REPLACE  ? "REPLACE"
                    : c->dup == DUP_IGNORE ? "INSERT IGNORE"
                                           : "INSERT",
                    " INTO ", c->table, " (", NULL) ||
       load_buf_str(&dup, c->dup == DUP_UPDATE ? " ON DUPLICATE KEY UPDATE " : "", NULL) ||
-      load_buf_str(&cl, "", NULL))
+      load_buf_str(&cl, "", NULL) || load_buf_str(&vrow, "(", NULL) ||
+      load_buf_str(&setc, "", NULL))
     goto oom;
-  for (i = 0; i < c->ncols; i++) {
+  for (i = 0; i < cs.n; i++) {
     char q[LOAD_COLUMN_QUOTED_MAX];
     const char *sep = i ? "," : "";
-    if (load_quote_column(names[pick[i]], q, sizeof q, why, sizeof why)) {
-      load_set_err(l, DBFORK_EINVAL, "%s column %d of %s: %s", cols ? "option --columns:" : "table",
-                   i + 1, c->table, why);
+    if (!(c->fnames[i] = strdup(cs.names[i]))) goto oom;
+    if (cs.names[i][0] == '@') {
+      if (load_buf_str(&cl, sep, cs.names[i], NULL)) goto oom;
+      continue;
+    }
+    if ((k = find_col(names, n, cs.names[i])) < 0) {
+      load_set_err(l, DBFORK_EINVAL, "option --columns: table %s has no column '%s'", c->table,
+                   cs.names[i]);
       goto out;
     }
-    if (load_buf_str(&cl, sep, q, NULL)) goto oom;
-    if (c->dup == DUP_UPDATE && load_buf_str(&dup, sep, q, "=VALUES(", q, ")", NULL)) goto oom;
+    if (used[k]) {
+      load_set_err(l, DBFORK_EINVAL, "option --columns: column '%s' is named twice", cs.names[i]);
+      goto out;
+    }
+    used[k] = 1;
+    if (load_quote_column(names[k], q, sizeof q, why, sizeof why)) {
+      load_set_err(l, DBFORK_EINVAL, "%s column %d of %s: %s",
+                   l->lo.columns ? "option --columns:" : "table", i + 1, c->table, why);
+      goto out;
+    }
+    if (load_buf_str(&cl, sep, q, NULL) || load_buf_str(&head, ninsert ? "," : "", q, NULL) ||
+        load_buf_str(&vrow, ninsert ? ",\001" : "\001", NULL))
+      goto oom;
+    if (c->dup == DUP_UPDATE && load_buf_str(&dup, ninsert ? "," : "", q, "=VALUES(", q, ")", NULL))
+      goto oom;
+    c->ph_field[c->nph++] = i;
+    ninsert++;
   }
-  if (load_buf_str(&head, cl.p, ") VALUES", NULL)) goto oom;
+  for (i = 0; i < cs.nset; i++) {
+    char q[LOAD_COLUMN_QUOTED_MAX], *ex;
+    if ((k = find_col(names, n, cs.set_col[i])) < 0) {
+      load_set_err(l, DBFORK_EINVAL, "option --set: table %s has no column '%s'", c->table,
+                   cs.set_col[i]);
+      goto out;
+    }
+    if (used[k]) {
+      load_set_err(l, DBFORK_EINVAL,
+                   "option --set: column '%s' is a column of the file too (name it in --columns "
+                   "as an @variable instead)",
+                   cs.set_col[i]);
+      goto out;
+    }
+    used[k] = 1;
+    if (load_quote_column(names[k], q, sizeof q, why, sizeof why)) {
+      load_set_err(l, DBFORK_EINVAL, "option --set: %s", why);
+      goto out;
+    }
+    if (!(ex = load_expr_placeholders(&cs, cs.set_expr[i], &c->ph_field, &c->nph, why,
+                                      sizeof why))) {
+      load_set_err(l, DBFORK_EINVAL, "%s", why);
+      goto out;
+    }
+    rc = load_buf_str(&setc, i ? ", " : " SET ", q, " = ", cs.set_expr[i], NULL) ||
+         load_buf_str(&head, ninsert ? "," : "", q, NULL) ||
+         load_buf_str(&vrow, ninsert ? "," : "", ex, NULL) ||
+         (c->dup == DUP_UPDATE &&
+          load_buf_str(&dup, ninsert ? "," : "", q, "=VALUES(", q, ")", NULL));
+    free(ex);
+    if (rc) goto oom;
+    rc = DBFORK_EINVAL;
+    ninsert++;
+  }
+  if (!ninsert) {
+    load_set_err(l, DBFORK_EINVAL,
+                 "option --columns: only @variables and no --set: nothing would be loaded");
+    goto out;
+  }
+  if (load_buf_str(&head, ") VALUES", NULL) || load_buf_str(&vrow, ")", NULL)) goto oom;
   c->cols_sql = cl.p;
   c->ins_head = head.p;
   c->dup_sql = dup.p;
-  cl.p = head.p = dup.p = NULL;
+  c->ins_row = vrow.p;
+  c->set_sql = setc.p;
+  cl.p = head.p = dup.p = vrow.p = setc.p = NULL;
   rc = 0;
   goto out;
 oom:
@@ -239,8 +295,11 @@ out:
   free(cl.p);
   free(head.p);
   free(dup.p);
+  free(vrow.p);
+  free(setc.p);
   free(names);
-  free(pick);
+  free(used);
+  load_colspec_free(&cs);
   return rc;
 }
 
@@ -307,14 +366,13 @@ int load_check_table(dbfork_load *l, const char *arg, const char *defdb) {
   if ((rc = setup_columns(l, c->db_plain, c->table_plain)) ||
       (rc = check_engine(l, c->db_plain, c->table_plain)))
     return rc;
-  if (c->method == METHOD_INSERT && (uint64_t)c->batch * c->ncols > 65535)
-    c->batch = 65535 / (unsigned)c->ncols;
-  snprintf(c->t.plan, sizeof c->t.plan, "%s.`dbfork_load_plan`", c->db);
-  snprintf(c->t.progress, sizeof c->t.progress, "%s.`dbfork_load_progress`", c->db);
-  snprintf(c->jobs, sizeof c->jobs, "%s.`dbfork_load_job`", c->db);
+  if (c->method == METHOD_INSERT && (uint64_t)c->batch * (unsigned)c->nph > 65535)
+    c->batch = 65535 / (unsigned)c->nph;
   {
-    /* The job: FNV-1a of the real path (with its NUL), then of the quoted
-     * table, the same id dbfork 0.1 gave it, so its progress rows resume. */
+    /* The job key: FNV-1a of the real path (with its NUL), then of the
+     * quoted table, the id dbfork 0.1 gave the job, so that its progress
+     * rows resume; later jobs of the same file and table derive theirs
+     * from it (rerun.c). */
     uint64_t h = 0xcbf29ce484222325ull;
     const unsigned char *s = (const unsigned char *)c->path;
     size_t i, n = strlen(c->path) + 1;
@@ -322,8 +380,7 @@ int load_check_table(dbfork_load *l, const char *arg, const char *defdb) {
     s = (const unsigned char *)c->table;
     n = strlen(c->table);
     for (i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
-    snprintf(c->t.job_id, sizeof c->t.job_id, "%016llx", (unsigned long long)h);
-    snprintf(l->st.job_id, sizeof l->st.job_id, "%s", c->t.job_id);
+    snprintf(c->job_key, sizeof c->job_key, "%016llx", (unsigned long long)h);
   }
   return 0;
 }
@@ -341,9 +398,9 @@ int load_build_sql(dbfork_load *l) {
                    c->dup == DUP_REPLACE  ? "REPLACE "
                    : c->dup == DUP_IGNORE ? "IGNORE "
                                           : "",
-                   "INTO TABLE ", c->table, " CHARACTER SET utf8mb4 FIELDS TERMINATED BY ", ft,
-                   " OPTIONALLY ENCLOSED BY ", enc, " ESCAPED BY ", esc, " LINES TERMINATED BY ",
-                   lt, " (", c->cols_sql, ")", NULL)) {
+                   "INTO TABLE ", c->table, " CHARACTER SET ", c->charset, " FIELDS TERMINATED BY ",
+                   ft, " OPTIONALLY ENCLOSED BY ", enc, " ESCAPED BY ", esc,
+                   " LINES TERMINATED BY ", lt, " (", c->cols_sql, ")", c->set_sql, NULL)) {
     free(b.p);
     return load_set_err(l, DBFORK_ENOMEM, "out of memory building the LOAD DATA statement");
   }
@@ -405,4 +462,71 @@ int load_sniff_eol(dbfork_load *l) {
   }
   free(buf);
   return rc;
+}
+
+/* Character sets whose multi-byte characters may hold bytes below 0x80 (a
+ * second byte that looks like '\\' or ','), or that are wide: the server
+ * reads terminators, quotes and escapes inside their characters, the
+ * loader's byte parser cannot, so the two would split records
+ * differently. */
+static const char *const unsafe_charsets[] = {"big5", "cp932", "gbk",     "gb18030", "sjis",
+                                              "ucs2", "utf16", "utf16le", "utf32",   NULL};
+
+int load_check_charset(dbfork_load *l) {
+  load_conf *c = &l->c;
+  const char *want = l->lo.character_set ? l->lo.character_set : "utf8mb4";
+  char sql[256], e[100];
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  int i, found = 0;
+  if (strlen(want) > 32)
+    return load_set_err(l, DBFORK_EINVAL, "option --character-set: '%.40s...' is too long", want);
+  /* "utf8" is utf8mb3 on MariaDB 10.6 and later and on MySQL. */
+  snprintf(c->charset, sizeof c->charset, "%s", !strcasecmp(want, "utf8") ? "utf8mb3" : want);
+  for (i = 0; c->charset[i]; i++) c->charset[i] = (char)tolower((unsigned char)c->charset[i]);
+  for (i = 0; unsafe_charsets[i]; i++)
+    if (!strcmp(c->charset, unsafe_charsets[i]))
+      return load_set_err(l, DBFORK_EINVAL,
+                          "option --character-set: %s is not supported: its characters can hold "
+                          "bytes that look like separators, quotes or escapes, which the server "
+                          "reads differently from the loader; convert the file to utf8mb4 "
+                          "first (iconv -f %s -t UTF-8)",
+                          c->charset, c->charset);
+  load_sql_string(l->m, e, c->charset, strlen(c->charset));
+  snprintf(sql, sizeof sql,
+           "SELECT CHARACTER_SET_NAME FROM information_schema.CHARACTER_SETS WHERE "
+           "CHARACTER_SET_NAME = %s",
+           e);
+  if (mysql_query(l->m, sql) || !(r = mysql_store_result(l->m)))
+    return load_set_err(l, DBFORK_ESQL, "cannot read the server's character sets: %s",
+                        mysql_error(l->m));
+  while ((row = mysql_fetch_row(r))) found = 1;
+  mysql_free_result(r);
+  if (!found && strcmp(c->charset, "binary"))
+    return load_set_err(l, DBFORK_EINVAL,
+                        "option --character-set: the server has no character set '%s' (SHOW "
+                        "CHARACTER SET lists them)",
+                        want);
+  c->enc = !strcmp(c->charset, "utf8mb4")   ? CSV_ENC_UTF8MB4
+           : !strcmp(c->charset, "utf8mb3") ? CSV_ENC_UTF8MB3
+           : !strcmp(c->charset, "ascii")   ? CSV_ENC_ASCII
+                                            : 0;
+  /* Values of the insert method are sent on the workers' utf8mb4 session:
+   * in any other set they are relabelled on the server (CONVERT(... USING)),
+   * so the server converts them to the column's set as LOAD DATA does. */
+  c->recode = !c->enc;
+  return 0;
+}
+
+int load_table_has_rows(dbfork_load *l) {
+  char sql[400];
+  MYSQL_RES *r;
+  int any;
+  snprintf(sql, sizeof sql, "SELECT 1 FROM %s LIMIT 1", l->c.table);
+  if (mysql_query(l->m, sql) || !(r = mysql_store_result(l->m)))
+    return load_set_err(l, DBFORK_ESQL, "cannot read table %s: %s (MySQL error %u)", l->c.table,
+                        mysql_error(l->m), mysql_errno(l->m));
+  any = mysql_num_rows(r) > 0;
+  mysql_free_result(r);
+  return any;
 }

@@ -6,14 +6,19 @@
  * the handler parses just enough of the part to hand it a run of good
  * records straight from the part's buffer, leaving bad records out. The
  * statement is fixed per load (setup.c), so the server parses exactly the
- * bytes the parser accepted, with the same dialect.
+ * bytes the parser accepted, with the same dialect and character set.
  *
- * insert binds the fields of each batch of records to a prepared multi-row
- * INSERT (prepared once per connection), and sends a short tail batch as
- * one text INSERT with escaped values.
+ * insert binds the values of each batch of records to a prepared
+ * multi-row INSERT (prepared once per connection), and sends a short batch
+ * as one text INSERT with escaped values.
  *
- * Both collect the server's warnings with the file line of the record they
- * name.
+ * Values the server refuses (bad_values "reject"): the statement runs
+ * after a savepoint; if its warnings (or, for an INSERT, its error) say a
+ * value was truncated, coerced or refused, it is rolled back to the
+ * savepoint, the records named become rejects (reject.c), and the
+ * statement runs again without them — all inside the part's transaction,
+ * so the part still commits exactly once. The other warnings are passed up
+ * with the file line of the record they name.
  */
 #include "worker.h"
 
@@ -21,33 +26,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Counts the server's warnings of the statement just run and keeps up to
- * LOAD_WARN_KEEP messages per part, each with the file line of the record
- * it names: "at row N" counts from the statement's first row, which is
- * good record number `first` (0-based) of the part. The insert method
- * calls this after every INSERT (the next one clears them), load-data once. */
-static void collect_warnings(lw *s, MYSQL *m, size_t first) {
-  unsigned int count = mysql_warning_count(m);
-  MYSQL_RES *r;
-  MYSQL_ROW row;
-  char sql[64];
-  if (!count) return;
-  s->warnings += count;
-  if (s->warn_kept >= LOAD_WARN_KEEP) return;
-  snprintf(sql, sizeof sql, "SHOW WARNINGS LIMIT %d", LOAD_WARN_KEEP - s->warn_kept);
-  if (mysql_query(m, sql) || !(r = mysql_store_result(m))) return;
-  while ((row = mysql_fetch_row(r)) && s->warn_kept < LOAD_WARN_KEEP) {
-    const char *msg = row[2] ? row[2] : "";
-    const char *at = strstr(msg, "at row ");
-    uint64_t line = s->p.first_line;
-    if (at) {
-      unsigned long long rn = strtoull(at + 7, NULL, 10);
-      if (rn >= 1 && first + rn <= s->nlines) line = s->lines[first + rn - 1];
-    }
-    load_reply_warning(&s->reply, line, msg, strlen(msg));
-    s->warn_kept++;
-  }
-  mysql_free_result(r);
+/* Passes of a statement before the part gives up on its refused values
+ * (each pass takes all the statement's warnings, up to the server's 65535). */
+#define MAX_PASSES 32
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int cmp_row(const void *a, const void *b) {
+  const lw_badval *x = a, *y = b;
+  return x->row < y->row ? -1 : x->row > y->row;
+}
+
+/* Sorts the refused values by row; a row named twice is one reject (the
+ * first complaint). Returns how many rows. */
+static size_t distinct_rows(lw *s) {
+  size_t i, o = 0;
+  qsort(s->bv, s->nbv, sizeof *s->bv, cmp_row);
+  for (i = 0; i < s->nbv; i++)
+    if (!o || s->bv[o - 1].row != s->bv[i].row) s->bv[o++] = s->bv[i];
+  return s->nbv = o;
+}
+
+static int savepoint(lw *s, MYSQL *m, const char *sql) {
+  if (mysql_query(m, sql))
+    return lw_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
+  return 0;
 }
 
 /* ---- load-data ---- */
@@ -123,21 +129,56 @@ static int duplicate_failure(lw *s, MYSQL *m, uint64_t loaded) {
   return lw_sql_failure(s, code, code == 1062 ? "23000" : "HY000", msg);
 }
 
+/* A pass of the LOAD DATA refused values: they become rejects, and the
+ * next pass leaves their records out. */
+static int refuse_rows(lw *s) {
+  size_t i, n = distinct_rows(s);
+  for (i = 0; i < n; i++) {
+    size_t k = s->bv[i].row ? (size_t)s->bv[i].row - 1 : 0;
+    if (k >= s->nlines) continue; /* a row the stream never sent: cannot happen */
+    if (load_grow((void **)&s->bad, &s->bad_cap, s->nbad + 1, sizeof *s->bad))
+      return lw_fail(s, DBFORK_ENOMEM, "out of memory");
+    s->bad[s->nbad++] = s->recs[k].ord;
+    if (lw_reject_value(s, k, &s->bv[i])) return -1;
+  }
+  qsort(s->bad, s->nbad, sizeof *s->bad, cmp_u64);
+  return 0;
+}
+
 int sink_load_data(lw *s, uint64_t *loaded) {
   MYSQL *m = dbfork_worker_mysql(s->w);
-  /* One statement streams the whole part; infile_read validates as the
-   * server asks for more. (A part of only rejected records loads 0 rows.) */
-  mysql_set_local_infile_handler(m, infile_init, infile_read, infile_end, infile_error, s);
-  if (mysql_query(m, s->c->load_sql)) {
-    if (s->fail_rc) return s->fail_rc; /* our stream failed: detail set */
-    return lw_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
+  int reject = s->c->bad_values == BAD_REJECT, k;
+  for (;;) {
+    /* One statement streams the whole part; infile_read validates as the
+     * server asks for more. (A part of only rejected records loads 0 rows.) */
+    if (reject && savepoint(s, m, "SAVEPOINT dbfork_part")) return s->fail_rc;
+    mysql_set_local_infile_handler(m, infile_init, infile_read, infile_end, infile_error, s);
+    if (mysql_query(m, s->c->load_sql)) {
+      if (s->fail_rc) return s->fail_rc; /* our stream failed: detail set */
+      return lw_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
+    }
+    if (!s->stream_done)
+      return lw_fail(s, DBFORK_ETASK, "%s: the server stopped reading chunk %llu before its end",
+                     s->c->path, (unsigned long long)s->p.chunk);
+    *loaded = mysql_affected_rows(m);
+    if ((k = lw_scan_warnings(s, m)) == 0) break;
+    if (k < 0 && s->nlines > 1) {
+      char msg[600];
+      snprintf(msg, sizeof msg, "the server refused a value without naming its row: %s",
+               s->bv[0].msg);
+      return lw_sql_failure(s, s->bv[0].code, "HY000", msg);
+    }
+    if (s->pass + 1 >= MAX_PASSES)
+      return lw_fail(s, DBFORK_ETASK,
+                     "%s: chunk %llu (lines from %llu): values kept being refused "
+                     "after %d passes",
+                     s->c->path, (unsigned long long)s->p.chunk,
+                     (unsigned long long)s->p.first_line, MAX_PASSES);
+    if (savepoint(s, m, "ROLLBACK TO SAVEPOINT dbfork_part") || refuse_rows(s)) return s->fail_rc;
+    lw_rewind(s);
   }
-  if (!s->stream_done)
-    return lw_fail(s, DBFORK_ETASK, "%s: the server stopped reading chunk %llu before its end",
-                   s->c->path, (unsigned long long)s->p.chunk);
-  *loaded = mysql_affected_rows(m);
   if (s->c->dup == DUP_ERROR && *loaded != s->nlines) return duplicate_failure(s, m, *loaded);
-  collect_warnings(s, m, 0);
+  lw_warnings_keep(s, NULL, 0, 0);
   return 0;
 }
 
@@ -148,18 +189,28 @@ void sink_close(lw *s) {
   s->stmt = NULL;
 }
 
-/* The INSERT for `rows` rows of placeholders (the full batch). */
+/* Appends the VALUES row template with its placeholders as `ph`. */
+static int add_row_template(load_buf *b, const char *row, const char *ph) {
+  const char *p;
+  for (p = row; *p; p++) {
+    if (*p == '\001' ? load_buf_str(b, ph, NULL) : load_buf_add(b, p, 1)) return -1;
+  }
+  return load_buf_str(b, "", NULL);
+}
+
+/* The INSERT for `rows` rows of placeholders (the full batch). Values in a
+ * set other than utf8mb4's are relabelled: the session is utf8mb4. */
 static char *insert_sql(const load_conf *c, unsigned rows) {
   load_buf b = {0};
+  char ph[80];
   unsigned r;
-  int k;
+  if (c->recode)
+    snprintf(ph, sizeof ph, "CONVERT(CAST(? AS BINARY) USING %s)", c->charset);
+  else
+    snprintf(ph, sizeof ph, "?");
   if (load_buf_str(&b, c->ins_head, NULL)) goto oom;
-  for (r = 0; r < rows; r++) {
-    if (load_buf_str(&b, r ? ",(" : " (", NULL)) goto oom;
-    for (k = 0; k < c->ncols; k++)
-      if (load_buf_str(&b, k ? ",?" : "?", NULL)) goto oom;
-    if (load_buf_str(&b, ")", NULL)) goto oom;
-  }
+  for (r = 0; r < rows; r++)
+    if (load_buf_str(&b, r ? "," : " ", NULL) || add_row_template(&b, c->ins_row, ph)) goto oom;
   if (load_buf_str(&b, c->dup_sql, NULL)) goto oom;
   return b.p;
 oom:
@@ -186,62 +237,64 @@ static MYSQL_STMT *prepare(lw *s, unsigned rows) {
   return st;
 }
 
-/* A short tail batch goes as one text INSERT with escaped values: a
- * prepared statement for a row count used once would cost a prepare, an
- * execute and a close (three round trips) instead of one. */
-static int flush_tail_text(lw *s) {
-  const load_conf *c = s->c;
-  MYSQL *m = dbfork_worker_mysql(s->w);
-  unsigned r;
-  int k;
-  s->text.len = 0;
-  if (load_buf_str(&s->text, c->ins_head, NULL)) goto oom;
-  for (r = 0; r < s->rows_in_batch; r++) {
-    if (load_buf_add(&s->text, r ? ",(" : " (", 2)) goto oom;
-    for (k = 0; k < c->ncols; k++) {
-      size_t i = (size_t)r * c->ncols + k;
-      if (k && load_buf_add(&s->text, ",", 1)) goto oom;
-      if (s->nulls[i]) {
-        if (load_buf_add(&s->text, "NULL", 4)) goto oom;
-        continue;
-      }
-      /* Room for the worst case: every byte escaped, plus quotes. */
-      if (load_buf_add(&s->text, "'", 1) || load_buf_reserve(&s->text, (size_t)s->lens[i] * 2 + 2))
-        goto oom;
-      s->text.len +=
-          mysql_real_escape_string(m, s->text.p + s->text.len, s->arena.p + s->offs[i], s->lens[i]);
-      if (load_buf_add(&s->text, "'", 1)) goto oom;
-    }
-    if (load_buf_add(&s->text, ")", 1)) goto oom;
+/* One value as an SQL literal. */
+static int add_literal(lw *s, MYSQL *m, size_t i) {
+  const char *v = s->arena.p + s->offs[i];
+  size_t n = s->lens[i];
+  if (s->nulls[i]) return load_buf_add(&s->text, "NULL", 4);
+  if (s->c->recode) {
+    /* _latin1 X'E9': the bytes, labelled with the file's set */
+    if (load_buf_str(&s->text, "_", s->c->charset, " X'", NULL) ||
+        load_buf_reserve(&s->text, n * 2 + 2))
+      return -1;
+    s->text.len += mysql_hex_string(s->text.p + s->text.len, v, (unsigned long)n);
+    return load_buf_add(&s->text, "'", 1);
   }
-  if (load_buf_str(&s->text, c->dup_sql, NULL)) goto oom;
-  if (mysql_real_query(m, s->text.p, (unsigned long)s->text.len)) {
-    lw_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
-    return -1;
-  }
-  s->inserted += mysql_affected_rows(m);
-  collect_warnings(s, m, s->nlines - s->rows_in_batch);
-  s->rows_in_batch = 0;
-  s->arena.len = 0;
-  return 0;
-oom:
-  lw_fail(s, DBFORK_ENOMEM, "out of memory building an INSERT");
-  return -1;
+  /* Room for the worst case: every byte escaped, plus quotes. */
+  if (load_buf_add(&s->text, "'", 1) || load_buf_reserve(&s->text, n * 2 + 2)) return -1;
+  s->text.len += mysql_real_escape_string(m, s->text.p + s->text.len, v, (unsigned long)n);
+  return load_buf_add(&s->text, "'", 1);
 }
 
-/* Executes the rows gathered so far (a full batch, or the tail). */
-static int flush_batch(lw *s) {
+/* Rows [r0, r0 + n) of the batch as one text INSERT: a short batch (a
+ * prepared statement for a row count used once would cost a prepare, an
+ * execute and a close, three round trips instead of one), or what is left
+ * of a batch after refused values. */
+static int exec_text(lw *s, MYSQL *m, unsigned r0, unsigned n) {
+  const load_conf *c = s->c;
+  unsigned r;
+  int j;
+  s->text.len = 0;
+  if (load_buf_str(&s->text, c->ins_head, NULL)) goto oom;
+  for (r = r0; r < r0 + n; r++) {
+    const char *p;
+    if (load_buf_add(&s->text, r > r0 ? "," : " ", 1)) goto oom;
+    for (p = c->ins_row, j = 0; *p; p++) {
+      if (*p != '\001') {
+        if (load_buf_add(&s->text, p, 1)) goto oom;
+      } else if (add_literal(s, m, (size_t)r * (size_t)c->nph + (size_t)j++)) {
+        goto oom;
+      }
+    }
+  }
+  if (load_buf_str(&s->text, c->dup_sql, NULL)) goto oom;
+  return mysql_real_query(m, s->text.p, (unsigned long)s->text.len) ? 1 : 0;
+oom:
+  return lw_fail(s, DBFORK_ENOMEM, "out of memory building an INSERT");
+}
+
+/* The full batch through the prepared statement. 0, 1 (the server's
+ * error), or LW_FAILED. */
+static int exec_prepared(lw *s) {
   const load_conf *c = s->c;
   MYSQL_STMT *st;
   unsigned r, n = s->rows_in_batch;
   int k;
-  if (!n) return 0;
-  if (n != c->batch) return flush_tail_text(s);
-  if (!s->stmt && !(s->stmt = prepare(s, n))) return -1;
+  if (!s->stmt && !(s->stmt = prepare(s, n))) return LW_FAILED;
   st = s->stmt;
   for (r = 0; r < n; r++)
-    for (k = 0; k < c->ncols; k++) {
-      size_t i = (size_t)r * c->ncols + k;
+    for (k = 0; k < c->nph; k++) {
+      size_t i = (size_t)r * c->nph + k;
       MYSQL_BIND *b = &s->binds[i];
       memset(b, 0, sizeof *b);
       b->buffer_type = MYSQL_TYPE_STRING;
@@ -250,12 +303,118 @@ static int flush_batch(lw *s) {
       b->length = &s->lens[i];
       b->is_null = &s->nulls[i];
     }
-  if (mysql_stmt_bind_param(st, s->binds) || mysql_stmt_execute(st)) {
-    lw_sql_failure(s, mysql_stmt_errno(st), mysql_stmt_sqlstate(st), mysql_stmt_error(st));
-    return -1;
+  if (mysql_stmt_bind_param(st, s->binds) || mysql_stmt_execute(st)) return 1;
+  return 0;
+}
+
+/* Leaves row r out of the batch. */
+static void drop_row(lw *s, unsigned r) {
+  size_t per = (size_t)s->c->nph, rest = (size_t)(s->rows_in_batch - r - 1);
+  memmove(s->offs + r * per, s->offs + (r + 1) * per, rest * per * sizeof *s->offs);
+  memmove(s->lens + r * per, s->lens + (r + 1) * per, rest * per * sizeof *s->lens);
+  memmove(s->nulls + r * per, s->nulls + (r + 1) * per, rest * per * sizeof *s->nulls);
+  memmove(s->brow + r, s->brow + r + 1, rest * sizeof *s->brow);
+  s->rows_in_batch--;
+}
+
+/* The server's error for rows [r0, r0 + n): a refused value (a reject:
+ * returns 1 and sets *row, 0 if it named none) or a failure (LW_FAILED). */
+static int error_value(lw *s, MYSQL *m, MYSQL_STMT *st, unsigned n, uint64_t *row) {
+  unsigned int code = st ? mysql_stmt_errno(st) : mysql_errno(m);
+  const char *msg = st ? mysql_stmt_error(st) : mysql_error(m);
+  lw_badval bv;
+  if (s->c->bad_values == BAD_REJECT &&
+      load_value_complaint("Error", code, msg, &bv.row, bv.column, sizeof bv.column)) {
+    *row = bv.row ? bv.row : n == 1 ? 1 : 0;
+    bv.code = code;
+    snprintf(bv.msg, sizeof bv.msg, "%s", msg);
+    s->nbv = 0;
+    if (load_grow((void **)&s->bv, &s->bv_cap, 1, sizeof *s->bv))
+      return lw_fail(s, DBFORK_ENOMEM, "out of memory");
+    s->bv[s->nbv++] = bv;
+    return 1;
   }
-  s->inserted += mysql_stmt_affected_rows(st);
-  collect_warnings(s, dbfork_worker_mysql(s->w), s->nlines - n);
+  lw_sql_failure(s, code, st ? mysql_stmt_sqlstate(st) : mysql_sqlstate(m), msg);
+  return LW_FAILED;
+}
+
+static uint64_t affected(lw *s, MYSQL *m, int prepared) {
+  return prepared ? mysql_stmt_affected_rows(s->stmt) : mysql_affected_rows(m);
+}
+
+/* Row by row, when the server refused a value of a multi-row INSERT but
+ * named no row (a NULL into a NOT NULL column, 1048). */
+static int rows_one_by_one(lw *s, MYSQL *m) {
+  unsigned r = 0;
+  while (r < s->rows_in_batch) {
+    uint64_t row;
+    int rc, k;
+    if (savepoint(s, m, "SAVEPOINT dbfork_row")) return LW_FAILED;
+    if ((rc = exec_text(s, m, r, 1)) < 0) return LW_FAILED;
+    if (rc) {
+      if (error_value(s, m, NULL, 1, &row) < 0) return LW_FAILED;
+    } else if ((k = lw_scan_warnings(s, m)) == 0) {
+      s->inserted += mysql_affected_rows(m);
+      lw_warnings_keep(s, s->brow + r, 1, 0);
+      r++;
+      continue;
+    } else if (savepoint(s, m, "ROLLBACK TO SAVEPOINT dbfork_row")) {
+      return LW_FAILED;
+    }
+    if (lw_reject_value(s, s->brow[r], &s->bv[0])) return LW_FAILED;
+    drop_row(s, r);
+  }
+  return 0;
+}
+
+/* Executes the rows gathered so far (a full batch, or the tail), leaving
+ * out those whose values the server refuses. */
+static int flush_batch(lw *s) {
+  const load_conf *c = s->c;
+  MYSQL *m = dbfork_worker_mysql(s->w);
+  int reject = c->bad_values == BAD_REJECT, pass;
+  for (pass = 0; s->rows_in_batch; pass++) {
+    unsigned n = s->rows_in_batch;
+    int prepared = n == c->batch, rc, k;
+    uint64_t row = 0;
+    size_t i;
+    if (reject && savepoint(s, m, "SAVEPOINT dbfork_batch")) return -1;
+    rc = prepared ? exec_prepared(s) : exec_text(s, m, 0, n);
+    if (rc < 0) return -1;
+    if (rc) {
+      /* A statement that failed was rolled back by itself. */
+      if (error_value(s, m, prepared ? s->stmt : NULL, n, &row) < 0) return -1;
+      if (!row || row > n) {
+        if (rows_one_by_one(s, m)) return -1;
+        break;
+      }
+      if (lw_reject_value(s, s->brow[row - 1], &s->bv[0])) return -1;
+      drop_row(s, (unsigned)row - 1);
+      continue;
+    }
+    if ((k = lw_scan_warnings(s, m)) == 0) {
+      s->inserted += affected(s, m, prepared);
+      lw_warnings_keep(s, s->brow, n, 0);
+      break;
+    }
+    if (savepoint(s, m, "ROLLBACK TO SAVEPOINT dbfork_batch")) return -1;
+    if (k < 0) {
+      if (rows_one_by_one(s, m)) return -1;
+      break;
+    }
+    if (pass + 1 >= MAX_PASSES)
+      return lw_fail(s, DBFORK_ETASK, "%s: values kept being refused after %d passes", c->path,
+                     MAX_PASSES);
+    /* The rejects in file order, then the rows out from the last (drop_row
+     * moves the rows after the one it drops). */
+    distinct_rows(s);
+    for (i = 0; i < s->nbv; i++)
+      if (s->bv[i].row && s->bv[i].row <= n &&
+          lw_reject_value(s, s->brow[s->bv[i].row - 1], &s->bv[i]))
+        return -1;
+    for (i = s->nbv; i-- > 0;)
+      if (s->bv[i].row && s->bv[i].row <= n) drop_row(s, (unsigned)s->bv[i].row - 1);
+  }
   s->rows_in_batch = 0;
   s->arena.len = 0;
   return 0;
@@ -263,15 +422,16 @@ static int flush_batch(lw *s) {
 
 int sink_insert_row(lw *s, const csv_record *rec) {
   const load_conf *c = s->c;
-  size_t i;
-  for (i = 0; i < rec->nfields; i++) {
-    size_t k = (size_t)s->rows_in_batch * c->ncols + i;
+  int j;
+  for (j = 0; j < c->nph; j++) {
+    const csv_field *f = &rec->fields[c->ph_field[j]];
+    size_t k = (size_t)s->rows_in_batch * c->nph + (size_t)j;
     s->offs[k] = s->arena.len;
-    s->lens[k] = (unsigned long)rec->fields[i].len;
-    s->nulls[k] = (load_bool)rec->fields[i].null;
-    if (load_buf_add(&s->arena, rec->fields[i].ptr, rec->fields[i].len))
-      return lw_fail(s, DBFORK_ENOMEM, "out of memory");
+    s->lens[k] = (unsigned long)f->len;
+    s->nulls[k] = (load_bool)f->null;
+    if (load_buf_add(&s->arena, f->ptr, f->len)) return lw_fail(s, DBFORK_ENOMEM, "out of memory");
   }
+  s->brow[s->rows_in_batch] = s->nlines - 1;
   if (++s->rows_in_batch == c->batch && flush_batch(s)) return -1;
   return 0;
 }
@@ -280,12 +440,13 @@ int sink_insert(lw *s, uint64_t *loaded) {
   const load_conf *c = s->c;
   int r;
   if (!s->binds) {
-    size_t nb = (size_t)c->batch * c->ncols;
+    size_t nb = (size_t)c->batch * (size_t)c->nph;
     s->binds = calloc(nb, sizeof *s->binds);
     s->lens = calloc(nb, sizeof *s->lens);
     s->nulls = calloc(nb, sizeof *s->nulls);
     s->offs = calloc(nb, sizeof *s->offs);
-    if (!s->binds || !s->lens || !s->nulls || !s->offs)
+    s->brow = calloc(c->batch, sizeof *s->brow);
+    if (!s->binds || !s->lens || !s->nulls || !s->offs || !s->brow)
       return lw_fail(s, DBFORK_ENOMEM, "out of memory for %zu bound values", nb);
   }
   while ((r = lw_next(s)) != CSV_END)

@@ -81,6 +81,16 @@ static const unsigned char *take(load_reply_reader *r, size_t n) {
   return at;
 }
 
+/* A u32 length and that many bytes. */
+static int take_bytes(load_reply_reader *r, const char **p, size_t *n) {
+  const unsigned char *s = take(r, 4);
+  if (!s) return -1;
+  *n = get32(s);
+  if (!(s = take(r, *n))) return -1;
+  *p = (const char *)s;
+  return 0;
+}
+
 int load_reply_next(load_reply_reader *r, load_entry *e) {
   const unsigned char *s;
   if (!r->left) return r->p == r->end ? 0 : -1;
@@ -88,18 +98,17 @@ int load_reply_next(load_reply_reader *r, load_entry *e) {
   if (!(s = take(r, 1))) return -1;
   e->kind = s[0];
   if (e->kind == LOAD_ENTRY_REJECT) {
-    if (!(s = take(r, 36))) return -1;
+    if (!(s = take(r, 48))) return -1;
     e->line = get64(s);
     e->error_line = get64(s + 8);
     e->column = get64(s + 16);
     e->field = get64(s + 24);
-    e->text_len = get32(s + 32);
-    if (!(s = take(r, e->text_len))) return -1;
-    e->text = (const char *)s;
-    if (!(s = take(r, 4))) return -1;
-    e->raw_len = get32(s);
-    if (!(s = take(r, e->raw_len))) return -1;
-    e->raw = (const char *)s;
+    e->offset = get64(s + 32);
+    e->error_offset = get64(s + 40);
+    if (take_bytes(r, &e->text, &e->text_len) || take_bytes(r, &e->raw, &e->raw_len) ||
+        take_bytes(r, &e->column_name, &e->column_name_len) ||
+        take_bytes(r, &e->value, &e->value_len))
+      return -1;
   } else if (e->kind == LOAD_ENTRY_WARNING) {
     if (!(s = take(r, 12))) return -1;
     e->line = get64(s);
@@ -142,21 +151,26 @@ void load_reply_begin(load_reply_writer *w) {
  * one chunk, 1 GiB); they are cut rather than mis-framed. */
 static uint32_t cap32(size_t n) { return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n; }
 
-void load_reply_reject(load_reply_writer *w, uint64_t line, uint64_t error_line, uint64_t column,
-                       uint64_t field, const char *reason, size_t reason_len, const char *raw,
-                       size_t raw_len) {
-  uint32_t tl = cap32(reason_len), rl = cap32(raw_len);
-  unsigned char *o = room(w, 1 + 36 + tl + 4 + rl);
+/* Writes a u32 length and the bytes at o; returns the bytes written. */
+static size_t put_bytes(unsigned char *o, const char *p, uint32_t n) {
+  put32(o, n);
+  if (n) memcpy(o + 4, p, n);
+  return 4 + (size_t)n;
+}
+
+void load_reply_reject(load_reply_writer *w, const load_entry *e) {
+  uint32_t tl = cap32(e->text_len), rl = cap32(e->raw_len), cl = cap32(e->column_name_len),
+           vl = cap32(e->value_len);
+  unsigned char *o = room(w, 1 + 48 + 16 + (size_t)tl + rl + cl + vl);
+  const uint64_t v[6] = {e->line, e->error_line, e->column, e->field, e->offset, e->error_offset};
+  int i;
   if (!o) return;
-  o[0] = LOAD_ENTRY_REJECT;
-  put64(o + 1, line);
-  put64(o + 9, error_line);
-  put64(o + 17, column);
-  put64(o + 25, field);
-  put32(o + 33, tl);
-  if (tl) memcpy(o + 37, reason, tl);
-  put32(o + 37 + tl, rl);
-  if (rl) memcpy(o + 41 + tl, raw, rl);
+  *o++ = LOAD_ENTRY_REJECT;
+  for (i = 0; i < 6; i++, o += 8) put64(o, v[i]);
+  o += put_bytes(o, e->text, tl);
+  o += put_bytes(o, e->raw, rl);
+  o += put_bytes(o, e->column_name, cl);
+  put_bytes(o, e->value, vl);
   w->entries++;
 }
 

@@ -8,19 +8,23 @@
  * a version byte, and a reader refuses a version it does not know.
  *
  * Part (LOAD_PART_SIZE bytes):
- *   u8 version (1), u8 flags (1: the part's last record has no line
+ *   u8 version (2), u8 flags (1: the part's last record has no line
  *   terminator), u16 0, then u64 chunk, part, offset, length, records,
  *   first_record, first_line, first_col.
  *
  * Reply:
- *   u8 version (1), u8 flags (1: the part was found committed already, by
+ *   u8 version (2), u8 flags (1: the part was found committed already, by
  *   an attempt whose COMMIT outcome was unknown), u16 0, u32 entries, then
  *   u64 chunk, part, records, loaded, rejected, warnings, first_line,
  *   last_line; then `entries` entries, each
- *     u8 kind 1 (reject): u64 line, error_line, column, field,
- *                         u32 n, n bytes of reason, u32 m, m raw bytes
+ *     u8 kind 1 (reject): u64 line, error_line, column, field, offset,
+ *                         error_offset, u32 n, n bytes of reason, u32 m, m raw
+ *                         bytes, u32 k, k bytes of column name, u32 v, v bytes
+ *                         of value
  *     u8 kind 2 (warning): u64 line, u32 n, n bytes of message
  *   and nothing after the last.
+ * Version 2 (dbfork 0.3) added the reject's offsets, column name and value;
+ * both ends of a load are the same library, so there is no fallback.
  */
 #ifndef DBFORK_LOAD_WIRE_H
 #define DBFORK_LOAD_WIRE_H
@@ -28,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LOAD_WIRE_VERSION 1
+#define LOAD_WIRE_VERSION 2
 #define LOAD_PART_SIZE 68
 
 #define LOAD_PART_NO_EOL 0x01
@@ -61,10 +65,15 @@ typedef struct load_entry {
   int kind;                           /* LOAD_ENTRY_* */
   uint64_t line;                      /* the record's first line */
   uint64_t error_line, column, field; /* rejects */
+  uint64_t offset, error_offset;      /* rejects: file offsets of the record, the bad byte */
   const char *text;                   /* reason or message; not NUL-terminated; into the buffer */
   size_t text_len;
   const char *raw; /* rejects: the record's bytes; into the buffer */
   size_t raw_len;
+  const char *column_name; /* rejects of a bad value: the column; into the buffer */
+  size_t column_name_len;
+  const char *value; /* rejects of a bad value: the field's value; into the buffer */
+  size_t value_len;
 } load_entry;
 
 /* Reader over a complete reply. */
@@ -92,9 +101,8 @@ typedef struct load_reply_writer {
 
 /* Empties w (keeps its buffer) and reserves the head. */
 void load_reply_begin(load_reply_writer *w);
-void load_reply_reject(load_reply_writer *w, uint64_t line, uint64_t error_line, uint64_t column,
-                       uint64_t field, const char *reason, size_t reason_len, const char *raw,
-                       size_t raw_len);
+/* Appends a reject: e's line .. value_len (kind is ignored). */
+void load_reply_reject(load_reply_writer *w, const load_entry *e);
 void load_reply_warning(load_reply_writer *w, uint64_t line, const char *msg, size_t len);
 /* Writes the head; returns 0, or -1 if an append ran out of memory. */
 int load_reply_finish(load_reply_writer *w, const load_reply_head *h);

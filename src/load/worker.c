@@ -89,58 +89,98 @@ static int read_more(lw *s) {
   return 0;
 }
 
-static int on_good(lw *s, const csv_record *rec) {
+static int on_good(lw *s, const csv_record *rec, uint64_t col, size_t pos) {
+  lw_rec *r;
   if (s->nlines == s->lines_cap) {
     size_t cap = s->lines_cap ? s->lines_cap * 2 : 4096;
-    uint64_t *nl = realloc(s->lines, cap * sizeof *nl);
-    if (!nl) return lw_fail(s, DBFORK_ENOMEM, "out of memory");
-    s->lines = nl;
+    lw_rec *nr = realloc(s->recs, cap * sizeof *nr);
+    if (!nr) return lw_fail(s, DBFORK_ENOMEM, "out of memory");
+    s->recs = nr;
     s->lines_cap = cap;
   }
-  s->lines[s->nlines++] = rec->line;
+  r = &s->recs[s->nlines++];
+  r->line = rec->line;
+  r->col = col;
+  r->pos = pos;
+  r->len = rec->raw_len;
+  r->ord = s->ord - 1;
   s->last_line = rec->line;
   if (s->report_only || s->c->method == METHOD_LOAD_DATA) return 0; /* the stream sends rec->raw */
   return sink_insert_row(s, rec);
 }
 
-static int on_bad(lw *s, const csv_error *e) {
-  char text[256];
-  int n = csv_error_format(e, text, sizeof text);
-  /* The raw bytes as they are in the file: not the terminator we appended
-   * to a last record that had none. */
-  size_t rlen = e->raw_len, avail = (size_t)(s->buf + s->p.length - e->raw);
-  const load_conf *c = s->c;
-  s->last_line = e->rec_line;
-  ++s->rejected;
-  if (!s->report_only) {
-    if (!c->max_errors) return lw_fail(s, DBFORK_ETASK, "%s: %s", c->path, text);
-    /* Give up on the part as soon as it cannot fit in --max-errors any more
-     * (load_budget_take decides for good at its end). */
-    if (s->rejected + (uint64_t)(s->budget_used > 0 ? s->budget_used : 0) > c->max_errors)
-      return lw_fail(s, DBFORK_ETASK,
-                     "%s: %s: more than --max-errors=%llu rows rejected in all (this chunk: "
-                     "lines %llu-%llu)",
-                     c->path, text, (unsigned long long)c->max_errors,
-                     (unsigned long long)s->p.first_line, (unsigned long long)e->rec_line);
+/* 1 if record `ord` of the part has a value the server refused. */
+static int refused(const lw *s, uint64_t ord) {
+  size_t lo = 0, hi = s->nbad;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (s->bad[mid] < ord)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
-  if (rlen > avail) rlen = avail;
-  load_reply_reject(&s->reply, e->rec_line, e->line, e->column, e->field, text,
-                    n > 0 ? (size_t)n : 0, e->raw, rlen);
-  return 0;
+  return lo < s->nbad && s->bad[lo] == ord;
+}
+
+/* A record the parser accepted whose bytes are not valid in the file's
+ * character set: the server would read it differently (an invalid UTF-8
+ * lead byte makes it take the bytes after it, a separator included, as
+ * one character), so it is a bad record. */
+static int bad_encoding(lw *s, const csv_record *rec, size_t at, uint64_t col) {
+  csv_error e;
+  const char *nl = NULL;
+  size_t k, f = 0;
+  uint64_t lines = 0;
+  memset(&e, 0, sizeof e);
+  for (k = 0; k < at; k++)
+    if (rec->raw[k] == '\n') {
+      lines++;
+      nl = rec->raw + k;
+    }
+  for (k = 0; k < rec->nfields; k++)
+    if (rec->fields[k].raw_start <= at) f = k;
+  e.kind = CSV_BAD_ENCODING;
+  e.reason = s->c->enc == CSV_ENC_ASCII     ? "a byte that is not ASCII (--character-set=ascii)"
+             : s->c->enc == CSV_ENC_UTF8MB3 ? "bytes that are not utf8mb3 (--character-set)"
+                                            : "bytes that are not UTF-8 (--character-set=utf8mb4)";
+  e.line = rec->line + lines;
+  e.column = nl ? (uint64_t)(rec->raw + at - nl) : col + at;
+  e.record = rec->record;
+  e.field = f + 1;
+  e.raw = rec->raw;
+  e.raw_len = rec->raw_len;
+  e.rec_line = rec->line;
+  e.bad_off = at;
+  return lw_reject_record(s, &e);
 }
 
 int lw_next(lw *s) {
   csv_record rec;
   csv_error err;
   for (;;) {
+    uint64_t col = s->parser.col;
+    size_t pos = s->pos, bad;
     int r = csv_parse_record(&s->parser, s->buf + s->pos, s->avail - s->pos, s->have == s->p.length,
                              &rec, &err);
     switch (r) {
       case CSV_EINCOMPLETE:
         if (read_more(s)) return LW_FAILED;
         continue;
-      case CSV_OK: s->pos += rec.raw_len; return on_good(s, &rec) ? LW_FAILED : CSV_OK;
-      case CSV_EBADREC: s->pos += err.raw_len; return on_bad(s, &err) ? LW_FAILED : CSV_EBADREC;
+      case CSV_OK:
+        s->pos += rec.raw_len;
+        s->ord++;
+        bad = s->c->enc ? csv_check_utf8(rec.raw, rec.raw_len, s->c->enc) : rec.raw_len;
+        if (bad < rec.raw_len) {
+          if (s->pass) return CSV_EBADREC; /* reported in the first pass */
+          return bad_encoding(s, &rec, bad, col) ? LW_FAILED : CSV_EBADREC;
+        }
+        if (s->nbad && refused(s, s->ord - 1)) return CSV_EBADREC;
+        return on_good(s, &rec, col, pos) ? LW_FAILED : CSV_OK;
+      case CSV_EBADREC:
+        s->pos += err.raw_len;
+        s->ord++;
+        if (s->pass) return CSV_EBADREC;
+        return lw_reject_record(s, &err) ? LW_FAILED : CSV_EBADREC;
       case CSV_END: return CSV_END;
       case CSV_ENOSPC:
         lw_fail(s, DBFORK_ETASK, "%s: a record from line %llu is too large", s->c->path,
@@ -154,8 +194,62 @@ int lw_next(lw *s) {
   }
 }
 
+void lw_rewind(lw *s) {
+  s->pos = s->emit = s->span_end = 0;
+  s->stream_done = 0;
+  s->nlines = 0;
+  s->ord = 0;
+  s->pass++;
+  csv_parser_seek(&s->parser, &s->ck);
+}
+
+int lw_over_budget(lw *s) {
+  uint64_t used = s->budget_used > 0 ? (uint64_t)s->budget_used : 0;
+  return s->rejected + used > s->c->max_errors;
+}
+
+int lw_session(lw *s, MYSQL *m) {
+  unsigned long id = mysql_thread_id(m);
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  if (s->session == id) return 0;
+  /* All of a statement's warnings, to find every refused value in one
+   * pass (the server's maximum). */
+  if (s->c->bad_values == BAD_REJECT && mysql_query(m, "SET SESSION max_error_count = 65535"))
+    return DBFORK_ESQL;
+  if (s->c->method == METHOD_INSERT) {
+    /* Without strict mode a value that does not fit is a warning naming its
+     * row, as in LOAD DATA (LOCAL implies IGNORE): the batch then shows every
+     * refused value at once instead of failing at the first. */
+    load_buf b = {0};
+    char *p, *tok, *save = NULL;
+    int rc = 0;
+    if (mysql_query(m, "SELECT @@SESSION.sql_mode") || !(r = mysql_store_result(m)))
+      return DBFORK_ESQL;
+    row = mysql_fetch_row(r);
+    p = strdup(row && row[0] ? row[0] : "");
+    mysql_free_result(r);
+    if (!p) return lw_fail(s, DBFORK_ENOMEM, "out of memory");
+    rc = load_buf_str(&b, "SET SESSION sql_mode = '", NULL);
+    for (tok = strtok_r(p, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save))
+      if (strcmp(tok, "STRICT_TRANS_TABLES") && strcmp(tok, "STRICT_ALL_TABLES"))
+        rc = load_buf_str(&b, b.p[b.len - 1] == '\'' ? "" : ",", tok, NULL);
+    if (!rc) rc = load_buf_str(&b, "'", NULL);
+    free(p);
+    if (rc) {
+      free(b.p);
+      return lw_fail(s, DBFORK_ENOMEM, "out of memory");
+    }
+    rc = mysql_query(m, b.p);
+    free(b.p);
+    if (rc) return DBFORK_ESQL;
+  }
+  s->session = id;
+  return 0;
+}
+
 int lw_sql_failure(lw *s, unsigned int code, const char *sqlstate, const char *msg) {
-  uint64_t last = s->nlines ? s->lines[s->nlines - 1] : s->p.first_line;
+  uint64_t last = s->nlines ? s->recs[s->nlines - 1].line : s->p.first_line;
   return s->fail_rc = dbfork_worker_fail(
              s->w, DBFORK_ESQL, code, sqlstate, "%s: lines %llu-%llu: %s", s->c->path,
              (unsigned long long)s->p.first_line, (unsigned long long)last, msg);
@@ -174,7 +268,8 @@ int load_worker_init(dbfork_worker *w, void *arg) {
     return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL, "cannot open %s: %s", l->c.path,
                               strerror(errno));
   s->fields = calloc(LOAD_MAX_COLS + 1, sizeof *s->fields);
-  if (!s->fields) return DBFORK_ENOMEM;
+  s->vfields = calloc(LOAD_MAX_COLS + 1, sizeof *s->vfields);
+  if (!s->fields || !s->vfields) return DBFORK_ENOMEM;
   /* Prepared statements are closed before the connection (finalizers run
    * before the built-in mysql_close). */
   return dbfork_worker_atexit(w, finalize, s, 0);
@@ -226,7 +321,10 @@ static int begin_part(lw *s) {
   s->emit = s->span_end = 0;
   s->stream_done = 0;
   s->nlines = 0;
-  s->rejected = s->warnings = 0;
+  s->ord = 0;
+  s->nbad = 0;
+  s->pass = 0;
+  s->rejected = s->nbadval = s->warnings = 0;
   s->warn_kept = 0;
   s->last_line = s->p.first_line;
   s->inserted = 0;
@@ -236,7 +334,7 @@ static int begin_part(lw *s) {
   load_hash_init(&s->hx, (size_t)s->p.length);
   load_chunk_from_part(&s->ck, &s->p);
   csv_parser_init(&s->parser, &s->c->d, s->fields, LOAD_MAX_COLS, s->scratch, s->scratch_cap);
-  s->parser.expect_fields = (size_t)s->c->ncols;
+  s->parser.expect_fields = (size_t)s->c->nfields;
   csv_parser_seek(&s->parser, &s->ck);
   return 0;
 }
@@ -252,7 +350,7 @@ static int reply(lw *s, uint64_t loaded, uint64_t records, int flags) {
   h.rejected = s->rejected;
   h.warnings = s->warnings;
   h.first_line = s->p.first_line;
-  h.last_line = s->nlines ? s->lines[s->nlines - 1] : s->last_line;
+  h.last_line = s->nlines ? s->recs[s->nlines - 1].line : s->last_line;
   if (load_reply_finish(&s->reply, &h)) return lw_fail(s, DBFORK_ENOMEM, "out of memory");
   return dbfork_worker_reply(s->w, s->reply.p, s->reply.len);
 }
@@ -272,6 +370,26 @@ static int report_committed(lw *s, const claim_rows *cr) {
   return reply(s, cr->records, s->p.records, LOAD_REPLY_RECOVERED);
 }
 
+/* Takes the part's rejects from the --max-errors budget, in its
+ * transaction (the job row) or in the shared map (no_resume). */
+static int take_budget(lw *s, MYSQL *m) {
+  const load_conf *c = s->c;
+  int rc;
+  if (!s->rejected) return 0;
+  if (c->no_resume)
+    rc = load_shared_reserve(c->shared, c->max_errors, s->p.chunk, s->p.part, s->rejected);
+  else if ((rc = load_budget_take(s->w, c, s->rejected)) == DBFORK_ESQL)
+    return lw_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
+  if (rc < 0) return lw_fail(s, DBFORK_ETASK, "the shared --max-errors budget is full");
+  if (rc)
+    return lw_fail(s, DBFORK_ETASK,
+                   "%s: more than --max-errors=%llu rows rejected in all (this chunk: lines "
+                   "%llu-%llu, %llu rejected)",
+                   c->path, (unsigned long long)c->max_errors, (unsigned long long)s->p.first_line,
+                   (unsigned long long)s->last_line, (unsigned long long)s->rejected);
+  return 0;
+}
+
 int load_worker_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   lw *s = W;
   const load_conf *c = s->c;
@@ -289,39 +407,39 @@ int load_worker_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
     sink_close(s);
   }
   s->stmt_conn = mysql_thread_id(m);
+  if ((rc = lw_session(s, m))) return rc;
   load_reply_begin(&s->reply);
   if ((rc = begin_part(s))) return rc;
 
-  memset(&cr, 0, sizeof cr);
-  cr.part = s->p.part;
-  rc = job_claim(w, &c->t, s->p.chunk, LOAD_PROGRESS_SELECT, claim_row, &cr);
-  if (rc) return rc;
-  switch (cr.overflow ? JOB_CLAIM_OVERLAP : job_claim_state(s->p.part, cr.parts, cr.n)) {
-    case JOB_CLAIM_DONE: return report_committed(s, &cr);
-    case JOB_CLAIM_OVERLAP:
-      return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL,
-                                "%s: chunk %llu (lines from %llu): another run of this job "
-                                "committed a part of it cut differently meanwhile; rerun to "
-                                "load the rest",
-                                c->path, (unsigned long long)s->p.chunk,
-                                (unsigned long long)s->p.first_line);
-    default: break;
+  if (!c->no_resume) {
+    memset(&cr, 0, sizeof cr);
+    cr.part = s->p.part;
+    rc = job_claim(w, &c->t, s->p.chunk, LOAD_PROGRESS_SELECT, claim_row, &cr);
+    if (rc) return rc;
+    switch (cr.overflow ? JOB_CLAIM_OVERLAP : job_claim_state(s->p.part, cr.parts, cr.n)) {
+      case JOB_CLAIM_DONE: return report_committed(s, &cr);
+      case JOB_CLAIM_OVERLAP:
+        return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL,
+                                  "%s: chunk %llu (lines from %llu): another run of this job "
+                                  "committed a part of it cut differently meanwhile; rerun to "
+                                  "load the rest",
+                                  c->path, (unsigned long long)s->p.chunk,
+                                  (unsigned long long)s->p.first_line);
+      default: break;
+    }
   }
-  s->budget_used = c->max_errors ? load_budget_used(w, c) : 0;
-  if (s->budget_used < 0) return DBFORK_ESQL;
+  if (!c->max_errors)
+    s->budget_used = 0;
+  else if (c->no_resume)
+    s->budget_used = (long long)load_shared_used(c->shared);
+  else if ((s->budget_used = load_budget_used(w, c)) < 0)
+    return DBFORK_ESQL;
 
   rc = c->method == METHOD_LOAD_DATA ? sink_load_data(s, &loaded) : sink_insert(s, &loaded);
   if (rc) return rc;
-  if (s->rejected && (rc = load_budget_take(w, c, s->rejected)) != 0) {
-    if (rc == DBFORK_ESQL)
-      return lw_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
-    return lw_fail(s, DBFORK_ETASK,
-                   "%s: more than --max-errors=%llu rows rejected in all (this chunk: lines "
-                   "%llu-%llu, %llu rejected)",
-                   c->path, (unsigned long long)c->max_errors, (unsigned long long)s->p.first_line,
-                   (unsigned long long)s->last_line, (unsigned long long)s->rejected);
-  }
-  rc = load_record_part(w, c, &s->p, s->nlines, s->rejected, s->warnings, s->hash);
-  if (rc) return lw_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
-  return reply(s, loaded, s->nlines + s->rejected, 0);
+  if ((rc = take_budget(s, m))) return rc;
+  if (!c->no_resume && (rc = load_record_part(w, c, &s->p, s->nlines - s->nbadval, s->rejected,
+                                              s->warnings, s->hash)))
+    return lw_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
+  return reply(s, loaded, s->nlines - s->nbadval + s->rejected, 0);
 }

@@ -46,9 +46,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       fail("entry text outside the input");
     if (e.raw_len && (e.raw < (const char *)data || e.raw + e.raw_len > (const char *)data + size))
       fail("entry raw bytes outside the input");
+    if (e.column_name_len && (e.column_name < (const char *)data ||
+                              e.column_name + e.column_name_len > (const char *)data + size))
+      fail("entry column name outside the input");
+    if (e.value_len &&
+        (e.value < (const char *)data || e.value + e.value_len > (const char *)data + size))
+      fail("entry value outside the input");
     if (e.kind == LOAD_ENTRY_REJECT)
-      load_reply_reject(&w, e.line, e.error_line, e.column, e.field, e.text, e.text_len, e.raw,
-                        e.raw_len);
+      load_reply_reject(&w, &e);
     else if (e.kind == LOAD_ENTRY_WARNING)
       load_reply_warning(&w, e.line, e.text, e.text_len);
     else
@@ -67,8 +72,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     load_reply_open(&r, &h, data, size);
     while (load_reply_next(&r, &e) == 1) {
       if (load_reply_next(&r2, &e2) != 1 || e.kind != e2.kind || e.line != e2.line ||
-          e.text_len != e2.text_len || (e.text_len && memcmp(e.text, e2.text, e.text_len)) ||
-          e.raw_len != e2.raw_len || (e.raw_len && memcmp(e.raw, e2.raw, e.raw_len)))
+          e.error_line != e2.error_line || e.column != e2.column || e.field != e2.field ||
+          e.offset != e2.offset || e.error_offset != e2.error_offset || e.text_len != e2.text_len ||
+          (e.text_len && memcmp(e.text, e2.text, e.text_len)) || e.raw_len != e2.raw_len ||
+          (e.raw_len && memcmp(e.raw, e2.raw, e.raw_len)) ||
+          e.column_name_len != e2.column_name_len ||
+          (e.column_name_len && memcmp(e.column_name, e2.column_name, e.column_name_len)) ||
+          e.value_len != e2.value_len || (e.value_len && memcmp(e.value, e2.value, e.value_len)))
         fail("re-encoded entry differs");
     }
     if (load_reply_next(&r2, &e2) != 0) fail("re-encoded reply has more entries");

@@ -174,7 +174,16 @@ TEST(max_errors_counts_the_whole_load) {
   CHECK_EQ_INT(tu_query_ll(e.m, "SELECT SUM(rejected) FROM dbfork_load_progress"), 1);
   lt_run_free(&r);
 
-  /* A rerun with a lower K than the committed rejects is refused up front. */
+  /* The job is complete now: a rerun does nothing (since issue 11), whatever
+   * K, and says so. */
+  lt_load(&r, &e, e.path, "orders", "--chunk-size=4K", "--max-errors=0", rej, NULL);
+  CHECK_EXIT(&r, 0);
+  CHECK_CONTAINS(r.err, "already loaded on ");
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM orders"), 1999);
+  lt_run_free(&r);
+  /* A rerun of an interrupted job with a lower K than the rejects its parts
+   * committed is refused up front (the job is made to look interrupted). */
+  tu_exec(e.m, "UPDATE dbfork_load_job SET completed_at = NULL");
   lt_load(&r, &e, e.path, "orders", "--chunk-size=4K", "--max-errors=0", rej, NULL);
   CHECK_EXIT(&r, 2);
   CHECK_CONTAINS(r.err,
@@ -340,8 +349,9 @@ TEST(column_names_are_quoted_as_one_identifier) {
   }
   /* --on-duplicate=update: every column takes the file's value, b is not 999 */
   lt_write_file(e.path, data2, strlen(data2));
-  for (i = 0; i < 2; i++) { /* a full prepared batch, then text tails */
-    lt_load(&r, &e, e.path, "t", "-q", "--restart", "--method=insert", "--on-duplicate=update",
+  for (i = 0; i < 2; i++) { /* a full prepared batch, then text tails; onto the rows on
+                               purpose: --no-resume (--restart refuses a table with rows) */
+    lt_load(&r, &e, e.path, "t", "-q", "--no-resume", "--method=insert", "--on-duplicate=update",
             i ? "--batch=3" : "--batch=2", NULL);
     CHECK_EXIT(&r, 0);
     got = tu_query_str(
@@ -366,8 +376,8 @@ TEST(on_duplicate_update_quotes_column_names) {
   lt_setup(&e, NULL, 0);
   tu_exec(e.m, "CREATE TABLE t (id INT PRIMARY KEY, b INT, " HOSTILE_COL_Q " INT) ENGINE=InnoDB");
   lt_write_file(e.path, "1,2,3\n", 6);
-  for (i = 0; i < 2; i++) {
-    lt_load(&r, &e, e.path, "t", "-q", "--restart", "--method=insert", "--on-duplicate=update",
+  for (i = 0; i < 2; i++) { /* the second onto the first's row: --no-resume */
+    lt_load(&r, &e, e.path, "t", "-q", "--no-resume", "--method=insert", "--on-duplicate=update",
             NULL);
     CHECK_EXIT(&r, 0);
     lt_run_free(&r);

@@ -50,7 +50,9 @@ TEST(part_refuses_other_lengths_versions_flags_and_part_zero) {
   load_part_encode(&p, b);
   for (n = 0; n < LOAD_PART_SIZE; n++) CHECK_EQ_INT(load_part_decode(&q, b, n), -1);
   CHECK_EQ_INT(load_part_decode(&q, b, LOAD_PART_SIZE + 1), -1);
-  b[0] = 2;
+  b[0] = 1; /* version 1 (dbfork 0.2) is refused: both ends are one library */
+  CHECK_EQ_INT(load_part_decode(&q, b, LOAD_PART_SIZE), -1);
+  b[0] = 3;
   CHECK_EQ_INT(load_part_decode(&q, b, LOAD_PART_SIZE), -1);
   b[0] = LOAD_WIRE_VERSION;
   b[1] = 0x80;
@@ -67,6 +69,7 @@ TEST(part_refuses_other_lengths_versions_flags_and_part_zero) {
 }
 
 static void build(load_reply_writer *w, load_reply_head *h) {
+  load_entry e;
   memset(h, 0, sizeof *h);
   h->flags = LOAD_REPLY_RECOVERED;
   h->chunk = 7;
@@ -78,9 +81,27 @@ static void build(load_reply_writer *w, load_reply_head *h) {
   h->first_line = 5001;
   h->last_line = 6003;
   load_reply_begin(w);
-  load_reply_reject(w, 5010, 5011, 4, 2, "line 5011, column 4 (field 2): x", 32, "a,\"b\nc\n", 7);
+  memset(&e, 0, sizeof e);
+  e.line = 5010;
+  e.error_line = 5011;
+  e.column = 4;
+  e.field = 2;
+  e.offset = 1ull << 33;
+  e.error_offset = (1ull << 33) + 9;
+  e.text = "line 5011, column 4 (field 2): x";
+  e.text_len = 32;
+  e.raw = "a,\"b\nc\n";
+  e.raw_len = 7;
+  e.column_name = "amount";
+  e.column_name_len = 6;
+  e.value = "1,5";
+  e.value_len = 3;
+  load_reply_reject(w, &e);
   load_reply_warning(w, 5500, "Data truncated for column 'note' at row 3", 41);
-  load_reply_reject(w, 6000, 6000, 1, 1, "", 0, NULL, 0);
+  memset(&e, 0, sizeof e);
+  e.line = e.error_line = 6000;
+  e.column = e.field = 1;
+  load_reply_reject(w, &e);
   CHECK_EQ_INT(load_reply_finish(w, h), 0);
 }
 
@@ -98,13 +119,17 @@ TEST(reply_round_trips_head_and_entries_in_order) {
   CHECK_EQ_INT(load_reply_next(&r, &e), 1);
   CHECK_EQ_INT(e.kind, LOAD_ENTRY_REJECT);
   CHECK(e.line == 5010 && e.error_line == 5011 && e.column == 4 && e.field == 2);
+  CHECK(e.offset == 1ull << 33 && e.error_offset == (1ull << 33) + 9);
   CHECK(e.text_len == 32 && !memcmp(e.text, "line 5011, column 4 (field 2): x", 32));
   CHECK(e.raw_len == 7 && !memcmp(e.raw, "a,\"b\nc\n", 7));
+  CHECK(e.column_name_len == 6 && !memcmp(e.column_name, "amount", 6));
+  CHECK(e.value_len == 3 && !memcmp(e.value, "1,5", 3));
   CHECK_EQ_INT(load_reply_next(&r, &e), 1);
   CHECK_EQ_INT(e.kind, LOAD_ENTRY_WARNING);
   CHECK(e.line == 5500 && e.text_len == 41);
   CHECK_EQ_INT(load_reply_next(&r, &e), 1);
-  CHECK(e.kind == LOAD_ENTRY_REJECT && e.text_len == 0 && e.raw_len == 0);
+  CHECK(e.kind == LOAD_ENTRY_REJECT && e.text_len == 0 && e.raw_len == 0 &&
+        e.column_name_len == 0 && e.value_len == 0 && e.offset == 0);
   CHECK_EQ_INT(load_reply_next(&r, &e), 0);
   CHECK_EQ_INT(load_reply_next(&r, &e), 0);
   load_reply_free(&w);
@@ -181,6 +206,8 @@ TEST(random_buffers_never_crash_the_readers) {
       while ((k = load_reply_next(&r, &e)) == 1) {
         CHECK(e.text + e.text_len <= (const char *)buf + n);
         if (e.raw) CHECK(e.raw + e.raw_len <= (const char *)buf + n);
+        if (e.column_name) CHECK(e.column_name + e.column_name_len <= (const char *)buf + n);
+        if (e.value) CHECK(e.value + e.value_len <= (const char *)buf + n);
         CHECK(++steps <= (int)n);
       }
     }
