@@ -181,11 +181,13 @@ void load_cli_notes(load_cli *x) {
             "load it again\n",
             x->path, x->table, st.loaded_at, st.job_id, cli_num(st.rows_before, b1, sizeof b1),
             st.rejected_before ? " (and rejects)" : "");
+  else if (st.previous_job[0] && (x->lo.reload || x->lo.truncate || x->lo.restart))
+    fprintf(stderr, "dbfork load: loading %s again (job %s loaded it on %s): this is job %s\n",
+            x->path, st.previous_job, st.loaded_at, st.job_id);
   else if (st.previous_job[0])
-    fprintf(stderr, "dbfork load: %s: %s since job %s loaded it on %s: loading it as job %s\n",
-            x->path,
-            x->lo.reload || x->lo.truncate || x->lo.restart ? "loading again" : "the file changed",
-            st.previous_job, st.loaded_at, st.job_id);
+    fprintf(stderr,
+            "dbfork load: %s changed since job %s loaded it on %s: loading it as a new job, %s\n",
+            x->path, st.previous_job, st.loaded_at, st.job_id);
   else if (st.resumed)
     fprintf(stderr, "dbfork load: resuming job %s: %llu part%s of chunks already committed\n",
             st.job_id, (unsigned long long)st.parts_before, st.parts_before == 1 ? "" : "s");

@@ -858,6 +858,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
 
   rec->raw = (const char *)b;
   rec->raw_len = rec_end;
+  rec->term_len = rec_end - content_end;
   rec->fields = p->fields;
   rec->nfields = nf < p->maxfields ? nf : p->maxfields;
   rec->line = p->line;

@@ -40,12 +40,11 @@
  * '\r' as the very last byte of the input is dropped the same way. Record
  * boundaries stay at the '\n', so splitting is the same with or without the
  * flag, except for a closing quote before "\r\n", which the flag closes.
- * The server has no such mode: for the load-data method call
- * csv_dialect_sniff_eol() on the start of the file, which makes the
- * terminator exact ("\r\n" or "\n", as the first record ends) and clears the
- * flag, and send the server that terminator: then the server, the splitter
- * and the parser agree byte for byte. Files mixing LF and CRLF should use
- * the insert method (the parser path), which accepts both under the flag.
+ * The server has no such mode: the load-data method tells it "\n" and
+ * sends each record whose terminator the parser read as "\r\n"
+ * (csv_record.term_len 2) without that '\r', so that the server reads the
+ * same fields as the parser, in files that mix LF and CRLF too.
+ * (csv_dialect_sniff_eol() finds the line end of a file's first record.)
  *
  * Line numbers: `line` is the physical line, 1 + the number of '\n' bytes
  * before a position (what an editor shows; a record holding quoted newlines
@@ -252,6 +251,8 @@ typedef struct csv_field {
 typedef struct csv_record {
   const char *raw; /* the original bytes, line terminator included */
   size_t raw_len;
+  size_t term_len;   /* bytes of its line terminator at the end of raw: 0 at the end of the
+                        input; under CSV_F_CRLF 2 for "\r\n", 1 for "\n" */
   csv_field *fields; /* = the parser's array; valid until the next parse call */
   size_t nfields;
   uint64_t line;   /* physical line of raw[0] */

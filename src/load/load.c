@@ -208,7 +208,6 @@ static int prepare(dbfork_load *l) {
     if (c->chunk_bytes > (4u << 20)) c->chunk_bytes = 4u << 20;
     if (c->chunk_bytes < (1u << 20)) c->chunk_bytes = 1u << 20;
   }
-  if ((rc = load_sniff_eol(l))) return rc;
   if ((rc = connect_parent(l))) return rc;
   {
     /* A table without a database takes the connection's: the option's, or

@@ -168,7 +168,6 @@ int load_open_file(dbfork_load *l);
 int load_check_table(dbfork_load *l, const char *table_opt, const char *default_db);
 int load_check_charset(dbfork_load *l);
 int load_build_sql(dbfork_load *l);
-int load_sniff_eol(dbfork_load *l);
 int load_table_has_rows(dbfork_load *l); /* 1, 0, or < 0 (l->err) */
 
 /* colspec.c: the column list (with @variables) and the SET clause. */

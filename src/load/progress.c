@@ -218,6 +218,32 @@ static int probe(dbfork_load *l) {
   return rc;
 }
 
+/* 1 if the loader's table `quoted` (`db`.`name`) exists, 0 if not, < 0 on
+ * error. */
+static int table_exists(dbfork_load *l, const char *quoted) {
+  char plain[200], sql[700], e1[300], e2[300];
+  long long n;
+  const char *dot = strstr(quoted, "`.`");
+  snprintf(plain, sizeof plain, "%s", dot + 3);
+  plain[strlen(plain) - 1] = 0;
+  /* the plain names: `` inside the quotes is one backquote */
+  {
+    char *r, *w;
+    for (r = w = plain; *r; r++) {
+      *w++ = *r;
+      if (*r == '`' && r[1] == '`') r++;
+    }
+    *w = 0;
+  }
+  load_sql_string(l->m, e1, l->c.tdb_plain, strlen(l->c.tdb_plain));
+  load_sql_string(l->m, e2, plain, strlen(plain));
+  snprintf(sql, sizeof sql,
+           "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s",
+           e1, e2);
+  if (q_ll(l->m, sql, &n)) return sql_fail(l, "looking for the loader's tables");
+  return n > 0;
+}
+
 int load_tables_prepare(dbfork_load *l) {
   load_conf *c = &l->c;
   struct {
@@ -227,16 +253,21 @@ int load_tables_prepare(dbfork_load *l) {
             {DBFORK_LOAD_PROGRESS_SQL, "dbfork_load_progress", c->t.progress}};
   int i, rc;
   for (i = 0; i < 3; i++) {
-    char *sql = named(t[i].def, t[i].dflt, t[i].quoted), what[400];
-    if (!sql) return load_set_err(l, DBFORK_ENOMEM, "out of memory");
+    char *sql, what[400];
+    /* Created if missing only: an account without CREATE may use tables
+     * that someone made for it. */
+    if ((rc = table_exists(l, t[i].quoted)) < 0) return rc;
+    if (rc) continue;
+    if (!(sql = named(t[i].def, t[i].dflt, t[i].quoted)))
+      return load_set_err(l, DBFORK_ENOMEM, "out of memory");
     snprintf(what, sizeof what, "cannot create the loader's table %s", t[i].quoted);
     rc = mysql_query(l->m, sql) ? table_fail(l, what, t[i].quoted) : 0;
     free(sql);
     if (rc) {
       if (mysql_errno(l->m) == 1049) /* no such database */
-        load_set_err(l, DBFORK_EINVAL, "option --progress-table: database `%s` does not exist",
-                     c->tdb_plain);
-      return mysql_errno(l->m) == 1049 ? DBFORK_EINVAL : rc;
+        return load_set_err(l, DBFORK_EINVAL,
+                            "option --progress-table: database `%s` does not exist", c->tdb_plain);
+      return rc;
     }
   }
   if ((rc = upgrade(l))) return rc;

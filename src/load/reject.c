@@ -99,6 +99,7 @@ int lw_reject_value(lw *s, size_t i, const lw_badval *bv) {
   const lw_rec *r = &s->recs[i];
   const char *raw = s->buf + r->pos, *value = "";
   size_t value_len = 0, start = 0, k;
+  int null = 0;
   char text[1024], msg[512], shown[300];
   uint64_t line = r->line, col = r->col;
   int f = -1, n;
@@ -119,8 +120,9 @@ int lw_reject_value(lw *s, size_t i, const lw_badval *bv) {
   csv_parser_init(&s->vp, &c->d, s->vfields, LOAD_MAX_COLS, s->vscratch, s->vscratch_cap);
   if (f >= 0 && csv_parse_record(&s->vp, raw, r->len, 1, &rec, &err) == CSV_OK &&
       (size_t)f < rec.nfields) {
-    value = rec.fields[f].ptr;
-    value_len = rec.fields[f].len;
+    null = rec.fields[f].null;
+    value = null ? "" : rec.fields[f].ptr;
+    value_len = null ? 0 : rec.fields[f].len;
     start = rec.fields[f].raw_start;
     for (k = 0; k < start; k++) {
       if (raw[k] == '\n') {
@@ -131,14 +133,17 @@ int lw_reject_value(lw *s, size_t i, const lw_badval *bv) {
     }
   }
   load_value_message(bv->msg, msg, sizeof msg);
-  show_value(value, value_len, shown, sizeof shown);
+  shown[0] = '\'';
+  show_value(value, value_len, shown + 1, sizeof shown - 2);
+  strcat(shown, "'");
+  if (null) snprintf(shown, sizeof shown, "NULL");
   if (f >= 0)
     n = snprintf(text, sizeof text,
-                 "line %llu, column %llu (field %d, byte %llu): value '%s' for column %s: %s "
+                 "line %llu, column %llu (field %d, byte %llu): value %s for column %s: %s "
                  "(MySQL %s %u)",
                  (unsigned long long)line, (unsigned long long)col, f + 1,
                  (unsigned long long)(file_off(s, raw) + start), shown, bv->column, msg,
-                 bv->code == 1048 ? "error" : "warning", bv->code);
+                 bv->error ? "error" : "warning", bv->code);
   else
     n = snprintf(text, sizeof text, "line %llu, column %llu (byte %llu): %s%s%s%s (MySQL %u)",
                  (unsigned long long)line, (unsigned long long)col,
@@ -146,7 +151,6 @@ int lw_reject_value(lw *s, size_t i, const lw_badval *bv) {
                  bv->column[0] ? ": " : "", msg, bv->code);
   s->last_line = r->line;
   ++s->rejected;
-  ++s->nbadval;
   if (!c->max_errors || lw_over_budget(s)) return refuse(s, text, r->line);
   memset(&en, 0, sizeof en);
   en.line = r->line;
@@ -186,6 +190,7 @@ int lw_scan_warnings(lw *s, MYSQL *m) {
         load_value_complaint(row[0], code, msg, &bv.row, bv.column, sizeof bv.column)) {
       if (load_grow((void **)&s->bv, &s->bv_cap, s->nbv + 1, sizeof *s->bv)) break;
       bv.code = code;
+      bv.error = 0;
       snprintf(bv.msg, sizeof bv.msg, "%s", msg);
       s->bv[s->nbv++] = bv;
       unnamed |= !bv.row;

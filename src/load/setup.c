@@ -1,10 +1,10 @@
 /*
  * setup.c — the parent's checks before anything is written, and the SQL a
  * load runs: the file (a readable regular file), the target table (exists,
- * its columns, a transactional engine), the column list, the INSERT and
- * LOAD DATA statements, and the line terminator of a CRLF file. Each
- * returns 0 or a DBFORK_E* code with a message naming the option (table,
- * columns, lines_terminated_by) or the file.
+ * its columns, a transactional engine), the column list, the character
+ * set, the INSERT and LOAD DATA statements. Each returns 0 or a DBFORK_E*
+ * code with a message naming the option (table, columns, character_set) or
+ * the file.
  */
 
 #include "worker.h" /* load_buf */
@@ -406,62 +406,6 @@ int load_build_sql(dbfork_load *l) {
   }
   c->load_sql = b.p;
   return 0;
-}
-
-#define SNIFF_FIRST (64u << 10)
-#define SNIFF_MAX (64u << 20)
-
-/* The server has no "\n or \r\n" mode: the load-data method sends it the
- * terminator the file's first record ends with (csv_dialect_sniff_eol).
- * Reads the start of the file, doubling the window up to SNIFF_MAX (or the
- * whole file) until the first record ends in it. Fails if it cannot tell:
- * guessing would tell the server '\n' for a "\r\n" file, merging records and
- * keeping '\r' in values. */
-int load_sniff_eol(dbfork_load *l) {
-  size_t want = SNIFF_FIRST, have = 0;
-  uint64_t size = l->st.file_bytes;
-  char *buf = NULL;
-  int rc = 0;
-  if (!(l->c.d.flags & CSV_F_CRLF) || l->c.method != METHOD_LOAD_DATA) return 0;
-  for (;;) {
-    char *nb;
-    if (want > size) want = (size_t)size;
-    nb = realloc(buf, want ? want : 1);
-    if (!nb) {
-      rc = load_set_err(l, DBFORK_ENOMEM, "%s: out of memory reading the first record", l->lo.file);
-      break;
-    }
-    buf = nb;
-    errno = 0;
-    while (have < want) {
-      ssize_t n = pread(l->fd, buf + have, want - have, (off_t)have);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      have += (size_t)n;
-    }
-    if (have < want) {
-      rc = load_set_err(l, DBFORK_EIO, "%s: reading the first record: %s", l->lo.file,
-                        errno ? strerror(errno) : "the file shrank");
-      break;
-    }
-    rc = csv_dialect_sniff_eol(&l->c.d, buf, have, (uint64_t)have == size);
-    if (rc != CSV_EINCOMPLETE) {
-      rc = rc < 0 ? load_set_err(l, DBFORK_EINVAL, "%s: %s", l->lo.file, csv_strerror(rc)) : 0;
-      break;
-    }
-    if (want >= SNIFF_MAX) {
-      rc = load_set_err(l, DBFORK_EINVAL,
-                        "%s: the first record does not end within the first %u MiB, so whether "
-                        "lines end in \\r\\n or \\n cannot be told: pass "
-                        "--lines-terminated-by='\\r\\n' or --lines-terminated-by='\\n' (or use "
-                        "--method=insert, which takes both)",
-                        l->lo.file, SNIFF_MAX >> 20);
-      break;
-    }
-    want *= 2;
-  }
-  free(buf);
-  return rc;
 }
 
 /* Character sets whose multi-byte characters may hold bytes below 0x80 (a

@@ -65,7 +65,11 @@ static int infile_init(void **ptr, const char *name, void *ud) {
 }
 
 /* The LOAD DATA LOCAL stream: parses on demand and sends runs of good
- * records straight from the part's buffer; a rejected record is left out. */
+ * records straight from the part's buffer; a rejected record is left out,
+ * and so is the '\r' of a record the parser read as ending in "\r\n" (a
+ * "\n" dialect takes both; the server is told "\n"): its run ends before
+ * the '\r' and a '\n' follows (lf_pending), so that the server reads the
+ * fields the parser read. */
 static int infile_read(void *ptr, char *buf, unsigned int len) {
   lw *s = ptr;
   size_t out = 0;
@@ -79,12 +83,21 @@ static int infile_read(void *ptr, char *buf, unsigned int len) {
       out += n;
       continue;
     }
+    if (s->lf_pending) {
+      buf[out++] = '\n';
+      s->lf_pending = 0;
+      continue;
+    }
     if (s->stream_done) break;
     /* Gather a run of consecutive good records worth about one buffer. */
     s->emit = s->span_end = s->pos;
     while (s->span_end - s->emit < len - out) {
       r = lw_next(s);
-      if (r == CSV_OK) {
+      if (r == CSV_OK && s->last_crlf) {
+        s->span_end = s->pos - 2;
+        s->lf_pending = 1;
+        break;
+      } else if (r == CSV_OK) {
         s->span_end = s->pos;
       } else if (r == CSV_EBADREC) {
         if (s->span_end > s->emit) break; /* send the run before it first */
@@ -95,6 +108,16 @@ static int infile_read(void *ptr, char *buf, unsigned int len) {
       } else {
         return -1; /* LW_FAILED: the server gets an empty packet; the query fails */
       }
+    }
+  }
+  if (getenv("DBFORK_DEBUG_STREAM")) {
+    char path[200];
+    FILE *f;
+    snprintf(path, sizeof path, "%s.%llu.%d", getenv("DBFORK_DEBUG_STREAM"),
+             (unsigned long long)s->p.chunk, s->pass);
+    if ((f = fopen(path, "a"))) {
+      fwrite(buf, 1, out, f);
+      fclose(f);
     }
   }
   return (int)out;
@@ -315,6 +338,7 @@ static void drop_row(lw *s, unsigned r) {
   memmove(s->nulls + r * per, s->nulls + (r + 1) * per, rest * per * sizeof *s->nulls);
   memmove(s->brow + r, s->brow + r + 1, rest * sizeof *s->brow);
   s->rows_in_batch--;
+  s->dropped++;
 }
 
 /* The server's error for rows [r0, r0 + n): a refused value (a reject:
@@ -327,6 +351,7 @@ static int error_value(lw *s, MYSQL *m, MYSQL_STMT *st, unsigned n, uint64_t *ro
       load_value_complaint("Error", code, msg, &bv.row, bv.column, sizeof bv.column)) {
     *row = bv.row ? bv.row : n == 1 ? 1 : 0;
     bv.code = code;
+    bv.error = 1;
     snprintf(bv.msg, sizeof bv.msg, "%s", msg);
     s->nbv = 0;
     if (load_grow((void **)&s->bv, &s->bv_cap, 1, sizeof *s->bv))

@@ -175,6 +175,7 @@ int lw_next(lw *s) {
           return bad_encoding(s, &rec, bad, col) ? LW_FAILED : CSV_EBADREC;
         }
         if (s->nbad && refused(s, s->ord - 1)) return CSV_EBADREC;
+        s->last_crlf = rec.term_len == 2 && (s->c->d.flags & CSV_F_CRLF);
         return on_good(s, &rec, col, pos) ? LW_FAILED : CSV_OK;
       case CSV_EBADREC:
         s->pos += err.raw_len;
@@ -196,6 +197,7 @@ int lw_next(lw *s) {
 
 void lw_rewind(lw *s) {
   s->pos = s->emit = s->span_end = 0;
+  s->lf_pending = 0;
   s->stream_done = 0;
   s->nlines = 0;
   s->ord = 0;
@@ -319,12 +321,13 @@ static int begin_part(lw *s) {
   }
   s->have = s->avail = s->pos = 0;
   s->emit = s->span_end = 0;
+  s->lf_pending = 0;
   s->stream_done = 0;
   s->nlines = 0;
   s->ord = 0;
   s->nbad = 0;
   s->pass = 0;
-  s->rejected = s->nbadval = s->warnings = 0;
+  s->rejected = s->dropped = s->warnings = 0;
   s->warn_kept = 0;
   s->last_line = s->p.first_line;
   s->inserted = 0;
@@ -438,8 +441,8 @@ int load_worker_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   rc = c->method == METHOD_LOAD_DATA ? sink_load_data(s, &loaded) : sink_insert(s, &loaded);
   if (rc) return rc;
   if ((rc = take_budget(s, m))) return rc;
-  if (!c->no_resume && (rc = load_record_part(w, c, &s->p, s->nlines - s->nbadval, s->rejected,
+  if (!c->no_resume && (rc = load_record_part(w, c, &s->p, s->nlines - s->dropped, s->rejected,
                                               s->warnings, s->hash)))
     return lw_sql_failure(s, mysql_errno(m), mysql_sqlstate(m), mysql_error(m));
-  return reply(s, loaded, s->nlines - s->nbadval + s->rejected, 0);
+  return reply(s, loaded, s->nlines - s->dropped + s->rejected, 0);
 }

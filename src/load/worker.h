@@ -35,6 +35,7 @@ typedef struct lw_rec {
 typedef struct lw_badval {
   uint64_t row;
   unsigned int code;
+  int error; /* the statement's error (not one of its warnings) */
   char column[LOAD_COLUMN_NAME_MAX + 1];
   char msg[512];
 } lw_badval;
@@ -67,7 +68,8 @@ typedef struct lw {
   uint64_t *bad; /* ords of records with a value the server refused (sorted) */
   size_t nbad, bad_cap;
   int pass; /* load-data: 0, then 1, 2 ... after values were refused */
-  uint64_t rejected, nbadval, warnings, last_line;
+  uint64_t rejected, warnings, last_line;
+  uint64_t dropped; /* insert: records of recs[] left out of their batch (refused values) */
   int warn_kept;
   long long budget_used; /* rejects the job's committed parts used, read at the start */
   int report_only;       /* the part is committed already: find its rejects, load nothing */
@@ -85,9 +87,11 @@ typedef struct lw {
   csv_field *vfields;
   char *vscratch;
   size_t vscratch_cap;
-  /* load-data: good bytes [emit, span_end) not yet handed to the server */
+  /* load-data: good bytes [emit, span_end) not yet handed to the server,
+   * then a '\n' if lf_pending */
   size_t emit, span_end;
-  int stream_done;
+  int stream_done, lf_pending;
+  int last_crlf; /* the record lw_next returned ends in "\r\n" under CSV_F_CRLF */
   /* insert */
   MYSQL_STMT *stmt;        /* the full-batch INSERT, prepared once per connection */
   unsigned long stmt_conn; /* the connection it was prepared on */

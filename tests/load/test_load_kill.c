@@ -266,8 +266,9 @@ static MYSQL *start_with_held_commit(lt_env *e, lt_proc *p, const char *extra) {
   /* (information_schema.INNODB_TRX does not list the waiting transaction
    * on MariaDB 10.11 here; the status counter of current row lock waits
    * counts it.) */
-  while (lt_try_ll(e->m, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
-                         "VARIABLE_NAME = 'INNODB_ROW_LOCK_CURRENT_WAITS'") < 1) {
+  while (lt_try_ll(e->m,
+                   "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
+                   "VARIABLE_NAME = 'INNODB_ROW_LOCK_CURRENT_WAITS'") < 1) {
     if (tu_now_ms() - t0 > 30000) FAIL("the worker's insert did not wait for the row lock");
     tu_sleep_ms(2);
   }
@@ -398,6 +399,60 @@ TEST(commit_outcome_unknown_not_committed_reruns_within_max_errors) {
   lt_run_free(&r);
   mysql_close(b);
   tu_wait_sessions(e.m, "dbfork-load", 0, 10000);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
+
+/* The job's lock is the parent's session's (issue 11, point 3): a parent
+ * killed outright (SIGKILL) leaves no lock behind, since its session ends
+ * with it, and the rerun loads the rest exactly once. The first run is
+ * held by a table lock of the test's until it holds the job's lock. */
+TEST(sigkilled_parent_leaves_no_job_lock_and_the_rerun_loads_exactly_once) {
+  lt_env e;
+  lt_file f;
+  lt_row *rows = calloc(2000, sizeof *rows);
+  lt_proc p;
+  lt_run r;
+  MYSQL *holder;
+  long long t0;
+  lt_setup(&e, "orders", 0);
+  lt_gen(rows, 2000, 1, 77, 0);
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  lt_put_rows(&f, rows, 2000, 1);
+  lt_write_file(e.path, f.p, f.len);
+  holder = tu_connect();
+  if (mysql_select_db(holder, e.db)) FAIL("USE: %s", mysql_error(holder));
+  tu_exec(holder, "LOCK TABLES orders WRITE");
+  lt_start(&p, &e, e.path, "orders", "-q", "--chunk-size=8K", NULL);
+  t0 = tu_now_ms();
+  while (lt_try_ll(e.m,
+                   "SELECT IS_USED_LOCK(CONCAT('dbfork_load:', job_key)) FROM "
+                   "dbfork_load_job") <= 0) {
+    if (tu_now_ms() - t0 > 30000) FAIL("the load did not take the job's lock");
+    tu_sleep_ms(10);
+  }
+  CHECK_EQ_INT(kill(p.pid, SIGKILL), 0);
+  lt_wait(&p, &e, &r, 30000);
+  CHECK_EQ_INT(r.rc, 128 + SIGKILL);
+  lt_run_free(&r);
+  /* the parent's session ends with it: the lock goes, while the table is
+   * still locked (its workers, told to stop, wait behind the table lock) */
+  t0 = tu_now_ms();
+  while (lt_try_ll(e.m,
+                   "SELECT IS_USED_LOCK(CONCAT('dbfork_load:', job_key)) IS NULL FROM "
+                   "dbfork_load_job") != 1) {
+    if (tu_now_ms() - t0 > 30000) FAIL("the killed parent's job lock stayed");
+    tu_sleep_ms(10);
+  }
+  tu_exec(holder, "UNLOCK TABLES");
+  mysql_close(holder);
+  tu_wait_sessions(e.m, "dbfork-load", 0, 30000);
+  lt_load(&r, &e, e.path, "orders", "-q", "--chunk-size=8K", NULL);
+  CHECK_EXIT(&r, 0);
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 2000));
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT SUM(records) FROM dbfork_load_progress"), 2000);
+  lt_run_free(&r);
+  free(rows);
   lt_file_free(&f);
   lt_teardown(&e);
 }

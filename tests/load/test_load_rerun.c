@@ -1,0 +1,274 @@
+/*
+ * test_load_rerun.c — issue 11, point 3: reruns and job identity, against
+ * the server. A daily job reruns the same command on the same path:
+ *  - a completed job on the unchanged file does nothing and says so, even
+ *    after the table was emptied (it used to load 0 rows, exit 0, silently);
+ *    --reload loads it again;
+ *  - a completed job on changed content is a new job and loads (it used to
+ *    exit 2, "cannot resume");
+ *  - an interrupted job whose file changed is refused, saying what changed;
+ *  - --restart and --reload refuse a table that holds rows unless
+ *    --truncate (--restart twice on a table without a key used to double
+ *    its rows);
+ *  - two loads of one job at once: the second names the first's connection
+ *    (it used to fail on a duplicate key).
+ * The tables have no primary key where a row loaded twice must show.
+ */
+#define _GNU_SOURCE
+#include "loadtest.h"
+
+static void write_rows(lt_env *e, lt_file *f, lt_row *rows, size_t n, uint64_t first,
+                       uint64_t seed) {
+  lt_gen(rows, n, first, seed, 0);
+  lt_file_init(f, LT_BACKSLASH, 0);
+  lt_put_rows(f, rows, n, 1);
+  lt_write_file(e->path, f->p, f->len);
+}
+
+TEST(completed_job_rerun_on_the_same_file_is_a_noop_that_says_so) {
+  lt_env e;
+  lt_file f;
+  lt_row rows[600];
+  lt_run r;
+  char want[400], *job;
+  lt_setup(&e, "orders", 0);
+  write_rows(&e, &f, rows, 600, 1, 3);
+  lt_load(&r, &e, e.path, "orders", "-q", "--chunk-size=4K", NULL);
+  CHECK_EXIT(&r, 0);
+  lt_run_free(&r);
+  job = tu_query_str(e.m, "SELECT job_id FROM dbfork_load_job");
+  /* the same command; then other options (the chunks differ, the file does not) */
+  lt_load(&r, &e, e.path, "orders", "--chunk-size=4K", NULL);
+  CHECK_EXIT(&r, 0);
+  snprintf(want, sizeof want, "dbfork load: %s into %s.orders: already loaded on ", e.path, e.db);
+  CHECK_CONTAINS(r.err, want);
+  snprintf(want, sizeof want, " as job %s: 600 rows; --reload to load it again\n", job);
+  CHECK_CONTAINS(r.err, want);
+  CHECK_EQ_STR(r.out, "");
+  lt_run_free(&r);
+  lt_load(&r, &e, e.path, "orders", "--chunk-size=16K", "--method=insert", "--json", NULL);
+  CHECK_EXIT(&r, 0);
+  CHECK_CONTAINS(r.out, "\"status\":\"already_loaded\"");
+  CHECK_CONTAINS(r.out, "\"rows_before\":600,");
+  lt_run_free(&r);
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 600));
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM dbfork_load_job"), 1);
+  free(job);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
+
+/* TRUNCATE and rerun: the job is loaded (nothing happens, and the message
+ * says how to load it again); --reload does, as a new job. */
+TEST(emptied_table_rerun_says_already_loaded_and_reload_loads_it_again) {
+  lt_env e;
+  lt_file f;
+  lt_row rows[300];
+  lt_run r;
+  lt_setup(&e, "orders", 0);
+  write_rows(&e, &f, rows, 300, 1, 4);
+  lt_load(&r, &e, e.path, "orders", "-q", NULL);
+  CHECK_EXIT(&r, 0);
+  lt_run_free(&r);
+  tu_exec(e.m, "TRUNCATE TABLE orders");
+  lt_load(&r, &e, e.path, "orders", NULL);
+  CHECK_EXIT(&r, 0);
+  CHECK_CONTAINS(r.err, "already loaded on ");
+  CHECK_CONTAINS(r.err, "--reload to load it again");
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM orders"), 0);
+  lt_run_free(&r);
+  lt_load(&r, &e, e.path, "orders", "-q", "--reload", NULL);
+  CHECK_EXIT(&r, 0);
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 300));
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM dbfork_load_job"), 2);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(DISTINCT job_key) FROM dbfork_load_job"), 1);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT MAX(generation) FROM dbfork_load_job"), 2);
+  lt_run_free(&r);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
+
+/* The daily file: the same path, new content. The rerun is a new job: it
+ * loads the new rows, the old ones stay. */
+TEST(completed_job_on_changed_content_is_a_new_job_and_loads) {
+  lt_env e;
+  lt_file f1, f2;
+  lt_row day1[400], day2[500];
+  lt_run r;
+  lt_sum want;
+  size_t i;
+  lt_setup(&e, "orders", 0);
+  write_rows(&e, &f1, day1, 400, 1, 5);
+  lt_load(&r, &e, e.path, "orders", "-q", NULL);
+  CHECK_EXIT(&r, 0);
+  lt_run_free(&r);
+  write_rows(&e, &f2, day2, 500, 10001, 6);
+  lt_load(&r, &e, e.path, "orders", NULL);
+  CHECK_EXIT(&r, 0);
+  CHECK_CONTAINS(r.err, " changed since job ");
+  CHECK_CONTAINS(r.err, ": loading it as a new job, ");
+  CHECK_CONTAINS(r.out, "rows loaded    500\n");
+  lt_run_free(&r);
+  want = lt_sum_rows(day1, 400);
+  for (i = 0; i < 500; i++) lt_sum_add(&want, &day2[i]);
+  CHECK_SUM(lt_server_sum(e.m, "orders"), want);
+  CHECK_EQ_INT(tu_query_ll(e.m,
+                           "SELECT COUNT(*) FROM dbfork_load_job WHERE completed_at IS NOT "
+                           "NULL"),
+               2);
+  /* the second day's job rerun: already loaded */
+  lt_load(&r, &e, e.path, "orders", "-q", NULL);
+  CHECK_EXIT(&r, 0);
+  CHECK_SUM(lt_server_sum(e.m, "orders"), want);
+  lt_run_free(&r);
+  lt_file_free(&f1);
+  lt_file_free(&f2);
+  lt_teardown(&e);
+}
+
+/* An interrupted job (a bad row failed its chunk after others committed):
+ * the file grows, or changes under a committed chunk: refused, saying
+ * what, and nothing more is loaded. */
+TEST(interrupted_job_whose_file_changed_is_refused_with_what_changed) {
+  lt_env e;
+  lt_file f;
+  lt_row rows[2000];
+  lt_run r;
+  long long before;
+  char want[400];
+  size_t i;
+  lt_setup(&e, "orders", 0);
+  lt_gen(rows, 2000, 1, 8, 1);
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  for (i = 0; i < 2000; i++) {
+    if (i == 1900) lt_puts(&f, "1,2,3\n"); /* too few fields, in a late chunk */
+    lt_put_row(&f, &rows[i], 1);
+  }
+  lt_write_file(e.path, f.p, f.len);
+  lt_load(&r, &e, e.path, "orders", "-q", "--chunk-size=4K", "--workers=1", NULL);
+  CHECK_EXIT(&r, 2);
+  lt_run_free(&r);
+  before = tu_query_ll(e.m, "SELECT COUNT(*) FROM orders");
+  CHECK(before > 0 && before < 2000);
+  /* grown */
+  lt_puts(&f, "9999,1,1.00,2024-01-01 00:00:00,x\n");
+  lt_write_file(e.path, f.p, f.len);
+  lt_load(&r, &e, e.path, "orders", "-q", "--chunk-size=4K", NULL);
+  CHECK_EXIT(&r, 2);
+  snprintf(want, sizeof want, "%s is %zu bytes now, %zu when its interrupted run started", e.path,
+           f.len, f.len - 34);
+  CHECK_CONTAINS(r.err, want);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM orders"), before);
+  lt_run_free(&r);
+  /* the same size, a byte of the first chunk changed */
+  f.len -= 34;
+  f.p[10] = f.p[10] == '1' ? '2' : '1';
+  lt_write_file(e.path, f.p, f.len);
+  lt_load(&r, &e, e.path, "orders", "-q", "--chunk-size=4K", NULL);
+  CHECK_EXIT(&r, 2);
+  CHECK_CONTAINS(r.err, "cannot resume: chunk 0 (from line 1) differs from what an earlier run");
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM orders"), before);
+  lt_run_free(&r);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
+
+/* --restart twice on a table without a key: refused the second time (the
+ * rows stay as they are), --truncate empties the table as the job starts. */
+TEST(restart_and_reload_refuse_a_table_with_rows_unless_truncate) {
+  lt_env e;
+  lt_file f;
+  lt_row rows[300];
+  lt_run r;
+  char want[300];
+  static const char *const fresh[] = {"--restart", "--reload"};
+  int k;
+  lt_setup(&e, "orders", 0);
+  write_rows(&e, &f, rows, 300, 1, 9);
+  lt_load(&r, &e, e.path, "orders", "-q", "--restart", NULL); /* empty: fine */
+  CHECK_EXIT(&r, 0);
+  lt_run_free(&r);
+  for (k = 0; k < 2; k++) {
+    lt_load(&r, &e, e.path, "orders", "-q", fresh[k], NULL);
+    CHECK_EXIT(&r, 64);
+    snprintf(want, sizeof want, "dbfork load: option %s: table `%s`.`orders` already holds rows",
+             fresh[k], e.db);
+    CHECK_CONTAINS(r.err, want);
+    CHECK_CONTAINS(r.err, "--truncate");
+    CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 300));
+    lt_run_free(&r);
+    lt_load(&r, &e, e.path, "orders", "-q", fresh[k], "--truncate", NULL);
+    CHECK_EXIT(&r, 0);
+    CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 300));
+    lt_run_free(&r);
+  }
+  /* mysqlimport's --delete alone: empties the table, loads the file anew */
+  tu_exec(e.m,
+          "INSERT INTO orders (id, customer_id, amount, created_at) VALUES (77777, 1, 1, "
+          "'2024-01-01')");
+  lt_load(&r, &e, e.path, "orders", "-q", "--delete", NULL);
+  CHECK_EXIT(&r, 0);
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 300));
+  lt_run_free(&r);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
+
+/* The connection id of the session whose connect attributes say it is the
+ * parent (dbfork-load-parent) of process pid, or 0. */
+static long long parent_session(lt_env *e, pid_t pid) {
+  char sql[700];
+  snprintf(sql, sizeof sql,
+           "SELECT IFNULL(MAX(a.PROCESSLIST_ID), 0) FROM "
+           "performance_schema.session_connect_attrs a JOIN "
+           "performance_schema.session_connect_attrs b ON b.PROCESSLIST_ID = "
+           "a.PROCESSLIST_ID WHERE a.ATTR_NAME = 'program_name' AND a.ATTR_VALUE = "
+           "'dbfork-load-parent' AND b.ATTR_NAME = 'dbfork_pid' AND b.ATTR_VALUE = '%ld'",
+           (long)pid);
+  return lt_try_ll(e->m, sql);
+}
+
+/* A second load of a job that is running is refused at once, naming the
+ * first's connection; the first finishes exactly. The first is held by a
+ * table lock of the test's (its workers wait for it), so nothing depends
+ * on timing: the test waits for the first to hold the job's lock. */
+TEST(two_loads_of_one_job_at_once_the_second_names_the_first) {
+  lt_env e;
+  lt_file f;
+  lt_row rows[500];
+  lt_proc p1;
+  lt_run r1, r2;
+  MYSQL *holder;
+  long long t0, conn = 0;
+  char want[400];
+  lt_setup(&e, "orders", 0);
+  write_rows(&e, &f, rows, 500, 1, 10);
+  holder = tu_connect();
+  if (mysql_select_db(holder, e.db)) FAIL("USE: %s", mysql_error(holder));
+  tu_exec(holder, "LOCK TABLES orders WRITE");
+  lt_start(&p1, &e, e.path, "orders", "-q", NULL);
+  t0 = tu_now_ms();
+  for (;;) {
+    if (tu_now_ms() - t0 > 30000) FAIL("the first load did not take the job's lock");
+    if (lt_try_ll(e.m,
+                  "SELECT IS_USED_LOCK(CONCAT('dbfork_load:', job_key)) FROM "
+                  "dbfork_load_job") > 0 &&
+        (conn = parent_session(&e, p1.pid)) > 0)
+      break;
+    tu_sleep_ms(10);
+  }
+  lt_load(&r2, &e, e.path, "orders", "-q", NULL);
+  CHECK_EXIT(&r2, 2);
+  snprintf(want, sizeof want, "is being loaded by another run (connection id %lld)", conn);
+  CHECK_CONTAINS(r2.err, want);
+  CHECK(!strstr(r2.err, "Duplicate"));
+  lt_run_free(&r2);
+  tu_exec(holder, "UNLOCK TABLES");
+  lt_wait(&p1, &e, &r1, 60000);
+  CHECK_EXIT(&r1, 0);
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 500));
+  lt_run_free(&r1);
+  mysql_close(holder);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
