@@ -110,16 +110,6 @@ static int infile_read(void *ptr, char *buf, unsigned int len) {
       }
     }
   }
-  if (getenv("DBFORK_DEBUG_STREAM")) {
-    char path[200];
-    FILE *f;
-    snprintf(path, sizeof path, "%s.%llu.%d", getenv("DBFORK_DEBUG_STREAM"),
-             (unsigned long long)s->p.chunk, s->pass);
-    if ((f = fopen(path, "a"))) {
-      fwrite(buf, 1, out, f);
-      fclose(f);
-    }
-  }
   return (int)out;
 }
 

@@ -75,7 +75,7 @@ static size_t rejected_ranges(const hc_case *c, const char *csv, const char *rpa
   while (p < txt + len) {
     char *hdr_end, *raw, *next, *b;
     unsigned long long at;
-    size_t rawlen, tries = 0, best = (size_t)-1, blen = 0, k;
+    size_t rawlen, best = (size_t)-1, blen = 0, k;
     if (strncmp(p, prefix, strlen(prefix)))
       FAIL("seed %llu: reject file: no '%s...' header at byte %zu", (unsigned long long)c->seed,
            prefix, (size_t)(p - txt));
@@ -98,7 +98,6 @@ static size_t rejected_ranges(const hc_case *c, const char *csv, const char *rpa
     /* The bytes as written: every record of a case ends in the line
      * terminator (the last one is plain), and the CLI adds a newline to a
      * record that does not end in one. */
-    (void)tries;
     {
       size_t rl = rawlen - (c->lt[strlen(c->lt) - 1] != '\n' && rawlen ? 1 : 0);
       for (k = 0; k + rl <= c->len; k++)
