@@ -179,7 +179,10 @@ static char *prompt_password(void) {
   return strdup(buf);
 }
 
-static const char *const conn_groups[] = {"client", "dbfork", NULL};
+/* The groups the client library reads (MariaDB Connector/C: [client],
+ * [client-server], [client-mariadb]) and ours. */
+static const char *const conn_groups[] = {"client", "client-server", "client-mariadb", "dbfork",
+                                          NULL};
 
 /* The connection options of the option files, kept from one read. */
 static struct {

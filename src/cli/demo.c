@@ -29,6 +29,32 @@ typedef struct demo {
   unsigned char buf[16];
 } demo;
 
+/* The comment of the table the demo makes: the only kind it empties. */
+#define DEMO_MARK "made by dbfork demo, which empties it on every run"
+
+/* 1 if `table` (`db`.`t` or `t`, plain names: cli_plain_table) does not
+ * exist, or is one the demo made; 0 if it is someone else's. */
+static int demo_table_is_ours(MYSQL *m, const char *table) {
+  char db[140] = "", tb[140], sql[1024];
+  const char *dot = strstr(table, "`.`");
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  int ours = 0;
+  if (dot) snprintf(db, sizeof db, "%.*s", (int)(dot - table - 1), table + 1);
+  snprintf(tb, sizeof tb, "%.130s", dot ? dot + 3 : table + 1);
+  tb[strlen(tb) - 1] = 0;
+  /* plain names: letters, digits, '_' and '$' only, nothing to escape */
+  snprintf(sql, sizeof sql,
+           "SELECT COUNT(*), IFNULL(SUM(TABLE_COMMENT = '%s'), 0) FROM information_schema.TABLES "
+           "WHERE TABLE_SCHEMA = %s%s%s AND TABLE_NAME = '%s'",
+           DEMO_MARK, dot ? "'" : "", dot ? db : "DATABASE()", dot ? "'" : "", tb);
+  if (mysql_query(m, sql) || !(r = mysql_store_result(m))) return 0;
+  if ((row = mysql_fetch_row(r)) && row[0] && row[1])
+    ours = !strcmp(row[0], "0") || strcmp(row[1], "0");
+  mysql_free_result(r);
+  return ours;
+}
+
 static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint64_t get64(const unsigned char *p) {
   uint64_t v;
@@ -133,7 +159,7 @@ static void demo_usage(FILE *f) {
       "  --rows=N        rows to insert (default 200000)\n"
       "  --batch=N       rows per task, one transaction each (default 1000)\n"
       "  --table=DB.T    target table, created if missing and emptied (default\n"
-      "                  dbfork_demo.demo_rows)\n\n",
+      "                  dbfork_demo.demo_rows); a table it did not create is refused\n\n",
       f);
   cli_conn_usage(f);
 }
@@ -210,10 +236,24 @@ int cmd_demo(int argc, char **argv) {
              (int)(strstr(d.table, "`.`") + 1 - d.table), d.table);
     if (cli_exec(m, sql)) goto out;
   }
+  /* The demo empties its table: only one it made (its comment says so),
+   * never a table of the user's that happens to have the name. */
+  if (!demo_table_is_ours(m, d.table) && strcmp(table, "dbfork_demo.demo_rows")) {
+    fprintf(stderr,
+            "dbfork demo: option --table: %s exists and was not made by dbfork demo, which "
+            "empties its table: name another one\n",
+            d.table);
+    ret = EXIT_USAGE;
+    goto out;
+  }
   snprintf(sql, sizeof sql,
            "CREATE TABLE IF NOT EXISTS %s (id BIGINT UNSIGNED PRIMARY KEY, worker_slot INT NOT "
-           "NULL, amount DECIMAL(12,2) NOT NULL, note VARCHAR(64) NOT NULL) ENGINE=InnoDB",
-           d.table);
+           "NULL, amount DECIMAL(12,2) NOT NULL, note VARCHAR(64) NOT NULL) ENGINE=InnoDB "
+           "COMMENT='%s'",
+           d.table, DEMO_MARK);
+  if (cli_exec(m, sql)) goto out;
+  /* the default table of a demo older than the comment becomes ours */
+  snprintf(sql, sizeof sql, "ALTER TABLE %s COMMENT='%s'", d.table, DEMO_MARK);
   if (cli_exec(m, sql)) goto out;
   snprintf(sql, sizeof sql, "TRUNCATE TABLE %s", d.table);
   if (cli_exec(m, sql)) goto out;

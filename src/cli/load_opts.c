@@ -322,7 +322,8 @@ void load_opts_free(load_cli *x) {
 
 int load_opts_parse(load_cli *x, int argc, char **argv) {
   static const char *const groups[] = {"dbfork", "dbfork-load", NULL};
-  static const char *const print_groups[] = {"client", "dbfork", "dbfork-load", NULL};
+  static const char *const print_groups[] = {"client", "client-server", "client-mariadb",
+                                             "dbfork", "dbfork-load",   NULL};
   file_opts fo = {x, NULL, 0, 0};
   unsigned long long batch = 0;
   int opt, bad = 0, i, n;

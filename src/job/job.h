@@ -148,7 +148,9 @@ typedef struct job_ops {
    * r->data is the worker's reply). Called before the runner acts on it
    * (for JOB_SPLIT: before the halves exist). The layer counts, reports
    * and, for JOB_DONE, may return a negative code to fail the job instead
-   * (say, a reply it cannot read). */
+   * (say, a reply it cannot read). Every part next() or split() handed out
+   * ends here once: one that was waiting when the job stopped comes with
+   * JOB_CANCELLED and r NULL. */
   int (*ended)(job *j, const job_part *p, const dbfork_result *r, int action);
   /* The job has ended (nothing in flight, nothing left or stopped):
    * `status` as the run returns it. */

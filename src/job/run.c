@@ -278,10 +278,17 @@ static int submit(job *j, job_part *p) {
 static void maybe_finish(job *j) {
   if (j->phase == PH_FINISHED || j->flight) return;
   if (j->stopping || (j->plan_done && !j->wait_head && !j->held)) {
-    /* Parts still waiting are left for a rerun. */
+    /* Parts still waiting are left for a rerun; the layer hears of each,
+     * as of every part it handed out, so that its counts add up. */
     job_part *p;
-    for (p = j->wait_head; p; p = p->next) j->n.cancelled++;
-    if (j->held) j->n.cancelled++;
+    for (p = j->wait_head; p; p = p->next) {
+      j->n.cancelled++;
+      if (j->cfg.ops->ended) j->cfg.ops->ended(j, p, NULL, JOB_CANCELLED);
+    }
+    if (j->held) {
+      j->n.cancelled++;
+      if (j->cfg.ops->ended) j->cfg.ops->ended(j, j->held, NULL, JOB_CANCELLED);
+    }
     enter(j, PH_FINISHED);
   }
 }

@@ -456,3 +456,54 @@ TEST(sigkilled_parent_leaves_no_job_lock_and_the_rerun_loads_exactly_once) {
   lt_file_free(&f);
   lt_teardown(&e);
 }
+
+/* The summary of a load stopped by SIGINT (issue 11, point 6): its chunk
+ * counts add up to the chunks it names, whatever was in flight. The load
+ * is held mid-way by a table lock of the test's (taken once some chunks
+ * are recorded; chunks in flight finish first, the next ones wait), so
+ * that the stop always finds chunks loaded, in flight and not started. */
+TEST(sigint_summary_chunk_counts_add_up) {
+  lt_env e;
+  lt_file f;
+  lt_row *rows = calloc(30000, sizeof *rows);
+  lt_proc p;
+  lt_run r;
+  MYSQL *holder;
+  long long t0;
+  unsigned long long total, now, before, failed, cancelled, given = 0;
+  const char *c;
+  lt_setup(&e, "orders", 0);
+  lt_gen(rows, 30000, 1, 78, 1);
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  lt_put_rows(&f, rows, 30000, 1);
+  lt_write_file(e.path, f.p, f.len);
+  holder = tu_connect();
+  if (mysql_select_db(holder, e.db)) FAIL("USE: %s", mysql_error(holder));
+  lt_start(&p, &e, e.path, "orders", "--chunk-size=4K", "--workers=2", NULL);
+  t0 = tu_now_ms();
+  while (lt_try_ll(e.m, "SELECT COUNT(*) FROM dbfork_load_progress") < 3) {
+    if (tu_now_ms() - t0 > 30000) FAIL("no chunk was recorded within 30 s");
+    tu_sleep_ms(2);
+  }
+  tu_exec(holder, "LOCK TABLES orders WRITE");
+  CHECK_EQ_INT(kill(p.pid, SIGINT), 0);
+  tu_exec(holder, "UNLOCK TABLES");
+  lt_wait(&p, &e, &r, 60000);
+  CHECK_EXIT(&r, 2);
+  c = strstr(r.out, "  chunks         ");
+  if (!c || sscanf(c,
+                   "  chunks         %llu (%llu loaded now, %llu by an earlier run, %llu failed, "
+                   "%llu cancelled",
+                   &total, &now, &before, &failed, &cancelled) != 5)
+    FAIL("no chunk counts in the summary:\n%s", r.out);
+  if (strstr(c, " with parts given up")) sscanf(strstr(c, "cancelled, ") + 11, "%llu", &given);
+  if (now + before + failed + cancelled + given != total)
+    FAIL("the chunk counts do not add up:\n%s", r.out);
+  CHECK(cancelled > 0 && now >= 3);
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_committed(e.m, &f, rows));
+  lt_run_free(&r);
+  mysql_close(holder);
+  free(rows);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
