@@ -19,6 +19,9 @@
  * A Note (say 1265 for a DECIMAL rounded) is not a refusal: it stays a
  * warning.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strcasestr */
+#endif
 #include "loader.h"
 
 #include <stdio.h>
