@@ -204,14 +204,16 @@ typedef void (*dbfork_load_done_fn)(dbfork_load *l, int status, void *ud);
 typedef struct dbfork_load_options {
   const char *file;    /* required: a regular file (pipes cannot be split) */
   const char *table;   /* required: "db.table", or "table" with the connection's database */
-  const char *columns; /* "a,b,c": the file's columns in order; default all of the table's */
+  const char *columns; /* "a,@v,c": the file's columns in order, "@v" a field read into a
+                          variable (skipped, or used by `set`); default all of the table's */
 
   /* Dialect, as LOAD DATA's options and mysqlimport's, each decoded like an
    * SQL string literal ("\t", "\r\n", "\\"). */
   const char *fields_terminated_by; /* default "," */
   const char *fields_enclosed_by;   /* default "\""; "" for none */
   const char *fields_escaped_by;    /* default "\\"; "" for none (RFC 4180: doubled quotes) */
-  const char *lines_terminated_by;  /* default "\n", which also takes "\r\n" */
+  const char *lines_terminated_by;  /* default "\n", which also takes "\r\n" (records
+                                       may mix both: load-data sends the server "\n") */
   uint64_t skip_lines;              /* header records to skip */
   int strict;                       /* 1: a stray quote in an unquoted field is a bad record */
 
@@ -310,8 +312,7 @@ DBFORK_EXTERN int dbfork_load_new(dbfork_load **out, const dbfork_options *conn,
  * Returns 0, or, with the detail in dbfork_load_last_error():
  *   DBFORK_EINVAL   bad input: NULL; the file is not a readable regular file,
  *                   the table or a column does not exist, the engine has no
- *                   transactions, the first record's line end cannot be told,
- *                   the server does not know the character set (or it is one
+ *                   transactions, the server does not know the character set (or it is one
  *                   the loader refuses), restart or reload on a table that
  *                   holds rows without truncate, a connection option is
  *                   invalid (ssl_mode ...)
