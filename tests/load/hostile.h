@@ -10,8 +10,9 @@
  * many or too few, a quote left open, an escape before a terminator, a
  * value too long for its column.
  *
- * The first record is a plain header (skipped), so that a "\n" dialect's
- * line end is decided by it as dbfork decides it, and the last is a plain
+ * One case in five says the file is latin1 (every byte valid; values
+ * converted to the columns' utf8mb4), the others utf8mb4. The first record
+ * is a plain header (skipped), and the last is a plain
  * record with its terminator, so that no case depends on what the server
  * does with a last record that has none (dbfork's own tests cover that).
  *
@@ -31,8 +32,9 @@ typedef struct hc_case {
   char ft[4], lt[4];
   int enc, esc; /* a byte, or -1 for none */
   char ft_opt[16], lt_opt[16], enc_opt[8], esc_opt[8];
-  char eol[3]; /* the header's line end for a "\n" dialect: what dbfork uses */
-  char *p;     /* the file */
+  char eol[3];         /* the header's line end for a "\n" dialect */
+  const char *charset; /* the file's: utf8mb4 (checked byte by byte), or latin1 */
+  char *p;             /* the file */
   size_t len, cap;
   unsigned records;
 } hc_case;
@@ -171,6 +173,7 @@ static inline void hc_generate(hc_case *c, uint64_t seed, unsigned records) {
   c->esc = escs[hc_rand(&s) % 6];
   if (c->esc == '"' && c->enc != '"') c->esc = '\\';
   snprintf(c->eol, sizeof c->eol, "%s", hc_rand(&s) % 3 ? "\n" : "\r\n");
+  c->charset = hc_rand(&s) % 5 ? "utf8mb4" : "latin1";
   hc_opt(c->ft_opt, c->ft, strlen(c->ft));
   hc_opt(c->lt_opt, c->lt, strlen(c->lt));
   if (c->enc >= 0) {

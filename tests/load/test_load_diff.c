@@ -169,10 +169,10 @@ static void plain_load(lt_env *e, MYSQL *li, const hc_case *c, const char *path,
   mysql_real_escape_string(li, enc, &encb, c->enc >= 0 ? 1 : 0);
   mysql_real_escape_string(li, esc, &escb, c->esc >= 0 ? 1 : 0);
   snprintf(sql, sizeof sql,
-           "LOAD DATA LOCAL INFILE '%s' INTO TABLE `%s`.`%s` CHARACTER SET utf8mb4 FIELDS "
+           "LOAD DATA LOCAL INFILE '%s' INTO TABLE `%s`.`%s` CHARACTER SET %s FIELDS "
            "TERMINATED BY '%s' OPTIONALLY ENCLOSED BY '%s' ESCAPED BY '%s' LINES TERMINATED BY "
            "'%s' IGNORE 1 LINES (a, b, c)",
-           path, e->db, table, ft, enc, esc, lt);
+           path, e->db, table, c->charset, ft, enc, esc, lt);
   if (mysql_query(li, sql))
     FAIL("seed %llu: %s: %s", (unsigned long long)c->seed, sql, mysql_error(li));
   *warnings = 0;
@@ -190,7 +190,7 @@ static void plain_load(lt_env *e, MYSQL *li, const hc_case *c, const char *path,
 
 static void one_case(lt_env *e, MYSQL *li, uint64_t seed) {
   hc_case c;
-  char accepted[256], rpath[256], ropt[300], ft[40], lt[40], enc[32], esc[32], t[32];
+  char accepted[256], rpath[256], ropt[300], ft[40], lt[40], enc[32], esc[32], t[32], cs[40];
   unsigned char *removed;
   size_t i, o = 0, nrej[2];
   char *kept, *d;
@@ -202,6 +202,7 @@ static void one_case(lt_env *e, MYSQL *li, uint64_t seed) {
   snprintf(lt, sizeof lt, "--lines-terminated-by=%s", c.lt_opt);
   snprintf(enc, sizeof enc, "--fields-enclosed-by=%s", c.enc_opt);
   snprintf(esc, sizeof esc, "--fields-escaped-by=%s", c.esc_opt);
+  snprintf(cs, sizeof cs, "--character-set=%s", c.charset);
   removed = calloc(c.len + 1, 1);
   for (mi = 0; mi < 2; mi++) {
     lt_run r;
@@ -213,7 +214,7 @@ static void one_case(lt_env *e, MYSQL *li, uint64_t seed) {
     snprintf(rpath, sizeof rpath, "%s/rejects.%d", e->dir, mi);
     snprintf(ropt, sizeof ropt, "--reject-file=%s", rpath);
     lt_load(&r, e, e->path, t, "--json", "--no-resume", "--max-errors=100000", "--chunk-size=200",
-            "--skip-lines=1", "--method", methods[mi], ft, lt, enc, esc, ropt, NULL);
+            "--skip-lines=1", "--method", methods[mi], ft, lt, enc, esc, cs, ropt, NULL);
     if (r.rc != 0 && r.rc != 1)
       FAIL("seed %llu --method=%s: exit %d\n%s%s", (unsigned long long)seed, methods[mi], r.rc,
            r.out, r.err);
