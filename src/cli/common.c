@@ -36,6 +36,7 @@ const struct option cli_conn_longopts[CLI_CONN_NLONGOPTS] = {
     {"protocol", required_argument, NULL, 1006},
     {"defaults-extra-file", required_argument, NULL, 1007},
     {"print-defaults", no_argument, NULL, 1008},
+    {"connect-timeout", required_argument, NULL, 1009},
 };
 
 void cli_conn_usage(FILE *f) {
@@ -46,6 +47,7 @@ void cli_conn_usage(FILE *f) {
       "  -P, --port=N             TCP port\n"
       "  -S, --socket=PATH        unix socket\n"
       "      --protocol=P         TCP or SOCKET\n"
+      "      --connect-timeout=S  give up connecting after S seconds (default 10)\n"
       "  -u, --user=NAME          user\n"
       "  -p, --password[=PW]      password; -p alone prompts without echo. Prefer an option\n"
       "                           file or MYSQL_PWD: a password in argv is visible to others\n"
@@ -148,6 +150,10 @@ int cli_conn_opt(cli_conn *c, int opt, const char *arg, char **argv) {
     case 1006: c->protocol = arg; return 1;
     case 1007: c->defaults_extra_file = arg; return 1;
     case 1008: c->print_defaults = 1; return 1;
+    case 1009:
+      if (parse_uint("--connect-timeout", arg, 3600, &v)) return -1;
+      c->connect_timeout = (unsigned int)v;
+      return 1;
     default: return 0;
   }
 }
@@ -360,6 +366,7 @@ void cli_conn_pool_options(const cli_conn *c, dbfork_options *o) {
   o->ssl_ca = c->ssl_ca;
   o->ssl_cert = c->ssl_cert;
   o->ssl_key = c->ssl_key;
+  o->connect_timeout = c->connect_timeout;
   o->log = cli_log;
   o->log_level = c->verbose ? DBFORK_LOG_DEBUG : DBFORK_LOG_WARN;
 }

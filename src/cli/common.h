@@ -28,6 +28,7 @@ typedef struct cli_conn {
   int prompt; /* -p without a value */
   const char *ssl_mode, *ssl_ca, *ssl_cert, *ssl_key;
   const char *protocol; /* TCP or SOCKET (checked) */
+  unsigned int connect_timeout;
   int print_defaults;
   int workers;
   int verbose;
@@ -35,7 +36,7 @@ typedef struct cli_conn {
 
 /* Long options every subcommand accepts; ids >= 1000. */
 #define CLI_CONN_SHORTOPTS "h:P:S:u:p::D:w:v"
-#define CLI_CONN_NLONGOPTS 17
+#define CLI_CONN_NLONGOPTS 18
 extern const struct option cli_conn_longopts[CLI_CONN_NLONGOPTS];
 
 /* An option of an option file: key (with '-' for '_'), value (NULL for a

@@ -85,7 +85,6 @@ static struct option longopts[CLI_CONN_NLONGOPTS + LOAD_NLONGOPTS + 1];
 /* Keys of the client library that an option file's [dbfork] group may
  * hold for it (the library reads them; the command does not). */
 static const char *const library_keys[] = {"compress",
-                                           "connect-timeout",
                                            "default-auth",
                                            "plugin-dir",
                                            "ssl-cipher",

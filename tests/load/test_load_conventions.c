@@ -122,11 +122,12 @@ TEST(environment_variables_and_protocol_are_honoured) {
   run(&e, &r, env_unix, e.path, table, dfile, "-q", NULL);
   CHECK_EXIT(&r, 0);
   lt_run_free(&r);
-  run(&e, &r, env_tcp, e.path, table, dfile, "-q", NULL);
+  run(&e, &r, env_tcp, e.path, table, dfile, "-q", "--connect-timeout=1", NULL);
   CHECK_EXIT(&r, 2);
   CHECK_CONTAINS(r.err, "127.0.0.1");
   lt_run_free(&r);
-  run(&e, &r, env_unix, e.path, table, dfile, "-q", "--protocol=TCP", "-P", "9", NULL);
+  run(&e, &r, env_unix, e.path, table, dfile, "-q", "--protocol=TCP", "-P", "9",
+      "--connect-timeout=1", NULL);
   CHECK_EXIT(&r, 2);
   CHECK_CONTAINS(r.err, "127.0.0.1");
   lt_run_free(&r);

@@ -72,7 +72,8 @@ TEST(json_is_one_valid_object_when_the_load_cannot_start) {
   CHECK_CONTAINS(got, "no_such_table");
   free(got);
   lt_run_free(&r);
-  lt_load(&r, &e, e.path, "orders", "--json", "-S", "/nonexistent/mysql.sock", NULL);
+  lt_load(&r, &e, e.path, "orders", "--json", "-S", "/nonexistent/mysql.sock",
+          "--connect-timeout=1", NULL);
   CHECK_EXIT(&r, 2);
   got = json_keys(&e, r.out, strlen(r.out), "status exit_code error");
   CHECK_CONTAINS(got, "failed 2 cannot connect to the server");
