@@ -160,13 +160,15 @@ int dbfork_load_new(dbfork_load **out, const dbfork_options *conn, const dbfork_
 /* The parent's own session: the workers' options under another program
  * name, so that nothing counting (or killing) the workers' sessions by
  * name takes it for one of them. */
-static int connect_parent(dbfork_load *l) {
+int load_connect_parent(dbfork_load *l) {
   dbfork_options o = l->po;
   char name[128], err[600];
   int rc;
   snprintf(name, sizeof name, "%s-parent", l->po.program_name);
   o.program_name = name;
   o.local_infile = 0;
+  if (l->m) dbfork_mysql_close(l->m);
+  l->m = NULL;
   rc = dbfork_connect(&l->m, &o, err, sizeof err);
   if (rc) return load_set_err(l, rc, "cannot connect to the server: %s", err);
   return 0;
@@ -186,7 +188,7 @@ static int prepare(dbfork_load *l) {
     if (c->chunk_bytes < (1u << 20)) c->chunk_bytes = 1u << 20;
   }
   if ((rc = load_sniff_eol(l))) return rc;
-  if ((rc = connect_parent(l))) return rc;
+  if ((rc = load_connect_parent(l))) return rc;
   {
     /* A table without a database takes the connection's: the option's, or
      * what the option files gave the session (database= in [client] or

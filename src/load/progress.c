@@ -15,6 +15,7 @@
 
 #include "loader.h"
 
+#include <errmsg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,15 +139,31 @@ const load_done *load_prior_find(const dbfork_load *l, uint64_t chunk, uint64_t 
                                                                                     : NULL;
 }
 
+/* Lost-connection errors of the parent's session: the server restarted or
+ * killed it. The workers reconnect by themselves; the parent does here. */
+static int lost(unsigned int e) {
+  return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST || e == CR_CONNECTION_ERROR ||
+         e == 1927 /* ER_CONNECTION_KILLED */ || e == 1053 /* ER_SERVER_SHUTDOWN */;
+}
+
 int load_plan_store(dbfork_load *l, const csv_chunk *ch) {
   char vals[128];
+  int rc, tries;
   snprintf(vals, sizeof vals, "%llu, %llu, %llu, %llu", (unsigned long long)ch->off,
            (unsigned long long)ch->len, (unsigned long long)ch->first_line,
            (unsigned long long)ch->records);
-  return job_plan_put(l->m, &l->c.t, ch->index, "byte_offset, byte_len, first_line, records", vals,
+  for (tries = 0;; tries++) {
+    rc = job_plan_put(l->m, &l->c.t, ch->index, "byte_offset, byte_len, first_line, records",
+                      vals,
                       "byte_offset = VALUES(byte_offset), byte_len = VALUES(byte_len), "
                       "first_line = VALUES(first_line), records = VALUES(records)",
                       l->err, sizeof l->err);
+    /* The row is written once or not at all (autocommit): writing it again
+     * on a new session is safe. dbfork_connect waits up to connect_timeout
+     * for a restarting server. */
+    if (rc != DBFORK_ESQL || !lost(mysql_errno(l->m)) || tries == 2) return rc;
+    if ((rc = load_connect_parent(l))) return rc;
+  }
 }
 
 long long load_budget_used(dbfork_worker *w, const load_conf *c) {
