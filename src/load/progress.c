@@ -153,8 +153,7 @@ int load_plan_store(dbfork_load *l, const csv_chunk *ch) {
            (unsigned long long)ch->len, (unsigned long long)ch->first_line,
            (unsigned long long)ch->records);
   for (tries = 0;; tries++) {
-    rc = job_plan_put(l->m, &l->c.t, ch->index, "byte_offset, byte_len, first_line, records",
-                      vals,
+    rc = job_plan_put(l->m, &l->c.t, ch->index, "byte_offset, byte_len, first_line, records", vals,
                       "byte_offset = VALUES(byte_offset), byte_len = VALUES(byte_len), "
                       "first_line = VALUES(first_line), records = VALUES(records)",
                       l->err, sizeof l->err);

@@ -266,8 +266,9 @@ static MYSQL *start_with_held_commit(lt_env *e, lt_proc *p, const char *extra) {
   /* (information_schema.INNODB_TRX does not list the waiting transaction
    * on MariaDB 10.11 here; the status counter of current row lock waits
    * counts it.) */
-  while (lt_try_ll(e->m, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
-                         "VARIABLE_NAME = 'INNODB_ROW_LOCK_CURRENT_WAITS'") < 1) {
+  while (lt_try_ll(e->m,
+                   "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
+                   "VARIABLE_NAME = 'INNODB_ROW_LOCK_CURRENT_WAITS'") < 1) {
     if (tu_now_ms() - t0 > 30000) FAIL("the worker's insert did not wait for the row lock");
     tu_sleep_ms(2);
   }
