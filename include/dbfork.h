@@ -327,12 +327,17 @@ DBFORK_EXTERN int dbfork_submit(dbfork_pool *p, const void *in, size_t len, dbfo
  * `input(i, &data, &len, ud)` supplies payload i (0 <= i < n) when the map is
  * ready to send it; the bytes are copied before the next call. Return 0, or
  * a negative code to stop the map. `output(i, result, ud)` is called once per
- * payload, strictly in order i = 0, 1, ...; return 0 to go on, non-zero to
- * stop submitting (tasks in flight still finish and are reported). Memory
- * stays bounded by the queue and prefetch windows, however large n is.
- * Blocking; runs the loop. Returns 0 when every output was delivered (check
- * each result's status for task failures), the first negative code from
- * input(), or a pool error (DBFORK_ESTATE, DBFORK_ECLOSED, DBFORK_EINIT). */
+ * payload taken, strictly in order i = 0, 1, ...; return 0 to go on, or
+ * non-zero to stop. Either way of stopping takes no more input, but every
+ * task already taken runs to its end and is still passed to output(), once,
+ * in order (output's return value is then ignored): when map returns, the
+ * tasks that ran are exactly those output() saw. Memory stays bounded by the
+ * queue and prefetch windows, however large n is. Blocking; runs the loop.
+ * Returns 0 when all n outputs were delivered (check each result's status
+ * for task failures); else the first of: input()'s negative code, output()'s
+ * negative code (DBFORK_ECANCELED for a positive one), a pool error
+ * (DBFORK_ECLOSED, DBFORK_EINIT); or DBFORK_ESTATE / DBFORK_EINVAL /
+ * DBFORK_ENOMEM before anything ran. */
 typedef int (*dbfork_map_input_fn)(size_t i, const void **data, size_t *len, void *ud);
 typedef int (*dbfork_map_output_fn)(size_t i, const dbfork_result *r, void *ud);
 DBFORK_EXTERN int dbfork_map(dbfork_pool *p, size_t n, dbfork_map_input_fn input,

@@ -946,7 +946,7 @@ static void map_done(const dbfork_result *r, void *ud) {
 int dbfork_map(dbfork_pool *p, size_t n, dbfork_map_input_fn input, dbfork_map_output_fn output,
                void *ud) {
   map_state m;
-  int rc = 0, stop = 0;
+  int rc = 0, stop = 0, ret;
   if (!p || !input || !output) return DBFORK_EINVAL;
   if (p->phase != POOL_RUNNING || p->in_cb) return DBFORK_ESTATE;
   memset(&m, 0, sizeof m);
@@ -1005,7 +1005,14 @@ int dbfork_map(dbfork_pool *p, size_t n, dbfork_map_input_fn input, dbfork_map_o
       r.worker_slot = s->worker_slot;
       r.worker_pid = s->worker_pid;
       r.connection_id = s->connection_id;
-      if (!stop && output(m.next_out, &r, ud) != 0) stop = 1;
+      /* Every task taken is reported, also after output() asked to stop:
+       * they ran, and the caller must learn how. Their return values no
+       * longer matter. */
+      ret = output(m.next_out, &r, ud);
+      if (ret != 0 && !stop) {
+        stop = 1;
+        if (!rc) rc = ret < 0 ? ret : DBFORK_ECANCELED;
+      }
       free(s->message);
       free(s->data);
       s->message = NULL;
