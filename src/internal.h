@@ -1,5 +1,5 @@
 /*
- * internal.h — what the parent side (pool.c, loop_uv.c), the child side
+ * internal.h — what the parent side (parent.h and its files), the child side
  * (worker.c) and the database glue (mysql.c) share. Not installed.
  * Internal non-static names carry the dbfork__ prefix.
  */
@@ -41,6 +41,9 @@ void dbfork__panic(const char *file, int line, const char *what) __attribute__((
  * one that sends KILL): a server that stops answering fails a KILL after
  * this long instead of holding it for as long as TCP takes to give up. */
 #define DBFORK__CTL_TIMEOUT_S 2
+/* A KILL (or KILL QUERY) whose turn has not come this long after it was
+ * asked for is not tried any more. */
+#define DBFORK__KILL_DEADLINE_MS 3000
 
 /* A failure's detail, carried from the worker to the completion. */
 typedef struct dbfork__err {

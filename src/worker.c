@@ -5,6 +5,7 @@
  * task loop on the IPC socket, and the finalizers on every exit path the
  * process survives. Nothing here touches libuv: the parent's loop is not ours.
  */
+#include "fate.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -382,41 +383,30 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
     w->last_db_ms = dbfork__now_ms();
     if (!rc) break;
     task_failure(w, rc);
-    if (w->err.code == DBFORK_ESQL && dbfork__mysql_is_lost(w->err.mysql_errno)) {
-      if (in_commit) {
-        /* COMMIT went out and the answer did not come back: the transaction
-         * may have committed. Retrying could apply it twice. */
-        w->err.code = DBFORK_ECOMMITUNKNOWN;
+    {
+      /* What now is the policy's call (fate.c); acting on it is ours. */
+      dbfork__attempt_in in;
+      dbfork__attempt a;
+      int sql = w->err.code == DBFORK_ESQL;
+      in.code = w->err.code;
+      in.lost = sql && dbfork__mysql_is_lost(w->err.mysql_errno);
+      in.retryable = sql && dbfork__mysql_is_retryable(w->err.mysql_errno);
+      in.transaction = o->transaction;
+      in.in_commit = in_commit;
+      in.attempts = attempts;
+      in.max_attempts = max_attempts;
+      in.stopping = w->stopping || got_signal;
+      a = dbfork__attempt_decide(&in);
+      if (a.rollback) end_failed_transaction(w);
+      if (a.action == DBFORK__ATTEMPT_FAIL) {
+        w->err.code = a.code;
         break;
       }
-      if (!o->transaction) {
-        /* Without a transaction some statements may have applied. */
-        w->err.code = DBFORK_ECONNLOST;
-        break;
+      if (a.action == DBFORK__ATTEMPT_RECONNECT_RETRY) {
+        /* The server rolled the transaction back: a new session, again. */
+        if (reconnect(w, &w->err)) break;
+        continue;
       }
-      /* In a transaction the server rolled everything back: safe to retry
-       * on a new connection. */
-      if (attempts >= max_attempts || w->stopping || got_signal) {
-        w->err.code = DBFORK_ERETRIES;
-        break;
-      }
-      if (reconnect(w, &w->err)) break;
-      continue;
-    }
-    /* However the task failed (its own code, a bad input, an SQL error),
-     * what it did in the transaction must go now: left open, it would be
-     * committed by the next task's START TRANSACTION. */
-    if (o->transaction) end_failed_transaction(w);
-    /* Deadlock and lock-wait timeouts are retried only when we own the
-     * transaction: without transaction=1, statements of the task before the
-     * failing one have already committed, and a rerun would apply them
-     * twice. */
-    if (w->err.code != DBFORK_ESQL || !o->transaction ||
-        !dbfork__mysql_is_retryable(w->err.mysql_errno))
-      break;
-    if (attempts >= max_attempts || w->stopping || got_signal) {
-      w->err.code = DBFORK_ERETRIES;
-      break;
     }
     {
       unsigned int base = o->retry_backoff_ms << (attempts - 1 < 6 ? attempts - 1 : 6);
