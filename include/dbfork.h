@@ -343,11 +343,24 @@ typedef int (*dbfork_map_output_fn)(size_t i, const dbfork_result *r, void *ud);
 DBFORK_EXTERN int dbfork_map(dbfork_pool *p, size_t n, dbfork_map_input_fn input,
                              dbfork_map_output_fn output, void *ud);
 
-/* Runs the pool's loop once: mode 0 = UV_RUN_DEFAULT-like (until nothing is
- * pending), 1 = UV_RUN_ONCE, 2 = UV_RUN_NOWAIT. For users of the pool's own
- * loop who submit nonblocking. Returns uv_run's value, or DBFORK_ESTATE when
- * the pool runs on the caller's loop. */
+/* Runs the pool's own loop, for users of it who submit nonblocking. Mode 0:
+ * until no task is queued or in flight (every accepted task has completed;
+ * the pool stays open), then returns 0 — at once if none is. Mode 1: one
+ * iteration, waiting for an event (UV_RUN_ONCE); mode 2: one iteration
+ * without waiting (UV_RUN_NOWAIT); both return uv_run's value (non-zero if
+ * the loop still has active handles, which an open pool always has).
+ * Completion callbacks run inside it. Returns DBFORK_ESTATE when the pool
+ * runs on the caller's loop, or for mode 0 inside a callback. */
 DBFORK_EXTERN int dbfork_pool_run(dbfork_pool *p, int mode);
+
+/* The barrier between phases on one open pool: runs the loop (the pool's
+ * own or the caller's) until no task is queued or in flight, i.e. until the
+ * callback of every task accepted so far has run — tasks other threads
+ * submit meanwhile are waited for too. The workers and their sessions stay.
+ * Returns 0; DBFORK_EINIT if the pool has failed (the remaining tasks
+ * completed DBFORK_EINIT); DBFORK_ESTATE before start, inside a callback,
+ * or on a thread other than the loop thread. */
+DBFORK_EXTERN int dbfork_pool_wait_idle(dbfork_pool *p);
 
 /* Returns the loop the pool runs on (its own or the caller's). */
 DBFORK_EXTERN struct uv_loop_s *dbfork_pool_loop(dbfork_pool *p);

@@ -230,10 +230,31 @@ int dbfork_submit(dbfork_pool *p, const void *in, size_t len, dbfork_done_cb cb,
   return dbfork__submit(p, 0, in, len, cb, ud, p ? !p->o->submit_nonblocking : 0);
 }
 
+static int idle(const dbfork_pool *p) { return !dbfork__has_work(p); }
+
 int dbfork_pool_run(dbfork_pool *p, int mode) {
   if (!p) return DBFORK_EINVAL;
   if (p->o->loop) return DBFORK_ESTATE;
-  return dbfork__io_run(p, mode);
+  if (mode != 0) return dbfork__io_run(p, mode);
+  /* Until the work is done, not until the loop has nothing left: the
+   * workers' pipes keep it alive as long as the pool is open. */
+  if (p->in_cb) return DBFORK_ESTATE;
+  if (p->started) dbfork__run_until(p, idle);
+  return 0;
+}
+
+int dbfork_pool_wait_idle(dbfork_pool *p) {
+  int loop_thread, rc;
+  if (!p) return DBFORK_EINVAL;
+  pthread_mutex_lock(&p->mu);
+  loop_thread = dbfork__on_loop_thread(p);
+  pthread_mutex_unlock(&p->mu);
+  if (!p->started || p->in_cb || !loop_thread) return DBFORK_ESTATE;
+  dbfork__run_until(p, idle);
+  pthread_mutex_lock(&p->mu);
+  rc = p->result;
+  pthread_mutex_unlock(&p->mu);
+  return rc;
 }
 
 struct uv_loop_s *dbfork_pool_loop(dbfork_pool *p) {
