@@ -434,11 +434,12 @@ typedef struct dbfork_pool_stats {
   uint64_t completed_failed;
   uint64_t cancelled;
   uint64_t retries;
-  uint64_t workers_started; /* forks, including replacements */
-  uint64_t workers_lost;    /* died without finalizers */
-  uint64_t sessions_killed; /* KILL <id> issued for lost workers */
-  unsigned int queued;      /* waiting in the parent now */
-  unsigned int in_flight;   /* sent to workers, not yet completed */
+  uint64_t workers_started;   /* forks, including replacements */
+  uint64_t workers_lost;      /* died without finalizers */
+  uint64_t sessions_killed;   /* KILL <id> issued for lost workers */
+  unsigned int queued;        /* waiting in the parent now */
+  unsigned int in_flight;     /* sent to workers, not yet completed */
+  uint64_t finalizers_failed; /* finalizers that reported a failure (logged) */
 } dbfork_pool_stats;
 
 /* Fills *ps (if not NULL) and up to `n` entries of `ws` (if not NULL), one per
@@ -468,11 +469,21 @@ DBFORK_EXTERN struct st_mysql *dbfork_worker_mysql(dbfork_worker *w);
 DBFORK_EXTERN int dbfork_worker_slot(const dbfork_worker *w);
 DBFORK_EXTERN unsigned long dbfork_worker_connection_id(const dbfork_worker *w);
 
-/* Registers fn(arg) to run when the worker exits on any path it survives.
- * Higher priority runs first; equal priorities run last-registered first.
- * The built-in mysql_close() runs after every user finalizer. Returns 0 or
- * DBFORK_ENOMEM. */
-DBFORK_EXTERN int dbfork_worker_atexit(dbfork_worker *w, void (*fn)(void *arg), void *arg,
+/* A finalizer: runs in the worker when it exits, with the worker's handle
+ * (its connection is still open: dbfork_worker_mysql(w)). Return 0, or a
+ * negative DBFORK_E* code to report a failure: DBFORK_ESQL picks up the
+ * connection's error, dbfork_worker_fail() sets a detail of its own (and
+ * makes it a failure whatever is returned). A failure is reported to the
+ * parent, which logs it at DBFORK_LOG_ERROR with the worker's slot and pid
+ * and counts it in dbfork_pool_stats.finalizers_failed; the remaining
+ * finalizers run all the same. */
+typedef int (*dbfork_fini_fn)(dbfork_worker *w, void *arg);
+
+/* Registers fn(w, arg) to run when the worker exits on any path it
+ * survives. Higher priority runs first; equal priorities run
+ * last-registered first. The built-in mysql_close() runs after every user
+ * finalizer. Returns 0, DBFORK_ENOMEM, or DBFORK_EINVAL (w or fn NULL). */
+DBFORK_EXTERN int dbfork_worker_atexit(dbfork_worker *w, dbfork_fini_fn fn, void *arg,
                                        int priority);
 
 /* Appends `len` bytes to the current task's reply (delivered as

@@ -40,7 +40,8 @@ enum {
   DBFORK__MSG_CONNINFO = 8,    /* W->P  payload=hello body: reconnected, new id */
   DBFORK__MSG_BYE = 9,         /* W->P  finalizers ran, exiting; arg=reason */
   DBFORK__MSG_COMMITTING = 10, /* W->P  id=task: COMMIT goes to the server next */
-  DBFORK__MSG_TYPE_MAX = 10
+  DBFORK__MSG_FINIFAIL = 11,   /* W->P  arg=finalizer's rank, payload=error body */
+  DBFORK__MSG_TYPE_MAX = 11
 };
 
 /* Reasons carried in RECYCLE/BYE arg. */

@@ -165,6 +165,19 @@ static void on_frame(dbfork__proc *pr, const dbfork__frame *f) {
       }
       pr->inflight.head->committing = 1;
       break;
+    case DBFORK__MSG_FINIFAIL: {
+      char prefix[64];
+      snprintf(prefix, sizeof prefix, "worker %d (pid %ld): finalizer %u failed: ", pr->slot,
+               (long)pr->pid, (unsigned)f->arg + 1);
+      decode_err(f, &e, prefix);
+      p->st.finalizers_failed++;
+      if (e.mysql_errno)
+        dbfork__log(p, DBFORK_LOG_ERROR, "%s (MySQL error %u, SQLSTATE %s)", e.msg, e.mysql_errno,
+                    e.sqlstate);
+      else
+        dbfork__log(p, DBFORK_LOG_ERROR, "%s (%s)", e.msg, dbfork_err_name(e.code));
+      break;
+    }
     case DBFORK__MSG_BYE:
       pr->bye = 1;
       pr->bye_why = f->arg;

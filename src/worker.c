@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 typedef struct finalizer {
-  void (*fn)(void *);
+  dbfork_fini_fn fn;
   void *arg;
   int priority;
   unsigned int seq;
@@ -231,6 +231,7 @@ static int fin_cmp(const void *a, const void *b) {
 #define FIN_RECONNECT_MS 2000
 
 static int reconnect_within(dbfork_worker *w, unsigned int budget_ms, dbfork__err *e);
+static void task_failure(dbfork_worker *w, int rc);
 
 static void run_finalizers_and_exit(dbfork_worker *w, int status) __attribute__((noreturn));
 static void run_finalizers_and_exit(dbfork_worker *w, int status) {
@@ -254,9 +255,18 @@ static void run_finalizers_and_exit(dbfork_worker *w, int status) {
     w->o = saved;
     if (rc != 0) w->mysql = mysql_init(&unconnected);
   }
-  /* Order: higher priority first, then last-registered first. */
+  /* Order: higher priority first, then last-registered first. A failure is
+   * reported to the parent (its log) and the next finalizer runs anyway. */
   if (w->nfins) qsort(w->fins, w->nfins, sizeof *w->fins, fin_cmp);
-  for (i = 0; i < w->nfins; i++) w->fins[i].fn(w->fins[i].arg);
+  for (i = 0; i < w->nfins; i++) {
+    int rc;
+    w->err_set = 0;
+    rc = w->fins[i].fn(w, w->fins[i].arg);
+    if (!rc && w->err_set) rc = w->err.code;
+    if (!rc) continue;
+    task_failure(w, rc);
+    send_err(w, DBFORK__MSG_FINIFAIL, (uint16_t)(i < 0xffff ? i : 0xffff), 0, &w->err);
+  }
   /* The built-in finalizer: a clean COM_QUIT on our own connection, last,
    * so every user finalizer could still use it. (On an unconnected handle it
    * only releases memory.) */
@@ -266,8 +276,6 @@ static void run_finalizers_and_exit(dbfork_worker *w, int status) {
   flush_tx(w);
   _exit(status);
 }
-
-static void task_failure(dbfork_worker *w, int rc);
 
 /* ---- connection health ---- */
 
@@ -630,7 +638,7 @@ int dbfork_worker_slot(const dbfork_worker *w) { return w->slot; }
 unsigned long dbfork_worker_connection_id(const dbfork_worker *w) { return w->conn_id; }
 int dbfork_worker_stopping(const dbfork_worker *w) { return w->stopping || got_signal; }
 
-int dbfork_worker_atexit(dbfork_worker *w, void (*fn)(void *), void *arg, int priority) {
+int dbfork_worker_atexit(dbfork_worker *w, dbfork_fini_fn fn, void *arg, int priority) {
   if (!w || !fn) return DBFORK_EINVAL;
   if (w->nfins == w->capfins) {
     unsigned int cap = w->capfins ? w->capfins * 2 : 8;

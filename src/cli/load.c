@@ -368,10 +368,11 @@ static int infile_error(void *ptr, char *msg, unsigned int len) {
   return 2000;
 }
 
-static void worker_close_stmts(void *arg) {
+static int worker_close_stmts(dbfork_worker *w, void *arg) {
   wstate *s = arg;
   if (s->stmt) mysql_stmt_close(s->stmt);
   s->stmt = NULL;
+  return 0;
 }
 
 static int load_init(dbfork_worker *w, void *arg) {
@@ -669,7 +670,7 @@ static int load_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   if (s->stmt && s->stmt_conn != mysql_thread_id(m)) {
     /* The worker reconnected (server restart, killed session): statements
      * prepared on the old session are gone with it. */
-    worker_close_stmts(s);
+    worker_close_stmts(w, s);
   }
   s->stmt_conn = mysql_thread_id(m);
   /* An earlier attempt of this chunk (in any worker) may have reserved
