@@ -451,7 +451,12 @@ DBFORK_EXTERN int dbfork_pool_stats_get(dbfork_pool *p, dbfork_pool_stats *ps,
 DBFORK_EXTERN const char *dbfork_worker_state_name(int state);
 
 /* ---------------------------------------------------------------------------
- * Worker side: call these from the initializer, task function or finalizers.
+ * Worker side: call these from the initializer, task function or finalizers,
+ * with the dbfork_worker * that callback was given. Given NULL, each one
+ * fails: those returning int return DBFORK_EINVAL, dbfork_worker_mysql()
+ * returns NULL and dbfork_worker_connection_id() 0. Any other pointer than
+ * the one the running callback got (a stale one, or one used in the parent)
+ * is undefined behaviour.
  * ------------------------------------------------------------------------- */
 
 /* The worker's own connection. Owned by the worker; closed after the last
@@ -465,7 +470,8 @@ DBFORK_EXTERN const char *dbfork_worker_state_name(int state);
  * pointer may change between calls: fetch it again rather than keep it. */
 DBFORK_EXTERN struct st_mysql *dbfork_worker_mysql(dbfork_worker *w);
 
-/* The worker's slot (0 .. workers-1) and its server connection id. */
+/* The worker's slot (0 .. workers-1), and its server connection id (0 until
+ * connected). */
 DBFORK_EXTERN int dbfork_worker_slot(const dbfork_worker *w);
 DBFORK_EXTERN unsigned long dbfork_worker_connection_id(const dbfork_worker *w);
 
@@ -487,8 +493,8 @@ DBFORK_EXTERN int dbfork_worker_atexit(dbfork_worker *w, dbfork_fini_fn fn, void
                                        int priority);
 
 /* Appends `len` bytes to the current task's reply (delivered as
- * dbfork_result.data). Returns 0, DBFORK_ETOOBIG past max_payload, or
- * DBFORK_ENOMEM. */
+ * dbfork_result.data). Returns 0, DBFORK_ETOOBIG past max_payload,
+ * DBFORK_ENOMEM, or DBFORK_EINVAL (w NULL, or data NULL with len > 0). */
 DBFORK_EXTERN int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t len);
 
 /* Sets the failure detail of the current task and returns `code`, so a task
@@ -496,13 +502,15 @@ DBFORK_EXTERN int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t
  * mysql_errno/sqlstate (may be NULL) are reported as given. Once called, the
  * task has failed whatever the task function returns (0 included): with
  * transaction=1 its transaction is rolled back, never committed, and its
- * completion carries this failure (a code >= 0 becomes DBFORK_ETASK). */
+ * completion carries this failure (a code >= 0 becomes DBFORK_ETASK).
+ * Returns DBFORK_EINVAL, recording nothing, if w is NULL. */
 DBFORK_EXTERN int dbfork_worker_fail(dbfork_worker *w, int code, unsigned int mysql_errno,
                                      const char *sqlstate, const char *fmt, ...)
     DBFORK_PRINTF(5, 6);
 
-/* 1 when the worker has been asked to stop (SIGTERM, parent gone, recycle):
- * long tasks may check it and return early. */
+/* 1 when the worker has been asked to stop (SIGTERM, parent gone, recycle),
+ * else 0: long tasks may check it and return early. DBFORK_EINVAL (non-zero,
+ * so "stop") if w is NULL. */
 DBFORK_EXTERN int dbfork_worker_stopping(const dbfork_worker *w);
 
 /* ---------------------------------------------------------------------------

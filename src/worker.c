@@ -633,10 +633,14 @@ void dbfork__worker_main(const dbfork_options *o, int slot, int ipc_fd, pid_t pa
 }
 
 /* ---- public worker-side API ---- */
-MYSQL *dbfork_worker_mysql(dbfork_worker *w) { return w->mysql; }
-int dbfork_worker_slot(const dbfork_worker *w) { return w->slot; }
-unsigned long dbfork_worker_connection_id(const dbfork_worker *w) { return w->conn_id; }
-int dbfork_worker_stopping(const dbfork_worker *w) { return w->stopping || got_signal; }
+/* Given NULL, every one of them fails rather than crash (dbfork.h). */
+MYSQL *dbfork_worker_mysql(dbfork_worker *w) { return w ? w->mysql : NULL; }
+int dbfork_worker_slot(const dbfork_worker *w) { return w ? w->slot : DBFORK_EINVAL; }
+unsigned long dbfork_worker_connection_id(const dbfork_worker *w) { return w ? w->conn_id : 0; }
+int dbfork_worker_stopping(const dbfork_worker *w) {
+  if (!w) return DBFORK_EINVAL;
+  return w->stopping || got_signal;
+}
 
 int dbfork_worker_atexit(dbfork_worker *w, dbfork_fini_fn fn, void *arg, int priority) {
   if (!w || !fn) return DBFORK_EINVAL;
@@ -656,7 +660,7 @@ int dbfork_worker_atexit(dbfork_worker *w, dbfork_fini_fn fn, void *arg, int pri
 }
 
 int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t len) {
-  if (!w) return DBFORK_EINVAL;
+  if (!w || (len && !data)) return DBFORK_EINVAL;
   if (w->reply.len + len > w->o->max_payload) return DBFORK_ETOOBIG;
   return dbfork__bytes_add(&w->reply, data, len);
 }
@@ -664,6 +668,7 @@ int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t len) {
 int dbfork_worker_fail(dbfork_worker *w, int code, unsigned int mysql_errno, const char *sqlstate,
                        const char *fmt, ...) {
   va_list ap;
+  if (!w) return DBFORK_EINVAL;
   if (code >= 0) code = DBFORK_ETASK;
   va_start(ap, fmt);
   dbfork__err_vset(&w->err, code, mysql_errno, sqlstate, fmt, ap);
