@@ -174,6 +174,7 @@ typedef struct dbfork_result {
   int worker_slot;             /* slot of the worker that ended it, -1 if none */
   long worker_pid;             /* pid of that worker, 0 if none */
   unsigned long connection_id; /* that worker's server connection id, 0 if none */
+  unsigned int task;           /* the task's index in the pool's task table */
 } dbfork_result;
 
 /* Completion callback: called exactly once per accepted task, on the loop
@@ -197,6 +198,19 @@ typedef int (*dbfork_init_fn)(dbfork_worker *w, void *arg);
  * the worker, because statements before the failing one have already
  * committed (a lost connection then fails DBFORK_ECONNLOST). */
 typedef int (*dbfork_task_fn)(dbfork_worker *w, const void *in, size_t len, void *arg);
+
+/* One entry of a pool's table of named tasks (dbfork_options.tasks). Write
+ * entries with DBFORK_TASK(name, fn, arg), which sets `size` to this
+ * struct's size as your program was compiled (docs/ABI.md): a table stays
+ * readable by a later library whose entries have grown. */
+typedef struct dbfork_task_def {
+  size_t size;       /* sizeof(dbfork_task_def) in the caller; DBFORK_TASK sets it */
+  const char *name;  /* required, unique in the table; in logs and failure messages */
+  dbfork_task_fn fn; /* runs the task; NULL: a task that does nothing */
+  void *arg;         /* fn's last argument */
+} dbfork_task_def;
+#define DBFORK_TASK(name, fn, arg) \
+  { sizeof(dbfork_task_def), (name), (fn), (arg) }
 
 /* Log levels and callback. The library never prints; it reports here. */
 enum { DBFORK_LOG_ERROR = 1, DBFORK_LOG_WARN = 2, DBFORK_LOG_INFO = 3, DBFORK_LOG_DEBUG = 4 };
@@ -241,8 +255,12 @@ typedef struct dbfork_options {
                                 tables), since a reconnect starts a new session. Failing
                                 while the worker starts is a start failure, as for init */
   void *on_connect_arg;
-  dbfork_task_fn task; /* required unless every task is a no-op */
+  dbfork_task_fn task; /* the pool's one task (index 0), if tasks is NULL; NULL: no-op */
   void *task_arg;
+  const dbfork_task_def *tasks; /* or a table of named tasks, chosen per submit by index
+                                   (dbfork_submit_task; dbfork_submit runs index 0);
+                                   copied by dbfork_pool_new. Not with `task` */
+  unsigned int ntasks;          /* entries in tasks: 1 .. 65535 */
 
   /* Scheduling and memory bounds. */
   unsigned int queue_max; /* tasks waiting in the parent; default 1024 */
@@ -323,7 +341,16 @@ DBFORK_EXTERN int dbfork_pool_start(dbfork_pool *p);
 DBFORK_EXTERN int dbfork_submit(dbfork_pool *p, const void *in, size_t len, dbfork_done_cb cb,
                                 void *ud);
 
-/* dbfork_map: runs n tasks and hands their results back in input order.
+/* dbfork_submit() for the task at index `task` of the pool's task table
+ * (dbfork_options.tasks; index 0 is options.task when there is no table).
+ * Only the index crosses into the worker, which runs that entry's fn with
+ * its arg. Returns what dbfork_submit() returns, or DBFORK_EINVAL if `task`
+ * is not an index of the table (cb is then never called). */
+DBFORK_EXTERN int dbfork_submit_task(dbfork_pool *p, unsigned int task, const void *in, size_t len,
+                                     dbfork_done_cb cb, void *ud);
+
+/* dbfork_map: runs n tasks (the pool's task at index 0: options.task, or
+ * tasks[0]) and hands their results back in input order.
  * `input(i, &data, &len, ud)` supplies payload i (0 <= i < n) when the map is
  * ready to send it; the bytes are copied before the next call. Return 0, or
  * a negative code to stop the map. `output(i, result, ud)` is called once per

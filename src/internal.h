@@ -71,11 +71,22 @@ int dbfork__bytes_add(dbfork__bytes *b, const void *p, size_t n);
 /* Resident set size of a process (0: the caller) in bytes, 0 if unknown. */
 size_t dbfork__rss_bytes(pid_t pid);
 
-/* Options with their strings owned by the pool and defaults filled in. */
+/* Options with their strings owned by the pool and defaults filled in.
+ * o.tasks/o.ntasks always describe a table (the library's own copy, at the
+ * library's sizeof): options.task alone becomes a table of one, "task". */
 typedef struct dbfork__conf {
   dbfork_options o;
-  char *strs[16]; /* the owned copies, freed with the pool */
+  char *strs[16];         /* the owned copies, freed with the pool */
+  dbfork_task_def *tasks; /* the owned task table */
+  unsigned int ntasks;
 } dbfork__conf;
+
+/* Copies a caller's struct of src_size bytes (its own sizeof, see
+ * docs/ABI.md) into dst of dst_size bytes: the common prefix is copied,
+ * fields the caller's layout lacks are zero (their defaults). Returns 0, or
+ * -1 when the caller's struct is longer and sets a field this library does
+ * not know (its bytes past dst_size are not all zero). */
+int dbfork__struct_in(void *dst, size_t dst_size, const void *src, size_t src_size);
 int dbfork__conf_init(dbfork__conf *c, const dbfork_options *in, char *why, size_t whylen);
 void dbfork__conf_free(dbfork__conf *c);
 

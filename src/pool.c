@@ -230,6 +230,11 @@ int dbfork_submit(dbfork_pool *p, const void *in, size_t len, dbfork_done_cb cb,
   return dbfork__submit(p, 0, in, len, cb, ud, p ? !p->o->submit_nonblocking : 0);
 }
 
+int dbfork_submit_task(dbfork_pool *p, unsigned int task, const void *in, size_t len,
+                       dbfork_done_cb cb, void *ud) {
+  return dbfork__submit(p, task, in, len, cb, ud, p ? !p->o->submit_nonblocking : 0);
+}
+
 static int idle(const dbfork_pool *p) { return !dbfork__has_work(p); }
 
 int dbfork_pool_run(dbfork_pool *p, int mode) {

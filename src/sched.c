@@ -53,6 +53,7 @@ void dbfork__complete(dbfork_pool *p, dbfork__task *t, const dbfork__proc *pr, i
   r.worker_slot = pr ? pr->slot : -1;
   r.worker_pid = pr ? (long)pr->pid : 0;
   r.connection_id = pr ? pr->conn_id : 0;
+  r.task = t->task;
   if (status == 0)
     p->st.completed_ok++;
   else if (status == DBFORK_ECANCELED)
@@ -119,6 +120,18 @@ void dbfork__proc_send(dbfork__proc *pr, uint8_t type, uint16_t arg, uint64_t id
   DBFORK__CHECK(dbfork__bytes_add(&pr->tx, payload, len) == 0);
 }
 
+/* TASK: the task body is the table index, then the payload. */
+static void proc_send_task(dbfork__proc *pr, const dbfork__task *t) {
+  uint8_t hdr[DBFORK__HDR_LEN], pre[DBFORK__TASKBODY_FIXED];
+  uint16_t arg = (uint16_t)(t->attempts > 0xffff ? 0xffff : t->attempts);
+  dbfork__frame_header(hdr, DBFORK__MSG_TASK, arg, t->id,
+                       (uint32_t)(DBFORK__TASKBODY_FIXED + t->len));
+  dbfork__taskbody_prefix(pre, t->task);
+  DBFORK__CHECK(dbfork__bytes_add(&pr->tx, hdr, sizeof hdr) == 0);
+  DBFORK__CHECK(dbfork__bytes_add(&pr->tx, pre, sizeof pre) == 0);
+  DBFORK__CHECK(dbfork__bytes_add(&pr->tx, t->data, t->len) == 0);
+}
+
 void dbfork__send_stop(dbfork__proc *pr) {
   if (pr->stop_sent || pr->detached) return;
   pr->stop_sent = 1;
@@ -160,8 +173,7 @@ static void publish_batching(dbfork_pool *p) {
 
 static void send_task(dbfork_pool *p, dbfork__proc *pr, dbfork__task *t) {
   int was_empty = pr->inflight.head == NULL;
-  uint16_t arg = (uint16_t)(t->attempts > 0xffff ? 0xffff : t->attempts);
-  dbfork__proc_send(pr, DBFORK__MSG_TASK, arg, t->id, t->data, t->len);
+  proc_send_task(pr, t);
   dbfork__tq_push(&pr->inflight, t);
   pr->assigned++;
   t->seq = pr->assigned; /* the worker numbers what it receives the same way */
@@ -257,7 +269,7 @@ int dbfork__submit(dbfork_pool *p, unsigned int task, const void *in, size_t len
                    void *ud, int may_block) {
   dbfork__task *t;
   int loop_thread = 0, rc;
-  if (!p || !cb || (len && !in)) return DBFORK_EINVAL;
+  if (!p || !cb || (len && !in) || task >= p->o->ntasks) return DBFORK_EINVAL;
   if (len > p->o->max_payload) return DBFORK_ETOOBIG;
   t = task_new(task, in, len, cb, ud);
   if (!t) return DBFORK_ENOMEM;

@@ -259,8 +259,8 @@ void dbfork__ev_limit_timer(dbfork__proc *pr) {
         /* Soft: stop the statement, keep the worker and its connection. */
         t->soft_killed = 1;
         dbfork__log(p, DBFORK_LOG_WARN,
-                    "task %llu on worker %d over the soft limit: KILL QUERY %lu",
-                    (unsigned long long)t->id, pr->slot, pr->conn_id);
+                    "task %llu (%s) on worker %d over the soft limit: KILL QUERY %lu",
+                    (unsigned long long)t->id, o->tasks[t->task].name, pr->slot, pr->conn_id);
         if (dbfork__io_kill_session(p, pr->conn_id, 1) == 0) p->pending_kills++;
       } else if (o->soft_time_limit_ms - ran < next) {
         next = o->soft_time_limit_ms - ran;
@@ -271,8 +271,8 @@ void dbfork__ev_limit_timer(dbfork__proc *pr) {
         /* Hard: the worker goes, and its session with it (at its exit). */
         t->hard_killed = 1;
         dbfork__log(p, DBFORK_LOG_WARN,
-                    "task %llu on worker %d over the hard limit: SIGKILL pid %ld",
-                    (unsigned long long)t->id, pr->slot, (long)pr->pid);
+                    "task %llu (%s) on worker %d over the hard limit: SIGKILL pid %ld",
+                    (unsigned long long)t->id, o->tasks[t->task].name, pr->slot, (long)pr->pid);
         proc_signal(pr, SIGKILL);
         return;
       }

@@ -349,9 +349,17 @@ static void task_failure(dbfork_worker *w, int rc) {
 
 static void run_task(dbfork_worker *w, const dbfork__frame *f) {
   const dbfork_options *o = w->o;
+  const dbfork_task_def *def;
+  const uint8_t *in;
+  size_t len;
+  uint32_t index;
   unsigned int attempts = f->arg; /* attempts the parent already made */
   unsigned int max_attempts = o->max_retries + 1;
   int rc;
+  /* The parent never sends garbage: an index out of the table is a bug. */
+  DBFORK__CHECK(dbfork__taskbody_decode(f->payload, f->len, &index, &in, &len) == 0);
+  DBFORK__CHECK(index < o->ntasks);
+  def = &o->tasks[index];
   for (;;) {
     int in_commit = 0;
     attempts++;
@@ -372,7 +380,7 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
     w->in_task = 1;
     rc = 0;
     if (o->transaction && simple_query(w, "START TRANSACTION")) rc = DBFORK_ESQL;
-    if (!rc) rc = o->task ? o->task(w, f->payload, f->len, o->task_arg) : 0;
+    if (!rc) rc = def->fn ? def->fn(w, in, len, def->arg) : 0;
     /* dbfork_worker_fail() made it a failed task, whatever it returned:
      * nothing of it may be committed. */
     if (!rc && w->err_set) rc = w->err.code;
@@ -393,18 +401,18 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
     task_failure(w, rc);
     {
       /* What now is the policy's call (fate.c); acting on it is ours. */
-      dbfork__attempt_in in;
+      dbfork__attempt_in ai;
       dbfork__attempt a;
       int sql = w->err.code == DBFORK_ESQL;
-      in.code = w->err.code;
-      in.lost = sql && dbfork__mysql_is_lost(w->err.mysql_errno);
-      in.retryable = sql && dbfork__mysql_is_retryable(w->err.mysql_errno);
-      in.transaction = o->transaction;
-      in.in_commit = in_commit;
-      in.attempts = attempts;
-      in.max_attempts = max_attempts;
-      in.stopping = w->stopping || got_signal;
-      a = dbfork__attempt_decide(&in);
+      ai.code = w->err.code;
+      ai.lost = sql && dbfork__mysql_is_lost(w->err.mysql_errno);
+      ai.retryable = sql && dbfork__mysql_is_retryable(w->err.mysql_errno);
+      ai.transaction = o->transaction;
+      ai.in_commit = in_commit;
+      ai.attempts = attempts;
+      ai.max_attempts = max_attempts;
+      ai.stopping = w->stopping || got_signal;
+      a = dbfork__attempt_decide(&ai);
       if (a.rollback) end_failed_transaction(w);
       if (a.action == DBFORK__ATTEMPT_FAIL) {
         w->err.code = a.code;
@@ -492,7 +500,8 @@ static void handle_frames(dbfork_worker *w) {
   if (!w->rx.len) return; /* rx.p may still be NULL: no pointer arithmetic on it */
   while (!w->stopping) {
     dbfork__frame f;
-    ssize_t n = dbfork__frame_parse(w->rx.p + off, w->rx.len - off, w->o->max_payload, &f);
+    ssize_t n = dbfork__frame_parse(w->rx.p + off, w->rx.len - off,
+                                    w->o->max_payload + DBFORK__TASKBODY_FIXED, &f);
     if (n == DBFORK__PROTO_INCOMPLETE) break;
     DBFORK__CHECK(n > 0); /* the parent never sends garbage */
     off += (size_t)n;
