@@ -76,11 +76,16 @@ extern "C" {
 #define DBFORK_PRINTF(a, b)
 #endif
 
-#define DBFORK_VERSION_MAJOR 0
-#define DBFORK_VERSION_MINOR 1
+#define DBFORK_VERSION_MAJOR 1
+#define DBFORK_VERSION_MINOR 0
 #define DBFORK_VERSION_PATCH 0
+/* The header's version as one number for #if: 0xMMmmpp (1.2.3 is 0x010203). */
+#define DBFORK_VERSION_HEX \
+  ((DBFORK_VERSION_MAJOR << 16) | (DBFORK_VERSION_MINOR << 8) | DBFORK_VERSION_PATCH)
 
-/* Returns the library's version as "MAJOR.MINOR.PATCH"; a static string. */
+/* Returns the library's version as "MAJOR.MINOR.PATCH"; a static string.
+ * (It may be newer than DBFORK_VERSION_*, the header a program was built
+ * with: the library keeps the promises of docs/ABI.md to older programs.) */
 DBFORK_EXTERN const char *dbfork_version(void);
 
 /* ---------------------------------------------------------------------------
@@ -162,7 +167,8 @@ struct uv_loop_s;                           /* uv_loop_t from <uv.h> */
 
 /* The outcome of one task, handed to its completion callback. Every pointer
  * in it is owned by the pool and valid only during the callback: copy what
- * you keep. */
+ * you keep. The library allocates it: later versions may append fields
+ * (docs/ABI.md), so never make one yourself or copy it by size. */
 typedef struct dbfork_result {
   int status;                  /* 0: ok; else a negative DBFORK_E* class (see above) */
   unsigned int mysql_errno;    /* server/client error number, 0 if none */
@@ -209,8 +215,15 @@ typedef struct dbfork_task_def {
   dbfork_task_fn fn; /* runs the task; NULL: a task that does nothing */
   void *arg;         /* fn's last argument */
 } dbfork_task_def;
-#define DBFORK_TASK(name, fn, arg) \
-  { sizeof(dbfork_task_def), (name), (fn), (arg) }
+/* Designated in C, so that a later field (appended, docs/ABI.md) gets no
+ * -Wmissing-field-initializers warning in programs built with -Wextra. */
+#ifdef __cplusplus
+#define DBFORK_TASK(name_, fn_, arg_) \
+  { sizeof(dbfork_task_def), (name_), (fn_), (arg_) }
+#else
+#define DBFORK_TASK(name_, fn_, arg_) \
+  { .size = sizeof(dbfork_task_def), .name = (name_), .fn = (fn_), .arg = (arg_) }
+#endif
 
 /* Log levels and callback. The library never prints; it reports here. */
 enum { DBFORK_LOG_ERROR = 1, DBFORK_LOG_WARN = 2, DBFORK_LOG_INFO = 3, DBFORK_LOG_DEBUG = 4 };
@@ -220,8 +233,15 @@ typedef void (*dbfork_log_fn)(int level, const char *msg, void *arg);
  * Options. Initialise with dbfork_options_init(), then set fields. Strings are
  * copied by dbfork_pool_new(); the caller keeps ownership of its own.
  * A zero numeric field means "the default" named beside it.
+ *
+ * ABI (docs/ABI.md): the struct starts with its size as the program was
+ * compiled, which dbfork_options_init() sets. Fields are only appended; a
+ * library that knows more fields than the program gives the rest their
+ * defaults, and one that knows fewer refuses only a field it does not know
+ * that the program set.
  * ------------------------------------------------------------------------- */
 typedef struct dbfork_options {
+  size_t size; /* sizeof(dbfork_options) in the caller: set by dbfork_options_init */
   int workers; /* number of worker processes; default 2 */
 
   /* MySQL connection (any NULL/0 field falls back to the option files and the
@@ -295,9 +315,12 @@ typedef struct dbfork_options {
   int log_level; /* highest level passed to log; default DBFORK_LOG_INFO */
 } dbfork_options;
 
-/* Fills *o with defaults (all zero, which means "the defaults above").
- * Always call it first, so fields added later get their defaults. */
-DBFORK_EXTERN void dbfork_options_init(dbfork_options *o);
+/* Fills *o with defaults (all zero, which means "the defaults above") and
+ * sets o->size. Always call it first. Call it as dbfork_options_init(&o):
+ * the macro passes sizeof(dbfork_options) as your program was compiled, and
+ * the function writes exactly that many bytes. */
+DBFORK_EXTERN void dbfork_options_init(dbfork_options *o, size_t size);
+#define dbfork_options_init(o) dbfork_options_init((o), sizeof *(o))
 
 /* ---------------------------------------------------------------------------
  * Pool lifecycle (parent).
@@ -470,9 +493,16 @@ typedef struct dbfork_pool_stats {
 } dbfork_pool_stats;
 
 /* Fills *ps (if not NULL) and up to `n` entries of `ws` (if not NULL), one per
- * slot. Returns the number of slots (the worker count). Loop thread only. */
-DBFORK_EXTERN int dbfork_pool_stats_get(dbfork_pool *p, dbfork_pool_stats *ps,
-                                        dbfork_worker_stats *ws, size_t n);
+ * slot. Returns the number of slots (the worker count), or DBFORK_EINVAL.
+ * Loop thread only. Call it as dbfork_pool_stats_get(p, &ps, ws, n): the
+ * macro passes the sizes of both structs as your program was compiled; the
+ * library writes within them (fields it does not know read 0) and steps
+ * through ws by your size (docs/ABI.md). */
+DBFORK_EXTERN int dbfork_pool_stats_get(dbfork_pool *p, dbfork_pool_stats *ps, size_t ps_size,
+                                        dbfork_worker_stats *ws, size_t ws_size, size_t n);
+#define dbfork_pool_stats_get(p, ps, ws, n)                                                      \
+  dbfork_pool_stats_get((p), (ps), sizeof(dbfork_pool_stats), (ws), sizeof(dbfork_worker_stats), \
+                        (n))
 
 /* Returns a static name for a DBFORK_WORKER_* state. */
 DBFORK_EXTERN const char *dbfork_worker_state_name(int state);

@@ -7,6 +7,7 @@
 #define DBFORK_INTERNAL_H
 
 #include "dbfork.h"
+#include "dbfork/abi.h"
 #include "proto.h"
 
 #include <stdarg.h>
@@ -45,6 +46,16 @@ void dbfork__panic(const char *file, int line, const char *what) __attribute__((
  * asked for is not tried any more. */
 #define DBFORK__KILL_DEADLINE_MS 3000
 
+/* The smallest sizes callers may pass (docs/ABI.md): each struct up to its
+ * last field of 1.0, the first release with the size-first scheme. Frozen:
+ * a field added later comes after these. */
+#define DBFORK__OPTIONS_SIZE_1_0 DBFORK_ABI_SIZE_TO(dbfork_options, log_level)
+#define DBFORK__POOL_STATS_SIZE_1_0 DBFORK_ABI_SIZE_TO(dbfork_pool_stats, finalizers_failed)
+#define DBFORK__WORKER_STATS_SIZE_1_0 DBFORK_ABI_SIZE_TO(dbfork_worker_stats, rss_bytes)
+#define DBFORK__TASK_DEF_SIZE_1_0 DBFORK_ABI_SIZE_TO(dbfork_task_def, arg)
+/* Larger is no struct of ours: garbage, or an uninitialised size. */
+#define DBFORK__STRUCT_SIZE_MAX 65536
+
 /* A failure's detail, carried from the worker to the completion. */
 typedef struct dbfork__err {
   int code; /* negative DBFORK_E* */
@@ -81,12 +92,6 @@ typedef struct dbfork__conf {
   unsigned int ntasks;
 } dbfork__conf;
 
-/* Copies a caller's struct of src_size bytes (its own sizeof, see
- * docs/ABI.md) into dst of dst_size bytes: the common prefix is copied,
- * fields the caller's layout lacks are zero (their defaults). Returns 0, or
- * -1 when the caller's struct is longer and sets a field this library does
- * not know (its bytes past dst_size are not all zero). */
-int dbfork__struct_in(void *dst, size_t dst_size, const void *src, size_t src_size);
 int dbfork__conf_init(dbfork__conf *c, const dbfork_options *in, char *why, size_t whylen);
 void dbfork__conf_free(dbfork__conf *c);
 

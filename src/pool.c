@@ -336,35 +336,43 @@ void dbfork_pool_free(dbfork_pool *p) {
 const char *dbfork_pool_last_error(const dbfork_pool *p) { return p ? p->last_error : ""; }
 
 /* ---- stats ---- */
-int dbfork_pool_stats_get(dbfork_pool *p, dbfork_pool_stats *ps, dbfork_worker_stats *ws,
-                          size_t n) {
+/* Written within the caller's sizes, stepping through ws by its size
+ * (docs/ABI.md); the name in parentheses escapes dbfork.h's macro. */
+int(dbfork_pool_stats_get)(dbfork_pool *p, dbfork_pool_stats *ps, size_t ps_size,
+                           dbfork_worker_stats *ws, size_t ws_size, size_t n) {
   int i;
   if (!p) return DBFORK_EINVAL;
+  if ((ps && (ps_size < DBFORK__POOL_STATS_SIZE_1_0 || ps_size > DBFORK__STRUCT_SIZE_MAX)) ||
+      (ws && (ws_size < DBFORK__WORKER_STATS_SIZE_1_0 || ws_size > DBFORK__STRUCT_SIZE_MAX)))
+    return DBFORK_EINVAL;
   if (ps) {
+    dbfork_pool_stats st;
     /* Submitting threads count st.submitted under mu. */
     pthread_mutex_lock(&p->mu);
-    *ps = p->st;
-    ps->queued = p->queue.n;
+    st = p->st;
+    st.queued = p->queue.n;
     pthread_mutex_unlock(&p->mu);
-    ps->in_flight = p->in_flight;
+    st.in_flight = p->in_flight;
+    dbfork_abi_copy_out(ps, ps_size, &st, sizeof st);
   }
   for (i = 0; ws && i < p->nslots && (size_t)i < n; i++) {
     dbfork__slot *s = &p->slots[i];
     dbfork__proc *pr = s->cur;
-    dbfork_worker_stats *w = &ws[i];
-    memset(w, 0, sizeof *w);
-    w->slot = i;
-    w->tasks_ok = s->tasks_ok;
-    w->tasks_failed = s->tasks_failed;
-    w->tasks_retried = s->tasks_retried;
-    w->restarts = s->restarts;
-    w->state = DBFORK_WORKER_EMPTY;
+    dbfork_worker_stats w;
+    memset(&w, 0, sizeof w);
+    w.slot = i;
+    w.tasks_ok = s->tasks_ok;
+    w.tasks_failed = s->tasks_failed;
+    w.tasks_retried = s->tasks_retried;
+    w.restarts = s->restarts;
+    w.state = DBFORK_WORKER_EMPTY;
     if (pr && !pr->reaped) {
-      w->pid = (long)pr->pid;
-      w->connection_id = pr->conn_id;
-      w->state = pr->state;
-      w->rss_bytes = dbfork__rss_bytes(pr->pid);
+      w.pid = (long)pr->pid;
+      w.connection_id = pr->conn_id;
+      w.state = pr->state;
+      w.rss_bytes = dbfork__rss_bytes(pr->pid);
     }
+    dbfork_abi_copy_out((char *)ws + (size_t)i * ws_size, ws_size, &w, sizeof w);
   }
   return p->nslots;
 }

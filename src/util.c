@@ -100,7 +100,12 @@ size_t dbfork__rss_bytes(pid_t pid) {
   return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-void dbfork_options_init(dbfork_options *o) { memset(o, 0, sizeof *o); }
+/* The name in parentheses: dbfork.h's macro of the same name is not expanded. */
+void(dbfork_options_init)(dbfork_options *o, size_t size) {
+  if (!o || size < sizeof o->size) return;
+  memset(o, 0, size);
+  o->size = size;
+}
 
 static int own_str(dbfork__conf *c, const char **field, int *k) {
   if (!*field) return 0;
@@ -111,20 +116,10 @@ static int own_str(dbfork__conf *c, const char **field, int *k) {
   return 0;
 }
 
-int dbfork__struct_in(void *dst, size_t dst_size, const void *src, size_t src_size) {
-  const unsigned char *extra = (const unsigned char *)src + dst_size;
-  size_t i;
-  memset(dst, 0, dst_size);
-  memcpy(dst, src, src_size < dst_size ? src_size : dst_size);
-  for (i = dst_size; i < src_size; i++)
-    if (extra[i - dst_size]) return -1;
-  return 0;
-}
-
 /* The task table: the library's own copy, names included. */
 static int conf_tasks(dbfork__conf *c, char *why, size_t whylen) {
   dbfork_options *o = &c->o;
-  const size_t min = offsetof(dbfork_task_def, arg) + sizeof(void *);
+  const size_t min = DBFORK__TASK_DEF_SIZE_1_0;
   unsigned int i, j, n = o->ntasks;
   size_t stride;
   if (!o->tasks) {
@@ -148,7 +143,7 @@ static int conf_tasks(dbfork__conf *c, char *why, size_t whylen) {
   /* Every entry was compiled with the same sizeof: the first one's is the
    * table's stride (docs/ABI.md). */
   stride = o->tasks[0].size;
-  if (stride < min) {
+  if (stride < min || stride > DBFORK__STRUCT_SIZE_MAX) {
     snprintf(why, whylen, "tasks[0].size=%zu: write task entries with DBFORK_TASK()", stride);
     return DBFORK_EINVAL;
   }
@@ -161,7 +156,7 @@ static int conf_tasks(dbfork__conf *c, char *why, size_t whylen) {
     const dbfork_task_def *in = (const void *)((const char *)o->tasks + (size_t)i * stride);
     dbfork_task_def *t = &c->tasks[i];
     const char *name;
-    if (in->size != stride || dbfork__struct_in(t, sizeof *t, in, stride) != 0) {
+    if (in->size != stride || dbfork_abi_copy_in(t, sizeof *t, in, stride) != 0) {
       t->name = NULL;
       snprintf(why, whylen, "tasks[%u]: size %zu, or a field this library does not know", i,
                in->size);
@@ -193,8 +188,24 @@ int dbfork__conf_init(dbfork__conf *c, const dbfork_options *in, char *why, size
   int k = 0, rc;
   size_t i;
   memset(c, 0, sizeof *c);
-  *o = *in;
   why[0] = 0;
+  /* The caller's struct is as long as its program's dbfork.h made it: read
+   * that much, not ours (docs/ABI.md). */
+  if (in->size < DBFORK__OPTIONS_SIZE_1_0 || in->size > DBFORK__STRUCT_SIZE_MAX) {
+    snprintf(why, whylen,
+             "options.size=%zu is no dbfork_options size: initialise the options with "
+             "dbfork_options_init()",
+             in->size);
+    return DBFORK_EINVAL;
+  }
+  if (dbfork_abi_copy_in(o, sizeof *o, in, in->size) != 0) {
+    snprintf(why, whylen,
+             "the options set a field libdbfork %s does not know (the program was built "
+             "against a newer dbfork.h)",
+             dbfork_version());
+    return DBFORK_EINVAL;
+  }
+  o->size = sizeof *o;
   if (o->workers < 0 || o->workers > 4096) {
     snprintf(why, whylen, "option workers=%d out of range 1..4096", o->workers);
     return DBFORK_EINVAL;

@@ -9,7 +9,8 @@
 #    exists.
 # 2. Each page has the sections Synopsis, Description, Return value, Errors,
 #    Example, and its Synopsis holds the header's prototype (whitespace
-#    aside), so a changed signature fails until the page follows.
+#    aside), so a changed signature fails until the page follows — and the
+#    header's macro of the same name, if there is one.
 # 3. docs/errors.md lists exactly the codes of DBFORK_ERRNO_MAP, each with
 #    the same value and message. ERRORS_DUMP (errors_dump.c) prints the map as
 #    compiled, and itself checks dbfork_err_name/dbfork_strerror against it.
@@ -74,6 +75,13 @@ while read -r f; do
   if ! code_of "$page" Synopsis | nows | grep -qF -- "$(nows <<<"$proto")"; then
     err "$page: the Synopsis does not hold the header's prototype:"
     echo "    $proto" >&2
+  fi
+  # A function the header wraps in a macro of the same name (the ABI's
+  # size-passing macros, docs/ABI.md): the Synopsis shows the macro too,
+  # the form programs call.
+  macro=$(grep -oE "^#define $f\([^)]*\)" "$HDR" | head -n1)
+  if [ -n "$macro" ] && ! code_of "$page" Synopsis | nows | grep -qF -- "$(nows <<<"$macro")"; then
+    err "$page: the header defines the macro '$macro'; the Synopsis must show it"
   fi
 done <<<"$funcs"
 
