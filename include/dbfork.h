@@ -61,6 +61,7 @@
 #define DBFORK_H
 
 #include <errno.h>
+#include <mysql.h> /* MYSQL: see below */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -162,8 +163,11 @@ DBFORK_EXTERN const char *dbfork_err_name(int err);
  * ------------------------------------------------------------------------- */
 typedef struct dbfork_pool dbfork_pool;     /* parent side, opaque */
 typedef struct dbfork_worker dbfork_worker; /* child side, opaque */
-struct st_mysql;                            /* MYSQL from <mysql.h> */
-struct uv_loop_s;                           /* uv_loop_t from <uv.h> */
+/* MYSQL comes from <mysql.h>, included above rather than declared: its
+ * struct tag is st_mysql in MariaDB Connector/C and MYSQL in MySQL 8's
+ * libmysqlclient, so no forward declaration fits both. (The client library
+ * is a public dependency of dbfork anyway: the API hands out MYSQL*.) */
+struct uv_loop_s; /* uv_loop_t from <uv.h> */
 
 /* The outcome of one task, handed to its completion callback. Every pointer
  * in it is owned by the pool and valid only during the callback: copy what
@@ -525,7 +529,7 @@ DBFORK_EXTERN const char *dbfork_worker_state_name(int state);
  * that fails they get an unconnected handle: every call on it fails with a
  * client error (2006 "server has gone away") instead of crashing. The
  * pointer may change between calls: fetch it again rather than keep it. */
-DBFORK_EXTERN struct st_mysql *dbfork_worker_mysql(dbfork_worker *w);
+DBFORK_EXTERN MYSQL *dbfork_worker_mysql(dbfork_worker *w);
 
 /* The worker's slot (0 .. workers-1), and its server connection id (0 until
  * connected). */
@@ -579,7 +583,7 @@ DBFORK_EXTERN int dbfork_worker_stopping(const dbfork_worker *w);
  * fd number stays taken and the parent's session is untouched), then the
  * handle's memory is released. Use it in a child you forked yourself.
  * NULL is fine. Returns 0 or -errno. */
-DBFORK_EXTERN int dbfork_mysql_abandon(struct st_mysql *m);
+DBFORK_EXTERN int dbfork_mysql_abandon(MYSQL *m);
 
 /* Opens a connection for the calling process (the parent's own queries)
  * with exactly what a worker of a pool made from *o would use: host, port,
@@ -597,19 +601,18 @@ DBFORK_EXTERN int dbfork_mysql_abandon(struct st_mysql *m);
  * DBFORK_ECONNECT, with *out = NULL and, if errbuf is not NULL, a
  * NUL-terminated message of at most errlen bytes naming the option or
  * giving the server's error and its MySQL error number. */
-DBFORK_EXTERN int dbfork_connect(struct st_mysql **out, const dbfork_options *o, char *errbuf,
-                                 size_t errlen);
+DBFORK_EXTERN int dbfork_connect(MYSQL **out, const dbfork_options *o, char *errbuf, size_t errlen);
 
 /* Closes a handle opened by dbfork_connect() (sends COM_QUIT) and forgets
  * its ownership record. NULL is fine. Never use it on a handle inherited
  * across fork: see dbfork_mysql_abandon(). */
-DBFORK_EXTERN void dbfork_mysql_close(struct st_mysql *m);
+DBFORK_EXTERN void dbfork_mysql_close(MYSQL *m);
 
 /* The pid ownership guard. Returns 0 if `m` was opened through dbfork by the
  * calling process; DBFORK_EOWNER if it was opened by another process (it was
  * inherited across fork: using it would speak on the parent's session);
  * DBFORK_EINVAL if dbfork did not open it or m is NULL. */
-DBFORK_EXTERN int dbfork_mysql_check_owner(struct st_mysql *m);
+DBFORK_EXTERN int dbfork_mysql_check_owner(MYSQL *m);
 
 #ifdef __cplusplus
 }

@@ -96,17 +96,16 @@ int dbfork__conf_init(dbfork__conf *c, const dbfork_options *in, char *why, size
 void dbfork__conf_free(dbfork__conf *c);
 
 /* ---- mysql.c ---- */
-struct st_mysql;
 void dbfork__mysql_library_init(void);
 /* Opens a connection per the options; connect attributes carry program_name
  * and the slot (-1 for the parent's control connection). Retries transient
  * errors (server not up, too many connections) with backoff until
  * deadline_ms has passed; permanent errors (access denied, unknown database)
  * fail at once. Returns 0 and *out, or fills *err and returns its code. */
-int dbfork__mysql_connect(const dbfork_options *o, int slot, unsigned int deadline_ms,
-                          struct st_mysql **out, dbfork__err *err);
+int dbfork__mysql_connect(const dbfork_options *o, int slot, unsigned int deadline_ms, MYSQL **out,
+                          dbfork__err *err);
 /* Fills *err from the handle's last error with the given class. */
-void dbfork__mysql_err(struct st_mysql *m, int code, dbfork__err *err);
+void dbfork__mysql_err(MYSQL *m, int code, dbfork__err *err);
 /* 1 for errors that mean the connection is gone (2006, 2013, 2055, ...). */
 int dbfork__mysql_is_lost(unsigned int mysql_errno);
 /* 1 for errors a transaction can be retried after (1213 deadlock, 1205 lock wait). */
@@ -115,7 +114,7 @@ int dbfork__mysql_is_retryable(unsigned int mysql_errno);
  * returns 0 or -errno. */
 int dbfork__fd_neutralise(int fd);
 /* Closes the handle normally (COM_QUIT) and forgets its ownership record. */
-void dbfork__mysql_close(struct st_mysql *m);
+void dbfork__mysql_close(MYSQL *m);
 uint64_t dbfork__now_ms(void);
 void dbfork__sleep_ms(unsigned int ms);
 /* A random number in [0, n) from a per-process generator seeded by pid and time. */

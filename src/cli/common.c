@@ -186,25 +186,15 @@ void cli_conn_pool_options(const cli_conn *c, dbfork_options *o) {
 }
 
 MYSQL *cli_connect(const cli_conn *c) {
-  MYSQL *m = mysql_init(NULL);
-  if (!m) return NULL;
-  if (!c->no_defaults) {
-    if (c->defaults_file) mysql_options(m, MYSQL_READ_DEFAULT_FILE, c->defaults_file);
-    mysql_options(m, MYSQL_READ_DEFAULT_GROUP, "dbfork");
-  }
-  mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-  mysql_options4(m, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "dbfork-cli");
-  if (c->ssl_ca || c->ssl_cert || c->ssl_key)
-    mysql_ssl_set(m, c->ssl_key, c->ssl_cert, c->ssl_ca, NULL, NULL);
-  if (c->ssl_mode && strcmp(c->ssl_mode, "DISABLED") && strcmp(c->ssl_mode, "PREFERRED")) {
-    my_bool yes = 1, verify = strcmp(c->ssl_mode, "REQUIRED") != 0;
-    mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &yes);
-    mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
-  }
-  if (!mysql_real_connect(m, c->host, c->user, c->password, c->database, c->port, c->socket, 0)) {
-    fprintf(stderr, "dbfork: cannot connect to the server: %s (MySQL error %u)\n", mysql_error(m),
-            mysql_errno(m));
-    mysql_close(m);
+  /* Exactly what the workers use (option files, TLS, attributes), through
+   * the library: one connection recipe for the command and its pools. */
+  dbfork_options o;
+  MYSQL *m = NULL;
+  char err[512];
+  cli_conn_pool_options(c, &o);
+  o.program_name = "dbfork-cli";
+  if (dbfork_connect(&m, &o, err, sizeof err) != 0) {
+    fprintf(stderr, "dbfork: cannot connect to the server: %s\n", err);
     return NULL;
   }
   return m;
