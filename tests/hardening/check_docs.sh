@@ -14,6 +14,8 @@
 # 3. docs/errors.md lists exactly the codes of DBFORK_ERRNO_MAP, each with
 #    the same value and message. ERRORS_DUMP (errors_dump.c) prints the map as
 #    compiled, and itself checks dbfork_err_name/dbfork_strerror against it.
+#    Its retry table is what `ERRORS_DUMP --retry-table` computes from the
+#    decision functions (src/fate.c), word for word.
 # 4. With CC: each page's Example compiles (-fsyntax-only -Werror) against
 #    the header, like curl's documentation examples.
 set -uo pipefail
@@ -102,6 +104,16 @@ if [ "$(sort <<<"$want")" != "$(sort <<<"$got")" ]; then
 fi
 dups=$(cut -f1 <<<"$got" | sort | uniq -d)
 [ -z "$dups" ] || err "docs/errors.md lists codes twice: $dups"
+
+# The retry table is the decision functions' own answer (errors_dump
+# --retry-table runs them), verbatim between its markers.
+want_retry=$("$DUMP" --retry-table) || err "$DUMP --retry-table failed"
+got_retry=$(awk '/^<!-- retry-table: generated/ {on = 1; next} /^<!-- retry-table: end/ {on = 0} on' \
+  "$ERRDOC")
+if [ "$want_retry" != "$got_retry" ]; then
+  err "docs/errors.md's retry table is not what the code decides (< code, > docs):"
+  diff <(echo "$want_retry") <(echo "$got_retry") | grep '^[<>]' | sed 's/^/    /' >&2
+fi
 
 # --- 4. the examples compile -------------------------------------------------
 if [ -n "$CC" ]; then
