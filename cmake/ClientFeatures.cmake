@@ -25,6 +25,34 @@ macro(_dbfork_client_check name body)
   endif()
 endmacro()
 
+# One need: the first of the ways (pairs of "FEATURE FEATURE..." and a
+# label) whose features were all found is the choice, appended to _summary;
+# none is `what`, appended to _missing (both in the caller's scope).
+function(_dbfork_client_need what)
+  set(_ways ${ARGN})
+  list(LENGTH _ways _n)
+  math(EXPR _last "${_n} - 1")
+  foreach(_i RANGE 0 ${_last} 2)
+    math(EXPR _j "${_i} + 1")
+    list(GET _ways ${_i} _features)
+    list(GET _ways ${_j} _label)
+    separate_arguments(_features)
+    set(_all TRUE)
+    foreach(_f ${_features})
+      if(NOT HAVE_${_f})
+        set(_all FALSE)
+      endif()
+    endforeach()
+    if(_all)
+      list(APPEND _summary "${_label}")
+      set(_summary "${_summary}" PARENT_SCOPE)
+      return()
+    endif()
+  endforeach()
+  list(APPEND _missing "${what}")
+  set(_missing "${_missing}" PARENT_SCOPE)
+endfunction()
+
 function(dbfork_client_features out)
   set(CMAKE_REQUIRED_INCLUDES ${ARGN})
   set(CMAKE_REQUIRED_QUIET ON)
@@ -53,43 +81,22 @@ function(dbfork_client_features out)
 
   set(_missing "")
   set(_summary "")
-  # TLS modes: Connector/C's enforce + verify (tested), or MySQL's SSL mode.
-  if(HAVE_MYSQL_OPT_SSL_ENFORCE AND HAVE_MY_BOOL AND HAVE_MYSQL_OPTIONSV)
-    list(APPEND _summary "TLS mode: MYSQL_OPT_SSL_ENFORCE + MYSQL_OPT_SSL_VERIFY_SERVER_CERT (my_bool)")
-  elseif(HAVE_MYSQL_OPT_SSL_MODE)
-    list(APPEND _summary "TLS mode: MYSQL_OPT_SSL_MODE")
-  else()
-    list(APPEND _missing "a TLS mode option (MYSQL_OPT_SSL_ENFORCE with my_bool and mysql_optionsv, or MYSQL_OPT_SSL_MODE with SSL_MODE_*)")
-  endif()
-  # TLS files.
-  if(HAVE_MYSQL_SSL_SET)
-    list(APPEND _summary "TLS files: mysql_ssl_set()")
-  elseif(HAVE_MYSQL_OPT_SSL_FILES)
-    list(APPEND _summary "TLS files: MYSQL_OPT_SSL_CA/CERT/KEY")
-  else()
-    list(APPEND _missing "a way to set the TLS CA, certificate and key (mysql_ssl_set or MYSQL_OPT_SSL_CA/CERT/KEY)")
-  endif()
-  # The socket under a handle (dbfork_mysql_abandon).
-  if(HAVE_MYSQL_GET_SOCKET)
-    list(APPEND _summary "socket of a handle: mysql_get_socket()")
-  elseif(HAVE_MYSQL_NET_FD)
-    list(APPEND _summary "socket of a handle: MYSQL.net.fd")
-  else()
-    list(APPEND _missing "the socket of a MYSQL handle (mysql_get_socket or MYSQL.net.fd)")
-  endif()
-  # The client library's auto-reconnect, which dbfork turns off.
-  if(HAVE_MYSQL_OPT_RECONNECT AND HAVE_MY_BOOL AND HAVE_MYSQL_OPTIONSV)
-    list(APPEND _summary "auto-reconnect off: mysql_optionsv(MYSQL_OPT_RECONNECT, my_bool)")
-  elseif(HAVE_MYSQL_RECONNECT_FIELD)
-    list(APPEND _summary "auto-reconnect off: MYSQL.reconnect = 0")
-  else()
-    list(APPEND _missing "a way to turn auto-reconnect off (MYSQL_OPT_RECONNECT with my_bool and mysql_optionsv, or MYSQL.reconnect)")
-  endif()
-  if(HAVE_MYSQL_OPTIONS4_ATTRS)
-    list(APPEND _summary "connect attributes: mysql_options4(MYSQL_OPT_CONNECT_ATTR_ADD)")
-  else()
-    list(APPEND _missing "connect attributes (mysql_options4 with MYSQL_OPT_CONNECT_ATTR_ADD)")
-  endif()
+  _dbfork_client_need("a TLS mode option (MYSQL_OPT_SSL_ENFORCE with my_bool and mysql_optionsv, or MYSQL_OPT_SSL_MODE with SSL_MODE_*)"
+    "MYSQL_OPT_SSL_ENFORCE MY_BOOL MYSQL_OPTIONSV"
+    "TLS mode: MYSQL_OPT_SSL_ENFORCE + MYSQL_OPT_SSL_VERIFY_SERVER_CERT (my_bool)"
+    "MYSQL_OPT_SSL_MODE" "TLS mode: MYSQL_OPT_SSL_MODE")
+  _dbfork_client_need("a way to set the TLS CA, certificate and key (mysql_ssl_set or MYSQL_OPT_SSL_CA/CERT/KEY)"
+    "MYSQL_SSL_SET" "TLS files: mysql_ssl_set()"
+    "MYSQL_OPT_SSL_FILES" "TLS files: MYSQL_OPT_SSL_CA/CERT/KEY")
+  _dbfork_client_need("the socket of a MYSQL handle (mysql_get_socket or MYSQL.net.fd)"
+    "MYSQL_GET_SOCKET" "socket of a handle: mysql_get_socket()"
+    "MYSQL_NET_FD" "socket of a handle: MYSQL.net.fd")
+  _dbfork_client_need("a way to turn auto-reconnect off (MYSQL_OPT_RECONNECT with my_bool and mysql_optionsv, or MYSQL.reconnect)"
+    "MYSQL_OPT_RECONNECT MY_BOOL MYSQL_OPTIONSV"
+    "auto-reconnect off: mysql_optionsv(MYSQL_OPT_RECONNECT, my_bool)"
+    "MYSQL_RECONNECT_FIELD" "auto-reconnect off: MYSQL.reconnect = 0")
+  _dbfork_client_need("connect attributes (mysql_options4 with MYSQL_OPT_CONNECT_ATTR_ADD)"
+    "MYSQL_OPTIONS4_ATTRS" "connect attributes: mysql_options4(MYSQL_OPT_CONNECT_ATTR_ADD)")
 
   if(_missing)
     string(REPLACE ";" "\n  - " _m "${_missing}")

@@ -110,6 +110,10 @@ static void on_wait_timer(uv_timer_t *t) { proc_reap(t->data); }
  * called from an API function after the loop sat idle: refresh it first, or
  * a limit fires early by the idle time. */
 static void arm(uv_timer_t *t, uv_timer_cb cb, uint64_t ms) {
+  if (!ms) {
+    uv_timer_stop(t); /* 0: the core asks for no timer */
+    return;
+  }
   uv_update_time(t->loop);
   uv_timer_start(t, cb, ms, 0);
 }
@@ -126,10 +130,7 @@ static void on_life_timer(uv_timer_t *t) {
 }
 
 void dbfork__io_limit_timer(dbfork__proc *pr, uint64_t ms) {
-  if (ms)
-    arm(&pr->io->limit_timer, on_limit_timer, ms);
-  else
-    uv_timer_stop(&pr->io->limit_timer);
+  arm(&pr->io->limit_timer, on_limit_timer, ms);
 }
 
 void dbfork__io_life_timer(dbfork__proc *pr, uint64_t ms) {
@@ -142,10 +143,7 @@ static void on_respawn(uv_timer_t *t) {
 }
 
 void dbfork__io_respawn_timer(dbfork_pool *p, int slot, uint64_t ms) {
-  if (ms)
-    arm(&p->io->respawn[slot], on_respawn, ms);
-  else
-    uv_timer_stop(&p->io->respawn[slot]);
+  arm(&p->io->respawn[slot], on_respawn, ms);
 }
 
 static void on_grace(uv_timer_t *t) {
@@ -153,12 +151,7 @@ static void on_grace(uv_timer_t *t) {
   dbfork__ev_grace_timer(pio->pool);
 }
 
-void dbfork__io_grace_timer(dbfork_pool *p, uint64_t ms) {
-  if (ms)
-    arm(&p->io->grace_timer, on_grace, ms);
-  else
-    uv_timer_stop(&p->io->grace_timer);
-}
+void dbfork__io_grace_timer(dbfork_pool *p, uint64_t ms) { arm(&p->io->grace_timer, on_grace, ms); }
 
 /* ---- writing ----
  * uv_buf_init() takes an unsigned int and uv_try_write() returns an int,

@@ -405,6 +405,39 @@ static void describe_exit(char *out, size_t n, int st) {
     snprintf(out, n, "exited with status %d", WEXITSTATUS(st));
 }
 
+/* The completion's message for a task fate.h completes. */
+static void fate_message(char *out, size_t n, int why, const dbfork_pool *p, const dbfork__proc *pr,
+                         const char *how) {
+  char who[64];
+  snprintf(who, sizeof who, "worker %d (pid %ld)", pr->slot, (long)pr->pid);
+  switch (why) {
+    case DBFORK__FATE_RESULT_LOST_COMMIT:
+      snprintf(out, n,
+               "%s %s after the task's COMMIT but before its result reached the parent: the "
+               "transaction may or may not have committed",
+               who, how);
+      break;
+    case DBFORK__FATE_RESULT_LOST:
+      snprintf(out, n,
+               "the task finished in %s, which then %s before its result reached the parent; "
+               "not retried",
+               who, how);
+      break;
+    case DBFORK__FATE_HARD_LIMIT:
+      snprintf(out, n, "task exceeded the hard time limit of %u ms", p->o->hard_time_limit_ms);
+      break;
+    case DBFORK__FATE_COMMIT_IN_FLIGHT:
+      snprintf(out, n,
+               "%s %s while COMMIT was in flight: the transaction may or may not have committed",
+               who, how);
+      break;
+    case DBFORK__FATE_WORKER_LOST:
+      snprintf(out, n, "%s %s while running the task", who, how);
+      break;
+    default: snprintf(out, n, "pool terminated before the task finished");
+  }
+}
+
 /* Completes or requeues each task the exited worker held (fate.h). */
 static void settle_tasks(dbfork_pool *p, dbfork__proc *pr, int lost, const char *how) {
   dbfork__slot *s = &p->slots[pr->slot];
@@ -418,6 +451,7 @@ static void settle_tasks(dbfork_pool *p, dbfork__proc *pr, int lost, const char 
   while ((t = dbfork__tq_pop(&pr->inflight))) {
     dbfork__fate_in in;
     dbfork__fate f;
+    char msg[DBFORK__MSG_MSG_MAX];
     memset(&in, 0, sizeof in);
     in.finished = t->seq <= done_seq;
     in.running = !in.finished && t->seq == running_seq && lost;
@@ -438,36 +472,8 @@ static void settle_tasks(dbfork_pool *p, dbfork__proc *pr, int lost, const char 
       dbfork__tq_push(&back, t);
       continue;
     }
-    switch (f.why) {
-      case DBFORK__FATE_RESULT_LOST_COMMIT:
-        dbfork__complete_code(p, t, pr, f.code,
-                              "worker %d (pid %ld) %s after the task's COMMIT but before its "
-                              "result reached the parent: the transaction may or may not have "
-                              "committed",
-                              pr->slot, (long)pr->pid, how);
-        break;
-      case DBFORK__FATE_RESULT_LOST:
-        dbfork__complete_code(p, t, pr, f.code,
-                              "the task finished in worker %d (pid %ld), which then %s before its "
-                              "result reached the parent; not retried",
-                              pr->slot, (long)pr->pid, how);
-        break;
-      case DBFORK__FATE_HARD_LIMIT:
-        dbfork__complete_code(p, t, pr, f.code, "task exceeded the hard time limit of %u ms",
-                              p->o->hard_time_limit_ms);
-        break;
-      case DBFORK__FATE_COMMIT_IN_FLIGHT:
-        dbfork__complete_code(p, t, pr, f.code,
-                              "worker %d (pid %ld) %s while COMMIT was in flight: the transaction "
-                              "may or may not have committed",
-                              pr->slot, (long)pr->pid, how);
-        break;
-      case DBFORK__FATE_WORKER_LOST:
-        dbfork__complete_code(p, t, pr, f.code, "worker %d (pid %ld) %s while running the task",
-                              pr->slot, (long)pr->pid, how);
-        break;
-      default: dbfork__complete_code(p, t, pr, f.code, "pool terminated before the task finished");
-    }
+    fate_message(msg, sizeof msg, f.why, p, pr, how);
+    dbfork__complete_code(p, t, pr, f.code, "%s", msg);
   }
   /* Back to the front of the queue, in their original order. */
   dbfork__requeue_front(p, &back);

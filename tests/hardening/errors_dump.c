@@ -59,93 +59,59 @@ static void parent_cell(char *out, size_t n, dbfork__fate_in in) {
              dbfork_err_name(last.code));
 }
 
-static void row(const char *what, const char *with, const char *without) {
-  printf("| %s | %s | %s |\n", what, with, without);
+/* One row of the table: a situation, asked of the worker's or the parent's
+ * decision function with transaction=1 and without. In the parent, only a
+ * transaction=1 task can have announced a COMMIT. */
+typedef struct situation {
+  const char *what;
+  int parent;           /* asked of dbfork__task_fate, else dbfork__attempt_decide */
+  int with_only;        /* about the pool's COMMIT: no answer without transaction=1 */
+  dbfork__attempt_in w; /* code, lost, retryable (transaction is the column's) */
+  dbfork__fate_in f;    /* finished, running, committing, hard_killed, stopping */
+} situation;
+
+static const situation situations[] = {
+    {"deadlock (1213) or lock wait timeout (1205)", .w = {.code = DBFORK_ESQL, .retryable = 1}},
+    {"connection lost while the task ran", .w = {.code = DBFORK_ESQL, .lost = 1}},
+    {"connection lost during the pool's COMMIT", .with_only = 1,
+     .w = {.code = DBFORK_ESQL, .lost = 1, .in_commit = 1}},
+    {"any other SQL error (duplicate key, syntax, ...)", .w = {.code = DBFORK_ESQL}},
+    {"the task function failed without an SQL error", .w = {.code = DBFORK_ETASK}},
+    {"its worker died (SIGKILL, OOM, crash) while running it", .parent = 1, .f = {.running = 1}},
+    {"its worker died after announcing the pool's COMMIT", .parent = 1, .with_only = 1,
+     .f = {.running = 1, .committing = 1}},
+    {"it finished, but its worker died before the result arrived", .parent = 1,
+     .f = {.finished = 1, .committing = 1}},
+    {"its worker died before starting it", .parent = 1},
+    {"it passed `hard_time_limit_ms` (its worker was SIGKILLed)", .parent = 1,
+     .f = {.running = 1, .hard_killed = 1}},
+    {"the pool was terminated before it ran", .parent = 1, .f = {.stopping = 1}},
+};
+
+static void cell(char *out, size_t n, const situation *s, int transaction) {
+  dbfork__attempt_in w = s->w;
+  dbfork__fate_in f = s->f;
+  if (s->with_only && !transaction) {
+    snprintf(out, n, "— (the pool sends no COMMIT)");
+  } else if (s->parent) {
+    if (!transaction) f.committing = 0;
+    parent_cell(out, n, f);
+  } else {
+    w.transaction = transaction;
+    worker_cell(out, n, w);
+  }
 }
 
 static void retry_table(void) {
-  static const char *none = "— (the pool sends no COMMIT)";
-  char a[256], b[256];
-  dbfork__attempt_in w;
-  dbfork__fate_in f;
+  char with[256], without[256];
+  size_t i;
   printf("| What happened to the task | With `transaction = 1` | Without |\n");
   printf("| --- | --- | --- |\n");
-
-  memset(&w, 0, sizeof w);
-  w.code = DBFORK_ESQL;
-  w.retryable = 1;
-  w.transaction = 1;
-  worker_cell(a, sizeof a, w);
-  w.transaction = 0;
-  worker_cell(b, sizeof b, w);
-  row("deadlock (1213) or lock wait timeout (1205)", a, b);
-
-  memset(&w, 0, sizeof w);
-  w.code = DBFORK_ESQL;
-  w.lost = 1;
-  w.transaction = 1;
-  worker_cell(a, sizeof a, w);
-  w.transaction = 0;
-  worker_cell(b, sizeof b, w);
-  row("connection lost while the task ran", a, b);
-
-  memset(&w, 0, sizeof w);
-  w.code = DBFORK_ESQL;
-  w.lost = 1;
-  w.transaction = 1;
-  w.in_commit = 1;
-  worker_cell(a, sizeof a, w);
-  row("connection lost during the pool's COMMIT", a, none);
-
-  memset(&w, 0, sizeof w);
-  w.code = DBFORK_ESQL;
-  w.transaction = 1;
-  worker_cell(a, sizeof a, w);
-  w.transaction = 0;
-  worker_cell(b, sizeof b, w);
-  row("any other SQL error (duplicate key, syntax, ...)", a, b);
-
-  memset(&w, 0, sizeof w);
-  w.code = DBFORK_ETASK;
-  w.transaction = 1;
-  worker_cell(a, sizeof a, w);
-  w.transaction = 0;
-  worker_cell(b, sizeof b, w);
-  row("the task function failed without an SQL error", a, b);
-
-  memset(&f, 0, sizeof f);
-  f.running = 1;
-  parent_cell(a, sizeof a, f);
-  row("its worker died (SIGKILL, OOM, crash) while running it", a, a);
-
-  memset(&f, 0, sizeof f);
-  f.running = 1;
-  f.committing = 1;
-  parent_cell(a, sizeof a, f);
-  row("its worker died after announcing the pool's COMMIT", a, none);
-
-  memset(&f, 0, sizeof f);
-  f.finished = 1;
-  f.committing = 1;
-  parent_cell(a, sizeof a, f);
-  f.committing = 0;
-  parent_cell(b, sizeof b, f);
-  row("it finished, but its worker died before the result arrived", a, b);
-
-  memset(&f, 0, sizeof f);
-  parent_cell(a, sizeof a, f);
-  row("its worker died before starting it", a, a);
-
-  memset(&f, 0, sizeof f);
-  f.running = 1;
-  f.hard_killed = 1;
-  parent_cell(a, sizeof a, f);
-  row("it passed `hard_time_limit_ms` (its worker was SIGKILLed)", a, a);
-
-  memset(&f, 0, sizeof f);
-  f.stopping = 1;
-  parent_cell(a, sizeof a, f);
-  row("the pool was terminated before it ran", a, a);
+  for (i = 0; i < sizeof situations / sizeof situations[0]; i++) {
+    cell(with, sizeof with, &situations[i], 1);
+    cell(without, sizeof without, &situations[i], 0);
+    printf("| %s | %s | %s |\n", situations[i].what, with, without);
+  }
 }
 
 int main(int argc, char **argv) {
