@@ -103,7 +103,7 @@ int dbfork__mysql_is_lost(unsigned int e) {
 }
 
 int dbfork__mysql_is_retryable(unsigned int e) {
-  return e == 1213    /* ER_LOCK_DEADLOCK */
+  return e == 1213 /* ER_LOCK_DEADLOCK */
          || e == 1205 /* ER_LOCK_WAIT_TIMEOUT */;
 }
 
