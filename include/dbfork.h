@@ -594,7 +594,8 @@ DBFORK_EXTERN int dbfork_mysql_abandon(MYSQL *m);
  * auto-reconnect is off, as on the workers' connections. Transient errors
  * (server starting, too many connections) are retried with backoff for up
  * to connect_timeout seconds; others fail at once. Blocking. *o is only
- * read during the call.
+ * read during the call, and must have been initialised with
+ * dbfork_options_init() (docs/ABI.md), as for dbfork_pool_new().
  * Returns 0 and sets *out (owned by the caller: close it with
  * dbfork_mysql_close(); dbfork_mysql_check_owner() knows it); or
  * DBFORK_EINVAL (NULL argument or bad option), DBFORK_ENOMEM, or

@@ -54,11 +54,12 @@ PREFIX=${DBFORK_HARDEN_PREFIX:-$ROOT/build}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 JOBS=${JOBS:-2}
 # The pool-exercising integration tests: the parent's own connection,
-# sessions, finalizers, submit, the caller's loop, initializer failure, clean
+# sessions, finalizers, submit, waiting for idle, named tasks, the caller's
+# loop, initializer failure, clean
 # close/terminate (Aborted_clients), the examples (map, finalizer, caller's
 # loop), and the CLI demo (exec'd: --trace-children). it_map's 100k-task run
 # and the fault tests are left out: too slow under memcheck, or timing-bound.
-VALGRIND_TESTS=${VALGRIND_TESTS:-'^(it_parent_connection|it_sessions|it_finalizers|it_submit|it_caller_loop|it_init_failure|it_aborted_clients\.aborted_clients_unchanged_after_(close_join|terminate)|example\.|hardening_credentials\.password_from_option_file_not_in_cmdline)'}
+VALGRIND_TESTS=${VALGRIND_TESTS:-'^(it_parent_connection|it_sessions|it_finalizers|it_submit|it_idle|it_tasks|it_caller_loop|it_init_failure|it_aborted_clients\.aborted_clients_unchanged_after_(close_join|terminate)|example\.|hardening_credentials\.password_from_option_file_not_in_cmdline)'}
 
 TSAN_TESTS=${TSAN_TESTS:-'^(it_|fault_)'}
 
