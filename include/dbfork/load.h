@@ -164,9 +164,12 @@ typedef void (*dbfork_load_done_fn)(dbfork_load *l, int status, void *ud);
  * Options. Initialise with dbfork_load_options_init(), then set fields.
  * Strings are copied by dbfork_load_new(). NULL or 0 means the default named
  * beside the field. The string options take exactly what `dbfork load`
- * takes on its command line.
+ * takes on its command line. Fields are only ever appended: the struct
+ * carries its size (docs/ABI.md), so a program built against this header
+ * keeps working with a later libdbfork-load.
  * ------------------------------------------------------------------------- */
 typedef struct dbfork_load_options {
+  size_t size;         /* sizeof(dbfork_load_options) in the caller: set by the init macro */
   const char *file;    /* required: a regular file (pipes cannot be split) */
   const char *table;   /* required: "db.table", or "table" with the connection's database */
   const char *columns; /* "a,b,c": the file's columns in order; default all of the table's */
@@ -205,9 +208,12 @@ typedef struct dbfork_load_options {
   void *ud;
 } dbfork_load_options;
 
-/* Fills *o with the defaults (all zero). Always call it first, so that
- * fields added later get their defaults. */
-DBFORK_EXTERN void dbfork_load_options_init(dbfork_load_options *o);
+/* Fills *o with the defaults (all zero) and its size. Always call it first,
+ * as dbfork_load_options_init(&o): the macro passes the caller's sizeof, so
+ * that fields added later get their defaults. NULL is fine (nothing). Options
+ * made any other way (= {0}) are refused by dbfork_load_new(). */
+DBFORK_EXTERN void dbfork_load_options_init(dbfork_load_options *o, size_t size);
+#define dbfork_load_options_init(o) dbfork_load_options_init((o), sizeof *(o))
 
 /* ---------------------------------------------------------------------------
  * Lifecycle.
@@ -343,8 +349,12 @@ typedef struct dbfork_load_stats {
 } dbfork_load_stats;
 
 /* Fills *st. Valid at any time after dbfork_load_new (counts are 0 before
- * the run); on the loop thread. Returns 0, or DBFORK_EINVAL for NULL. */
-DBFORK_EXTERN int dbfork_load_stats_get(dbfork_load *l, dbfork_load_stats *st);
+ * the run); on the loop thread. Call it as dbfork_load_stats_get(l, &st):
+ * the macro passes the caller's sizeof(dbfork_load_stats), and nothing is
+ * written past it (docs/ABI.md; fields are only appended). Returns 0, or
+ * DBFORK_EINVAL for NULL or a size below the struct of 1.0. */
+DBFORK_EXTERN int dbfork_load_stats_get(dbfork_load *l, dbfork_load_stats *st, size_t st_size);
+#define dbfork_load_stats_get(l, st) dbfork_load_stats_get((l), (st), sizeof(dbfork_load_stats))
 
 /* The detail of the last error: names the option, the file and line, the
  * chunk, or gives the server's message. "" if none. Owned by the load,
