@@ -43,17 +43,16 @@ static int add_row(MYSQL *m, uint32_t id) {
 }
 
 /* The finalizer: write what is left. The connection is still open here; the
- * library closes it after the last finalizer. */
-static void flush_at_exit(void *arg) {
-  dbfork_worker *w = arg;
-  if (flush(dbfork_worker_mysql(w)))
-    fprintf(stderr, "worker %d: final flush failed: %s\n", dbfork_worker_slot(w),
-            mysql_error(dbfork_worker_mysql(w)));
+ * library closes it after the last finalizer. A failure (DBFORK_ESQL: the
+ * connection's error) reaches the parent's log. */
+static int flush_at_exit(dbfork_worker *w, void *arg) {
+  (void)arg;
+  return flush(dbfork_worker_mysql(w)) ? DBFORK_ESQL : 0;
 }
 
 static int init(dbfork_worker *w, void *arg) {
   (void)arg;
-  return dbfork_worker_atexit(w, flush_at_exit, w, 0);
+  return dbfork_worker_atexit(w, flush_at_exit, NULL, 0);
 }
 
 /* A task: a 4-byte first id; inserts ROWS_PER_TASK ids from it. */

@@ -61,6 +61,7 @@
 #define DBFORK_H
 
 #include <errno.h>
+#include <mysql.h> /* MYSQL: see below */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,11 +77,16 @@ extern "C" {
 #define DBFORK_PRINTF(a, b)
 #endif
 
-#define DBFORK_VERSION_MAJOR 0
-#define DBFORK_VERSION_MINOR 1
+#define DBFORK_VERSION_MAJOR 1
+#define DBFORK_VERSION_MINOR 0
 #define DBFORK_VERSION_PATCH 0
+/* The header's version as one number for #if: 0xMMmmpp (1.2.3 is 0x010203). */
+#define DBFORK_VERSION_HEX \
+  ((DBFORK_VERSION_MAJOR << 16) | (DBFORK_VERSION_MINOR << 8) | DBFORK_VERSION_PATCH)
 
-/* Returns the library's version as "MAJOR.MINOR.PATCH"; a static string. */
+/* Returns the library's version as "MAJOR.MINOR.PATCH"; a static string.
+ * (It may be newer than DBFORK_VERSION_*, the header a program was built
+ * with: the library keeps the promises of docs/ABI.md to older programs.) */
 DBFORK_EXTERN const char *dbfork_version(void);
 
 /* ---------------------------------------------------------------------------
@@ -164,12 +170,16 @@ DBFORK_EXTERN const char *dbfork_err_name(int err);
  * ------------------------------------------------------------------------- */
 typedef struct dbfork_pool dbfork_pool;     /* parent side, opaque */
 typedef struct dbfork_worker dbfork_worker; /* child side, opaque */
-struct st_mysql;                            /* MYSQL from <mysql.h> */
-struct uv_loop_s;                           /* uv_loop_t from <uv.h> */
+/* MYSQL comes from <mysql.h>, included above rather than declared: its
+ * struct tag is st_mysql in MariaDB Connector/C and MYSQL in MySQL 8's
+ * libmysqlclient, so no forward declaration fits both. (The client library
+ * is a public dependency of dbfork anyway: the API hands out MYSQL*.) */
+struct uv_loop_s; /* uv_loop_t from <uv.h> */
 
 /* The outcome of one task, handed to its completion callback. Every pointer
  * in it is owned by the pool and valid only during the callback: copy what
- * you keep. */
+ * you keep. The library allocates it: later versions may append fields
+ * (docs/ABI.md), so never make one yourself or copy it by size. */
 typedef struct dbfork_result {
   int status;                  /* 0: ok; else a negative DBFORK_E* class (see above) */
   unsigned int mysql_errno;    /* server/client error number, 0 if none */
@@ -181,6 +191,7 @@ typedef struct dbfork_result {
   int worker_slot;             /* slot of the worker that ended it, -1 if none */
   long worker_pid;             /* pid of that worker, 0 if none */
   unsigned long connection_id; /* that worker's server connection id, 0 if none */
+  unsigned int task;           /* the task's index in the pool's task table */
 } dbfork_result;
 
 /* Completion callback: called exactly once per accepted task, on the loop
@@ -205,6 +216,26 @@ typedef int (*dbfork_init_fn)(dbfork_worker *w, void *arg);
  * committed (a lost connection then fails DBFORK_ECONNLOST). */
 typedef int (*dbfork_task_fn)(dbfork_worker *w, const void *in, size_t len, void *arg);
 
+/* One entry of a pool's table of named tasks (dbfork_options.tasks). Write
+ * entries with DBFORK_TASK(name, fn, arg), which sets `size` to this
+ * struct's size as your program was compiled (docs/ABI.md): a table stays
+ * readable by a later library whose entries have grown. */
+typedef struct dbfork_task_def {
+  size_t size;       /* sizeof(dbfork_task_def) in the caller; DBFORK_TASK sets it */
+  const char *name;  /* required, unique in the table; in logs and failure messages */
+  dbfork_task_fn fn; /* runs the task; NULL: a task that does nothing */
+  void *arg;         /* fn's last argument */
+} dbfork_task_def;
+/* Designated in C, so that a later field (appended, docs/ABI.md) gets no
+ * -Wmissing-field-initializers warning in programs built with -Wextra. */
+#ifdef __cplusplus
+#define DBFORK_TASK(name_, fn_, arg_) \
+  { sizeof(dbfork_task_def), (name_), (fn_), (arg_) }
+#else
+#define DBFORK_TASK(name_, fn_, arg_) \
+  { .size = sizeof(dbfork_task_def), .name = (name_), .fn = (fn_), .arg = (arg_) }
+#endif
+
 /* Log levels and callback. The library never prints; it reports here. */
 enum { DBFORK_LOG_ERROR = 1, DBFORK_LOG_WARN = 2, DBFORK_LOG_INFO = 3, DBFORK_LOG_DEBUG = 4 };
 typedef void (*dbfork_log_fn)(int level, const char *msg, void *arg);
@@ -213,8 +244,15 @@ typedef void (*dbfork_log_fn)(int level, const char *msg, void *arg);
  * Options. Initialise with dbfork_options_init(), then set fields. Strings are
  * copied by dbfork_pool_new(); the caller keeps ownership of its own.
  * A zero numeric field means "the default" named beside it.
+ *
+ * ABI (docs/ABI.md): the struct starts with its size as the program was
+ * compiled, which dbfork_options_init() sets. Fields are only appended; a
+ * library that knows more fields than the program gives the rest their
+ * defaults, and one that knows fewer refuses only a field it does not know
+ * that the program set.
  * ------------------------------------------------------------------------- */
 typedef struct dbfork_options {
+  size_t size; /* sizeof(dbfork_options) in the caller: set by dbfork_options_init */
   int workers; /* number of worker processes; default 2 */
 
   /* MySQL connection (any NULL/0 field falls back to the option files and the
@@ -248,8 +286,12 @@ typedef struct dbfork_options {
                                 tables), since a reconnect starts a new session. Failing
                                 while the worker starts is a start failure, as for init */
   void *on_connect_arg;
-  dbfork_task_fn task; /* required unless every task is a no-op */
+  dbfork_task_fn task; /* the pool's one task (index 0), if tasks is NULL; NULL: no-op */
   void *task_arg;
+  const dbfork_task_def *tasks; /* or a table of named tasks, chosen per submit by index
+                                   (dbfork_submit_task; dbfork_submit runs index 0);
+                                   copied by dbfork_pool_new. Not with `task` */
+  unsigned int ntasks;          /* entries in tasks: 1 .. 65535 */
 
   /* Scheduling and memory bounds. */
   unsigned int queue_max; /* tasks waiting in the parent; default 1024 */
@@ -284,9 +326,12 @@ typedef struct dbfork_options {
   int log_level; /* highest level passed to log; default DBFORK_LOG_INFO */
 } dbfork_options;
 
-/* Fills *o with defaults (all zero, which means "the defaults above").
- * Always call it first, so fields added later get their defaults. */
-DBFORK_EXTERN void dbfork_options_init(dbfork_options *o);
+/* Fills *o with defaults (all zero, which means "the defaults above") and
+ * sets o->size. Always call it first. Call it as dbfork_options_init(&o):
+ * the macro passes sizeof(dbfork_options) as your program was compiled, and
+ * the function writes exactly that many bytes. */
+DBFORK_EXTERN void dbfork_options_init(dbfork_options *o, size_t size);
+#define dbfork_options_init(o) dbfork_options_init((o), sizeof *(o))
 
 /* ---------------------------------------------------------------------------
  * Pool lifecycle (parent).
@@ -330,26 +375,53 @@ DBFORK_EXTERN int dbfork_pool_start(dbfork_pool *p);
 DBFORK_EXTERN int dbfork_submit(dbfork_pool *p, const void *in, size_t len, dbfork_done_cb cb,
                                 void *ud);
 
-/* dbfork_map: runs n tasks and hands their results back in input order.
+/* dbfork_submit() for the task at index `task` of the pool's task table
+ * (dbfork_options.tasks; index 0 is options.task when there is no table).
+ * Only the index crosses into the worker, which runs that entry's fn with
+ * its arg. Returns what dbfork_submit() returns, or DBFORK_EINVAL if `task`
+ * is not an index of the table (cb is then never called). */
+DBFORK_EXTERN int dbfork_submit_task(dbfork_pool *p, unsigned int task, const void *in, size_t len,
+                                     dbfork_done_cb cb, void *ud);
+
+/* dbfork_map: runs n tasks (the pool's task at index 0: options.task, or
+ * tasks[0]) and hands their results back in input order.
  * `input(i, &data, &len, ud)` supplies payload i (0 <= i < n) when the map is
  * ready to send it; the bytes are copied before the next call. Return 0, or
  * a negative code to stop the map. `output(i, result, ud)` is called once per
- * payload, strictly in order i = 0, 1, ...; return 0 to go on, non-zero to
- * stop submitting (tasks in flight still finish and are reported). Memory
- * stays bounded by the queue and prefetch windows, however large n is.
- * Blocking; runs the loop. Returns 0 when every output was delivered (check
- * each result's status for task failures), the first negative code from
- * input(), or a pool error (DBFORK_ESTATE, DBFORK_ECLOSED, DBFORK_EINIT). */
+ * payload taken, strictly in order i = 0, 1, ...; return 0 to go on, or
+ * non-zero to stop. Either way of stopping takes no more input, but every
+ * task already taken runs to its end and is still passed to output(), once,
+ * in order (output's return value is then ignored): when map returns, the
+ * tasks that ran are exactly those output() saw. Memory stays bounded by the
+ * queue and prefetch windows, however large n is. Blocking; runs the loop.
+ * Returns 0 when all n outputs were delivered (check each result's status
+ * for task failures); else the first of: input()'s negative code, output()'s
+ * negative code (DBFORK_ECANCELED for a positive one), a pool error
+ * (DBFORK_ECLOSED, DBFORK_EINIT); or DBFORK_ESTATE / DBFORK_EINVAL /
+ * DBFORK_ENOMEM before anything ran. */
 typedef int (*dbfork_map_input_fn)(size_t i, const void **data, size_t *len, void *ud);
 typedef int (*dbfork_map_output_fn)(size_t i, const dbfork_result *r, void *ud);
 DBFORK_EXTERN int dbfork_map(dbfork_pool *p, size_t n, dbfork_map_input_fn input,
                              dbfork_map_output_fn output, void *ud);
 
-/* Runs the pool's loop once: mode 0 = UV_RUN_DEFAULT-like (until nothing is
- * pending), 1 = UV_RUN_ONCE, 2 = UV_RUN_NOWAIT. For users of the pool's own
- * loop who submit nonblocking. Returns uv_run's value, or DBFORK_ESTATE when
- * the pool runs on the caller's loop. */
+/* Runs the pool's own loop, for users of it who submit nonblocking. Mode 0:
+ * until no task is queued or in flight (every accepted task has completed;
+ * the pool stays open), then returns 0 — at once if none is. Mode 1: one
+ * iteration, waiting for an event (UV_RUN_ONCE); mode 2: one iteration
+ * without waiting (UV_RUN_NOWAIT); both return uv_run's value (non-zero if
+ * the loop still has active handles, which an open pool always has).
+ * Completion callbacks run inside it. Returns DBFORK_ESTATE when the pool
+ * runs on the caller's loop, or for mode 0 inside a callback. */
 DBFORK_EXTERN int dbfork_pool_run(dbfork_pool *p, int mode);
+
+/* The barrier between phases on one open pool: runs the loop (the pool's
+ * own or the caller's) until no task is queued or in flight, i.e. until the
+ * callback of every task accepted so far has run — tasks other threads
+ * submit meanwhile are waited for too. The workers and their sessions stay.
+ * Returns 0; DBFORK_EINIT if the pool has failed (the remaining tasks
+ * completed DBFORK_EINIT); DBFORK_ESTATE before start, inside a callback,
+ * or on a thread other than the loop thread. */
+DBFORK_EXTERN int dbfork_pool_wait_idle(dbfork_pool *p);
 
 /* Returns the loop the pool runs on (its own or the caller's). */
 DBFORK_EXTERN struct uv_loop_s *dbfork_pool_loop(dbfork_pool *p);
@@ -423,23 +495,36 @@ typedef struct dbfork_pool_stats {
   uint64_t completed_failed;
   uint64_t cancelled;
   uint64_t retries;
-  uint64_t workers_started; /* forks, including replacements */
-  uint64_t workers_lost;    /* died without finalizers */
-  uint64_t sessions_killed; /* KILL <id> issued for lost workers */
-  unsigned int queued;      /* waiting in the parent now */
-  unsigned int in_flight;   /* sent to workers, not yet completed */
+  uint64_t workers_started;   /* forks, including replacements */
+  uint64_t workers_lost;      /* died without finalizers */
+  uint64_t sessions_killed;   /* KILL <id> issued for lost workers */
+  unsigned int queued;        /* waiting in the parent now */
+  unsigned int in_flight;     /* sent to workers, not yet completed */
+  uint64_t finalizers_failed; /* finalizers that reported a failure (logged) */
 } dbfork_pool_stats;
 
 /* Fills *ps (if not NULL) and up to `n` entries of `ws` (if not NULL), one per
- * slot. Returns the number of slots (the worker count). Loop thread only. */
-DBFORK_EXTERN int dbfork_pool_stats_get(dbfork_pool *p, dbfork_pool_stats *ps,
-                                        dbfork_worker_stats *ws, size_t n);
+ * slot. Returns the number of slots (the worker count), or DBFORK_EINVAL.
+ * Loop thread only. Call it as dbfork_pool_stats_get(p, &ps, ws, n): the
+ * macro passes the sizes of both structs as your program was compiled; the
+ * library writes within them (fields it does not know read 0) and steps
+ * through ws by your size (docs/ABI.md). */
+DBFORK_EXTERN int dbfork_pool_stats_get(dbfork_pool *p, dbfork_pool_stats *ps, size_t ps_size,
+                                        dbfork_worker_stats *ws, size_t ws_size, size_t n);
+#define dbfork_pool_stats_get(p, ps, ws, n)                                                      \
+  dbfork_pool_stats_get((p), (ps), sizeof(dbfork_pool_stats), (ws), sizeof(dbfork_worker_stats), \
+                        (n))
 
 /* Returns a static name for a DBFORK_WORKER_* state. */
 DBFORK_EXTERN const char *dbfork_worker_state_name(int state);
 
 /* ---------------------------------------------------------------------------
- * Worker side: call these from the initializer, task function or finalizers.
+ * Worker side: call these from the initializer, task function or finalizers,
+ * with the dbfork_worker * that callback was given. Given NULL, each one
+ * fails: those returning int return DBFORK_EINVAL, dbfork_worker_mysql()
+ * returns NULL and dbfork_worker_connection_id() 0. Any other pointer than
+ * the one the running callback got (a stale one, or one used in the parent)
+ * is undefined behaviour.
  * ------------------------------------------------------------------------- */
 
 /* The worker's own connection. Owned by the worker; closed after the last
@@ -451,22 +536,33 @@ DBFORK_EXTERN const char *dbfork_worker_state_name(int state);
  * that fails they get an unconnected handle: every call on it fails with a
  * client error (2006 "server has gone away") instead of crashing. The
  * pointer may change between calls: fetch it again rather than keep it. */
-DBFORK_EXTERN struct st_mysql *dbfork_worker_mysql(dbfork_worker *w);
+DBFORK_EXTERN MYSQL *dbfork_worker_mysql(dbfork_worker *w);
 
-/* The worker's slot (0 .. workers-1) and its server connection id. */
+/* The worker's slot (0 .. workers-1), and its server connection id (0 until
+ * connected). */
 DBFORK_EXTERN int dbfork_worker_slot(const dbfork_worker *w);
 DBFORK_EXTERN unsigned long dbfork_worker_connection_id(const dbfork_worker *w);
 
-/* Registers fn(arg) to run when the worker exits on any path it survives.
- * Higher priority runs first; equal priorities run last-registered first.
- * The built-in mysql_close() runs after every user finalizer. Returns 0 or
- * DBFORK_ENOMEM. */
-DBFORK_EXTERN int dbfork_worker_atexit(dbfork_worker *w, void (*fn)(void *arg), void *arg,
+/* A finalizer: runs in the worker when it exits, with the worker's handle
+ * (its connection is still open: dbfork_worker_mysql(w)). Return 0, or a
+ * negative DBFORK_E* code to report a failure: DBFORK_ESQL picks up the
+ * connection's error, dbfork_worker_fail() sets a detail of its own (and
+ * makes it a failure whatever is returned). A failure is reported to the
+ * parent, which logs it at DBFORK_LOG_ERROR with the worker's slot and pid
+ * and counts it in dbfork_pool_stats.finalizers_failed; the remaining
+ * finalizers run all the same. */
+typedef int (*dbfork_fini_fn)(dbfork_worker *w, void *arg);
+
+/* Registers fn(w, arg) to run when the worker exits on any path it
+ * survives. Higher priority runs first; equal priorities run
+ * last-registered first. The built-in mysql_close() runs after every user
+ * finalizer. Returns 0, DBFORK_ENOMEM, or DBFORK_EINVAL (w or fn NULL). */
+DBFORK_EXTERN int dbfork_worker_atexit(dbfork_worker *w, dbfork_fini_fn fn, void *arg,
                                        int priority);
 
 /* Appends `len` bytes to the current task's reply (delivered as
- * dbfork_result.data). Returns 0, DBFORK_ETOOBIG past max_payload, or
- * DBFORK_ENOMEM. */
+ * dbfork_result.data). Returns 0, DBFORK_ETOOBIG past max_payload,
+ * DBFORK_ENOMEM, or DBFORK_EINVAL (w NULL, or data NULL with len > 0). */
 DBFORK_EXTERN int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t len);
 
 /* Sets the failure detail of the current task and returns `code`, so a task
@@ -474,13 +570,15 @@ DBFORK_EXTERN int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t
  * mysql_errno/sqlstate (may be NULL) are reported as given. Once called, the
  * task has failed whatever the task function returns (0 included): with
  * transaction=1 its transaction is rolled back, never committed, and its
- * completion carries this failure (a code >= 0 becomes DBFORK_ETASK). */
+ * completion carries this failure (a code >= 0 becomes DBFORK_ETASK).
+ * Returns DBFORK_EINVAL, recording nothing, if w is NULL. */
 DBFORK_EXTERN int dbfork_worker_fail(dbfork_worker *w, int code, unsigned int mysql_errno,
                                      const char *sqlstate, const char *fmt, ...)
     DBFORK_PRINTF(5, 6);
 
-/* 1 when the worker has been asked to stop (SIGTERM, parent gone, recycle):
- * long tasks may check it and return early. */
+/* 1 when the worker has been asked to stop (SIGTERM, parent gone, recycle),
+ * else 0: long tasks may check it and return early. DBFORK_EINVAL (non-zero,
+ * so "stop") if w is NULL. */
 DBFORK_EXTERN int dbfork_worker_stopping(const dbfork_worker *w);
 
 /* ---------------------------------------------------------------------------
@@ -492,7 +590,7 @@ DBFORK_EXTERN int dbfork_worker_stopping(const dbfork_worker *w);
  * fd number stays taken and the parent's session is untouched), then the
  * handle's memory is released. Use it in a child you forked yourself.
  * NULL is fine. Returns 0 or -errno. */
-DBFORK_EXTERN int dbfork_mysql_abandon(struct st_mysql *m);
+DBFORK_EXTERN int dbfork_mysql_abandon(MYSQL *m);
 
 /* Opens a connection for the calling process (the parent's own queries)
  * with exactly what a worker of a pool made from *o would use: host, port,
@@ -503,26 +601,26 @@ DBFORK_EXTERN int dbfork_mysql_abandon(struct st_mysql *m);
  * auto-reconnect is off, as on the workers' connections. Transient errors
  * (server starting, too many connections) are retried with backoff for up
  * to connect_timeout seconds; others fail at once. Blocking. *o is only
- * read during the call.
+ * read during the call, and must have been initialised with
+ * dbfork_options_init() (docs/ABI.md), as for dbfork_pool_new().
  * Returns 0 and sets *out (owned by the caller: close it with
  * dbfork_mysql_close(); dbfork_mysql_check_owner() knows it); or
  * DBFORK_EINVAL (NULL argument or bad option), DBFORK_ENOMEM, or
  * DBFORK_ECONNECT, with *out = NULL and, if errbuf is not NULL, a
  * NUL-terminated message of at most errlen bytes naming the option or
  * giving the server's error and its MySQL error number. */
-DBFORK_EXTERN int dbfork_connect(struct st_mysql **out, const dbfork_options *o, char *errbuf,
-                                 size_t errlen);
+DBFORK_EXTERN int dbfork_connect(MYSQL **out, const dbfork_options *o, char *errbuf, size_t errlen);
 
 /* Closes a handle opened by dbfork_connect() (sends COM_QUIT) and forgets
  * its ownership record. NULL is fine. Never use it on a handle inherited
  * across fork: see dbfork_mysql_abandon(). */
-DBFORK_EXTERN void dbfork_mysql_close(struct st_mysql *m);
+DBFORK_EXTERN void dbfork_mysql_close(MYSQL *m);
 
 /* The pid ownership guard. Returns 0 if `m` was opened through dbfork by the
  * calling process; DBFORK_EOWNER if it was opened by another process (it was
  * inherited across fork: using it would speak on the parent's session);
  * DBFORK_EINVAL if dbfork did not open it or m is NULL. */
-DBFORK_EXTERN int dbfork_mysql_check_owner(struct st_mysql *m);
+DBFORK_EXTERN int dbfork_mysql_check_owner(MYSQL *m);
 
 #ifdef __cplusplus
 }

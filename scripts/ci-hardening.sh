@@ -3,7 +3,7 @@
 # after the main suite. Installs nothing: it uses what scripts/setup-debian.sh
 # installs (clang, libclang-rt-14-dev, valgrind, clang-format).
 #
-#   scripts/ci-hardening.sh [STEP...]      default: symbols asan valgrind fuzz format
+#   scripts/ci-hardening.sh [STEP...]      default: symbols asan tsan valgrind fuzz format
 #
 # Steps (each prints a one-line verdict; the script exits non-zero if any failed):
 #   symbols   nm -D --defined-only libdbfork.so: every exported symbol has the
@@ -21,6 +21,12 @@
 #             the integration tests that exercise the pool (VALGRIND_TESTS).
 #             One log per process; any error or definite leak fails the step.
 #             Suppressions: tests/hardening/valgrind.supp (third-party only).
+#   tsan      a ThreadSanitizer build (build-tsan, clang, -DDBFORK_TSAN=ON) and
+#             the integration and fault suites (TSAN_TESTS) with
+#             DBFORK_TEST_SUBMIT_THREADS=4: the tests that submit from
+#             threads (it_threads, the threaded fault tests) use 4. One report
+#             file per process; any report fails the step.
+#             Suppressions: tests/hardening/tsan.supp (third-party only).
 #   fuzz      libFuzzer builds (build-fuzz, clang, -DDBFORK_FUZZ=ON) of
 #             tests/fuzz/fuzz_proto.c + src/proto.c, fuzz_load_wire.c +
 #             src/load/wire.c (the loader's part and reply), and tests/fuzz/fuzz_csv.c
@@ -37,6 +43,8 @@
 #                        (-> build-asan, build-valgrind, build-fuzz; git-ignored)
 #   FUZZ_SECONDS         per fuzz target; default 60
 #   VALGRIND_TESTS       ctest -R regex for the valgrind step (default below)
+#   TSAN_TESTS           ctest -R regex for the tsan step (default: the integration
+#                        and fault suites)
 #   DBFORK_CHECK_FORMAT  0: the format step only reports differences (default 1)
 #   JOBS                 build and ctest parallelism; default 2
 set -uo pipefail
@@ -47,11 +55,14 @@ PREFIX=${DBFORK_HARDEN_PREFIX:-$ROOT/build}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 JOBS=${JOBS:-2}
 # The pool-exercising integration tests: the parent's own connection,
-# sessions, finalizers, submit, the caller's loop, initializer failure, clean
+# sessions, finalizers, submit, waiting for idle, named tasks, the caller's
+# loop, initializer failure, clean
 # close/terminate (Aborted_clients), the examples (map, finalizer, caller's
 # loop), and the CLI demo (exec'd: --trace-children). it_map's 100k-task run
 # and the fault tests are left out: too slow under memcheck, or timing-bound.
-VALGRIND_TESTS=${VALGRIND_TESTS:-'^(it_parent_connection|it_sessions|it_finalizers|it_submit|it_caller_loop|it_init_failure|it_aborted_clients\.aborted_clients_unchanged_after_(close_join|terminate)|example\.|hardening_credentials\.password_from_option_file_not_in_cmdline)'}
+VALGRIND_TESTS=${VALGRIND_TESTS:-'^(it_parent_connection|it_sessions|it_finalizers|it_submit|it_idle|it_tasks|it_caller_loop|it_init_failure|it_aborted_clients\.aborted_clients_unchanged_after_(close_join|terminate)|example\.|hardening_credentials\.password_from_option_file_not_in_cmdline)'}
+
+TSAN_TESTS=${TSAN_TESTS:-'^(it_|fault_)'}
 
 FAILED=()
 PASSED=()
@@ -180,6 +191,37 @@ step_asan() {
 }
 
 # ---------------------------------------------------------------------------
+step_tsan() {
+  local dir=$PREFIX-tsan logs rc
+  say "tsan: ThreadSanitizer build (clang) in $dir, $TSAN_TESTS with 4 submitting threads"
+  command -v clang >/dev/null || { echo "clang not installed"; return 1; }
+  configure "$dir" clang -DDBFORK_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo || return 1
+  logs=$dir/sanitizer-logs
+  rm -rf "$logs"
+  mkdir -p "$logs"
+  # halt_on_error: the first report ends the process, and every report also
+  # goes to a file per process (log_path), so that one in a process whose
+  # failure a test tolerated (a worker the pool replaced) fails the step.
+  # ctest adds the server fixture the selected tests require.
+  (cd "$dir" &&
+    DBFORK_TEST_SUBMIT_THREADS=4 \
+      TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/hardening/tsan.supp:log_path=$logs/tsan" \
+      ctest -j"$JOBS" --output-on-failure --timeout 600 -R "$TSAN_TESTS" \
+        >"$dir/ctest.log" 2>&1)
+  rc=$?
+  grep -E '^[0-9]+% tests passed|tests failed out of|^\s+[0-9]+ - |Total Test time' "$dir/ctest.log"
+  if [ -n "$(ls -A "$logs")" ]; then
+    echo "ThreadSanitizer reports from $(ls "$logs" | wc -l) processes ($logs):"
+    grep -h 'SUMMARY: ThreadSanitizer' "$logs"/* | sort | uniq -c | sort -rn | head -n 20
+    head -n 60 "$(ls -d "$logs"/* | head -n1)"
+    rc=1
+  else
+    echo "no ThreadSanitizer report from any process"
+  fi
+  return $rc
+}
+
+# ---------------------------------------------------------------------------
 step_valgrind() {
   local dir=$PREFIX-valgrind logs rc n errs leaks
   say "valgrind: memcheck over the pool's integration tests ($VALGRIND_TESTS)"
@@ -299,12 +341,12 @@ step_format() {
 
 # ---------------------------------------------------------------------------
 STEPS=("$@")
-[ ${#STEPS[@]} -gt 0 ] || STEPS=(symbols asan valgrind fuzz format)
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(symbols asan tsan valgrind fuzz format)
 for s in "${STEPS[@]}"; do
   case "$s" in
-    symbols | asan | valgrind | fuzz | format) ;;
+    symbols | asan | tsan | valgrind | fuzz | format) ;;
     *)
-      echo "usage: $0 [symbols|asan|valgrind|fuzz|format]..." >&2
+      echo "usage: $0 [symbols|asan|tsan|valgrind|fuzz|format]..." >&2
       exit 64
       ;;
   esac

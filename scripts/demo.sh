@@ -8,13 +8,22 @@
 #
 # Extra arguments go to `dbfork load` (e.g. --workers=4 --method=insert).
 # The password stays out of argv: it is read from .dbfork-server/client.cnf.
+#
+# It installs only what the demo needs (scripts/setup-debian.sh demo), and
+# builds what `cmake --install build` installs, so that an install can follow
+# at once. --build-only stops after the build (DBFORK_DEMO_BUILD_DIR, default
+# build, is where it builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+BUILD=${DBFORK_DEMO_BUILD_DIR:-build}
 
-bash scripts/setup-debian.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j2 --target dbfork_cli
+bash scripts/setup-debian.sh demo
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" -j2 --target dbfork dbfork_static dbfork_load dbfork_load_static dbfork_cli
+if [ "${1:-}" = --build-only ]; then
+  exit 0
+fi
 
 bash tests/server.sh start .dbfork-server
 SOCK=$(bash tests/server.sh socket .dbfork-server)

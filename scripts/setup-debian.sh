@@ -1,18 +1,47 @@
 #!/usr/bin/env bash
-# scripts/setup-debian.sh — installs what dbfork needs to build, test, fuzz
-# and benchmark on Debian 12. Idempotent: installs only what is missing and
-# runs `apt-get update` only then. Never starts the system MariaDB: the tests
-# and the demo run their own throwaway server (tests/server.sh).
+# scripts/setup-debian.sh — installs what dbfork needs on Debian 12, by use:
+#
+#   setup-debian.sh demo      build the library and the CLI, run the demo
+#                             (scripts/demo.sh: a throwaway MariaDB, `dbfork load`)
+#   setup-debian.sh test      demo + what the whole suite needs (scripts/test.sh:
+#                             sanitizers, valgrind, fuzzers, clang-format, the TLS
+#                             tests' openssl, python3 for the loader's JSON checks)
+#   setup-debian.sh bench     demo + the benchmarks' baselines (bench/*.sh)
+#   setup-debian.sh [all]     everything
+#   setup-debian.sh --list P  print the packages of P, one a line; install nothing
+#
+# Idempotent: installs only what is missing and runs `apt-get update` only
+# then. Never starts the system MariaDB: the tests and the demo run their own
+# throwaway server (tests/server.sh).
 set -euo pipefail
 
-PACKAGES=(
+DEMO=(
   build-essential cmake pkg-config
   libuv1-dev default-libmysqlclient-dev
   mariadb-server mariadb-client
-  python3-mysqldb mydumper hyperfine
-  valgrind clang libclang-rt-14-dev clang-format
-  openssl
 )
+TEST=(valgrind clang libclang-rt-14-dev clang-format openssl python3)
+BENCH=(python3-mysqldb mydumper hyperfine)
+
+list=0
+if [ "${1:-}" = --list ]; then
+  list=1
+  shift
+fi
+case "${1:-all}" in
+  demo) PACKAGES=("${DEMO[@]}") ;;
+  test) PACKAGES=("${DEMO[@]}" "${TEST[@]}") ;;
+  bench) PACKAGES=("${DEMO[@]}" "${BENCH[@]}") ;;
+  all) PACKAGES=("${DEMO[@]}" "${TEST[@]}" "${BENCH[@]}") ;;
+  *)
+    echo "usage: $0 [--list] [demo|test|bench|all]" >&2
+    exit 64
+    ;;
+esac
+if [ $list -eq 1 ]; then
+  printf '%s\n' "${PACKAGES[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

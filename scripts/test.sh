@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/test.sh — the whole suite, as CI runs it (.ci/run):
-# install dependencies, configure build/ with warnings as errors, build, run
+# install dependencies (scripts/setup-debian.sh test: what the demo needs and
+# the rest), configure build/ with warnings as errors, build, run
 # the hardening legs (scripts/ci-hardening.sh), then every test (unit,
 # integration against a throwaway MariaDB, fault, CSV, load, TLS, docs,
 # install/consumer) with ctest -j2. ctest's output is the last thing printed;
@@ -12,11 +13,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup-debian.sh
+bash scripts/setup-debian.sh test
 
 BUILD_DIR=${BUILD_DIR:-build}
 # shellcheck disable=SC2086
-cmake -S . -B "$BUILD_DIR" -DDBFORK_WERROR=ON ${CMAKE_ARGS:-}
+cmake -S . -B "$BUILD_DIR" -DDBFORK_WERROR=ON -DDBFORK_BUILD_TESTS=ON ${CMAKE_ARGS:-}
 cmake --build "$BUILD_DIR" -j2
 
 set +e

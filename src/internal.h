@@ -1,5 +1,5 @@
 /*
- * internal.h — what the parent side (pool.c, loop_uv.c), the child side
+ * internal.h — what the parent side (parent.h and its files), the child side
  * (worker.c) and the database glue (mysql.c) share. Not installed.
  * Internal non-static names carry the dbfork__ prefix.
  */
@@ -7,6 +7,7 @@
 #define DBFORK_INTERNAL_H
 
 #include "dbfork.h"
+#include "dbfork/abi.h"
 #include "proto.h"
 
 #include <stdarg.h>
@@ -41,6 +42,19 @@ void dbfork__panic(const char *file, int line, const char *what) __attribute__((
  * one that sends KILL): a server that stops answering fails a KILL after
  * this long instead of holding it for as long as TCP takes to give up. */
 #define DBFORK__CTL_TIMEOUT_S 2
+/* A KILL (or KILL QUERY) whose turn has not come this long after it was
+ * asked for is not tried any more. */
+#define DBFORK__KILL_DEADLINE_MS 3000
+
+/* The smallest sizes callers may pass (docs/ABI.md): each struct up to its
+ * last field of 1.0, the first release with the size-first scheme. Frozen:
+ * a field added later comes after these. */
+#define DBFORK__OPTIONS_SIZE_1_0 DBFORK_ABI_SIZE_TO(dbfork_options, log_level)
+#define DBFORK__POOL_STATS_SIZE_1_0 DBFORK_ABI_SIZE_TO(dbfork_pool_stats, finalizers_failed)
+#define DBFORK__WORKER_STATS_SIZE_1_0 DBFORK_ABI_SIZE_TO(dbfork_worker_stats, rss_bytes)
+#define DBFORK__TASK_DEF_SIZE_1_0 DBFORK_ABI_SIZE_TO(dbfork_task_def, arg)
+/* Larger is no struct of ours: garbage, or an uninitialised size. */
+#define DBFORK__STRUCT_SIZE_MAX 65536
 
 /* A failure's detail, carried from the worker to the completion. */
 typedef struct dbfork__err {
@@ -68,26 +82,30 @@ int dbfork__bytes_add(dbfork__bytes *b, const void *p, size_t n);
 /* Resident set size of a process (0: the caller) in bytes, 0 if unknown. */
 size_t dbfork__rss_bytes(pid_t pid);
 
-/* Options with their strings owned by the pool and defaults filled in. */
+/* Options with their strings owned by the pool and defaults filled in.
+ * o.tasks/o.ntasks always describe a table (the library's own copy, at the
+ * library's sizeof): options.task alone becomes a table of one, "task". */
 typedef struct dbfork__conf {
   dbfork_options o;
-  char *strs[16]; /* the owned copies, freed with the pool */
+  char *strs[16];         /* the owned copies, freed with the pool */
+  dbfork_task_def *tasks; /* the owned task table */
+  unsigned int ntasks;
 } dbfork__conf;
+
 int dbfork__conf_init(dbfork__conf *c, const dbfork_options *in, char *why, size_t whylen);
 void dbfork__conf_free(dbfork__conf *c);
 
 /* ---- mysql.c ---- */
-struct st_mysql;
 void dbfork__mysql_library_init(void);
 /* Opens a connection per the options; connect attributes carry program_name
  * and the slot (-1 for the parent's control connection). Retries transient
  * errors (server not up, too many connections) with backoff until
  * deadline_ms has passed; permanent errors (access denied, unknown database)
  * fail at once. Returns 0 and *out, or fills *err and returns its code. */
-int dbfork__mysql_connect(const dbfork_options *o, int slot, unsigned int deadline_ms,
-                          struct st_mysql **out, dbfork__err *err);
+int dbfork__mysql_connect(const dbfork_options *o, int slot, unsigned int deadline_ms, MYSQL **out,
+                          dbfork__err *err);
 /* Fills *err from the handle's last error with the given class. */
-void dbfork__mysql_err(struct st_mysql *m, int code, dbfork__err *err);
+void dbfork__mysql_err(MYSQL *m, int code, dbfork__err *err);
 /* 1 for errors that mean the connection is gone (2006, 2013, 2055, ...). */
 int dbfork__mysql_is_lost(unsigned int mysql_errno);
 /* 1 for errors a transaction can be retried after (1213 deadlock, 1205 lock wait). */
@@ -96,7 +114,7 @@ int dbfork__mysql_is_retryable(unsigned int mysql_errno);
  * returns 0 or -errno. */
 int dbfork__fd_neutralise(int fd);
 /* Closes the handle normally (COM_QUIT) and forgets its ownership record. */
-void dbfork__mysql_close(struct st_mysql *m);
+void dbfork__mysql_close(MYSQL *m);
 uint64_t dbfork__now_ms(void);
 void dbfork__sleep_ms(unsigned int ms);
 /* A random number in [0, n) from a per-process generator seeded by pid and time. */

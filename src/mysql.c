@@ -8,12 +8,36 @@
 
 #include <errno.h>
 #include <mysql.h>
-#include <mysqld_error.h>
-#include <errmsg.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* Where MariaDB Connector/C and MySQL's libmysqlclient differ, the configure
+ * step found out what this one offers (cmake/ClientFeatures.cmake, which
+ * stops with a message when a need has no way at all); these #errors are
+ * the second line. */
+#include "dbfork_client.h"
+#if defined(DBFORK_HAVE_MYSQL_OPT_SSL_ENFORCE) && defined(DBFORK_HAVE_MY_BOOL) && \
+    defined(DBFORK_HAVE_MYSQL_OPTIONSV)
+#define TLS_ENFORCE 1 /* Connector/C: enforce + verify-server-cert (tested) */
+#elif defined(DBFORK_HAVE_MYSQL_OPT_SSL_MODE)
+#define TLS_MODE 1 /* MySQL: MYSQL_OPT_SSL_MODE */
+#else
+#error "the client library has no TLS mode option dbfork knows"
+#endif
+#if !defined(DBFORK_HAVE_MYSQL_SSL_SET) && !defined(DBFORK_HAVE_MYSQL_OPT_SSL_FILES)
+#error "the client library has no way to set the TLS CA, certificate and key"
+#endif
+#if !defined(DBFORK_HAVE_MYSQL_GET_SOCKET) && !defined(DBFORK_HAVE_MYSQL_NET_FD)
+#error "the client library does not tell the socket of a handle"
+#endif
+#if defined(DBFORK_HAVE_MYSQL_OPT_RECONNECT) && defined(DBFORK_HAVE_MY_BOOL) && \
+    defined(DBFORK_HAVE_MYSQL_OPTIONSV)
+#define RECONNECT_OPTION 1
+#elif !defined(DBFORK_HAVE_MYSQL_RECONNECT_FIELD)
+#error "the client library offers no way to turn its auto-reconnect off"
+#endif
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static void lib_init(void) { mysql_library_init(0, NULL, NULL); }
@@ -64,29 +88,50 @@ void dbfork__mysql_err(MYSQL *m, int code, dbfork__err *err) {
   dbfork__err_set(err, code, mysql_errno(m), mysql_sqlstate(m), "%s", mysql_error(m));
 }
 
+/* Error numbers, not the headers' names: some names exist in one client
+ * library only (1927 is MariaDB's, 4031 MySQL 8's), and the numbers are
+ * what the server and both libraries send. */
 int dbfork__mysql_is_lost(unsigned int e) {
-  return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST || e == CR_SERVER_LOST_EXTENDED ||
-         e == CR_CONNECTION_ERROR || e == CR_CONN_HOST_ERROR || e == ER_CONNECTION_KILLED ||
-         e == ER_SERVER_SHUTDOWN || e == 4031 /* ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8) */;
+  return e == 2006    /* CR_SERVER_GONE_ERROR */
+         || e == 2013 /* CR_SERVER_LOST */
+         || e == 2055 /* CR_SERVER_LOST_EXTENDED */
+         || e == 2002 /* CR_CONNECTION_ERROR */
+         || e == 2003 /* CR_CONN_HOST_ERROR */
+         || e == 1927 /* ER_CONNECTION_KILLED (MariaDB) */
+         || e == 1053 /* ER_SERVER_SHUTDOWN */
+         || e == 4031 /* ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8) */;
 }
 
 int dbfork__mysql_is_retryable(unsigned int e) {
-  return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT;
+  return e == 1213 /* ER_LOCK_DEADLOCK */
+         || e == 1205 /* ER_LOCK_WAIT_TIMEOUT */;
 }
 
 /* Errors worth another connect attempt: the server is starting, restarting
  * or full. Access denied, unknown database, bad options are not. */
 static int connect_transient(unsigned int e) {
-  return e == CR_CONNECTION_ERROR || e == CR_CONN_HOST_ERROR || e == CR_SERVER_LOST ||
-         e == CR_SERVER_GONE_ERROR || e == ER_CON_COUNT_ERROR || e == ER_SERVER_SHUTDOWN ||
-         e == 1040 || e == 1203 /* ER_TOO_MANY_USER_CONNECTIONS */;
+  return e == 2002    /* CR_CONNECTION_ERROR */
+         || e == 2003 /* CR_CONN_HOST_ERROR */
+         || e == 2013 /* CR_SERVER_LOST */
+         || e == 2006 /* CR_SERVER_GONE_ERROR */
+         || e == 1040 /* ER_CON_COUNT_ERROR */
+         || e == 1053 /* ER_SERVER_SHUTDOWN */
+         || e == 1203 /* ER_TOO_MANY_USER_CONNECTIONS */;
 }
 
 static int set_ssl(MYSQL *m, const dbfork_options *o) {
-  if (o->ssl_ca || o->ssl_cert || o->ssl_key)
+  if (o->ssl_ca || o->ssl_cert || o->ssl_key) {
+#ifdef DBFORK_HAVE_MYSQL_SSL_SET
     mysql_ssl_set(m, o->ssl_key, o->ssl_cert, o->ssl_ca, NULL, NULL);
+#else
+    /* MySQL 8.3 removed mysql_ssl_set (untested here: see README.md). */
+    if (o->ssl_key) mysql_options(m, MYSQL_OPT_SSL_KEY, o->ssl_key);
+    if (o->ssl_cert) mysql_options(m, MYSQL_OPT_SSL_CERT, o->ssl_cert);
+    if (o->ssl_ca) mysql_options(m, MYSQL_OPT_SSL_CA, o->ssl_ca);
+#endif
+  }
   if (!o->ssl_mode) return 0;
-#ifdef LIBMARIADB
+#ifdef TLS_ENFORCE
   {
     /* Connector/C has no MYSQL_OPT_SSL_MODE: map the modes onto enforce +
      * verify-server-cert. VERIFY_CA and VERIFY_IDENTITY both verify the chain;
@@ -155,7 +200,7 @@ static MYSQL *open_once(const dbfork_options *o, int slot, dbfork__err *err) {
    * on_connect, and with the first half of a transaction gone. Reconnecting
    * is dbfork's job, so it is off on every connection opened here (workers
    * and the parent's control connection). */
-#ifdef LIBMARIADB
+#ifdef RECONNECT_OPTION
   {
     my_bool no = 0;
     mysql_optionsv(m, MYSQL_OPT_RECONNECT, &no);
@@ -232,7 +277,7 @@ int dbfork__fd_neutralise(int fd) {
 int dbfork_mysql_abandon(MYSQL *m) {
   int fd, rc = 0;
   if (!m) return 0;
-#ifdef LIBMARIADB
+#ifdef DBFORK_HAVE_MYSQL_GET_SOCKET
   fd = (int)mysql_get_socket(m);
 #else
   fd = m->net.fd;

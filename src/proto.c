@@ -103,3 +103,16 @@ int dbfork__hello_decode(const uint8_t *p, size_t len, dbfork__hello *h) {
   if (h->pid == 0 || h->slot < 0) return DBFORK__PROTO_INVALID;
   return 0;
 }
+
+void dbfork__taskbody_prefix(uint8_t out[DBFORK__TASKBODY_FIXED], uint32_t task) {
+  wr32(out, task);
+}
+
+int dbfork__taskbody_decode(const uint8_t *p, size_t len, uint32_t *task, const uint8_t **bytes,
+                            size_t *n) {
+  if (len < DBFORK__TASKBODY_FIXED) return DBFORK__PROTO_INVALID;
+  *task = rd32(p);
+  *bytes = p + DBFORK__TASKBODY_FIXED;
+  *n = len - DBFORK__TASKBODY_FIXED;
+  return 0;
+}

@@ -30,7 +30,7 @@
 #define DBFORK__MSG_MSG_MAX 1024 /* longest error message carried, bytes */
 
 enum {
-  DBFORK__MSG_TASK = 1,        /* P->W  id=task, arg=attempt, payload=task bytes */
+  DBFORK__MSG_TASK = 1,        /* P->W  id=task, arg=attempt, payload=task body */
   DBFORK__MSG_RESULT = 2,      /* W->P  id=task, arg=attempts, payload=reply bytes */
   DBFORK__MSG_ERROR = 3,       /* W->P  id=task, arg=attempts, payload=error body */
   DBFORK__MSG_HELLO = 4,       /* W->P  payload=hello body: connected, ready */
@@ -40,7 +40,8 @@ enum {
   DBFORK__MSG_CONNINFO = 8,    /* W->P  payload=hello body: reconnected, new id */
   DBFORK__MSG_BYE = 9,         /* W->P  finalizers ran, exiting; arg=reason */
   DBFORK__MSG_COMMITTING = 10, /* W->P  id=task: COMMIT goes to the server next */
-  DBFORK__MSG_TYPE_MAX = 10
+  DBFORK__MSG_FINIFAIL = 11,   /* W->P  arg=finalizer's rank, payload=error body */
+  DBFORK__MSG_TYPE_MAX = 11
 };
 
 /* Reasons carried in RECYCLE/BYE arg. */
@@ -72,6 +73,11 @@ typedef struct dbfork__errbody {
 } dbfork__errbody;
 #define DBFORK__ERRBODY_FIXED 15
 
+/* Task body: u32 index into the pool's task table, then the task's bytes.
+ * What crosses is the index, never a function pointer: a worker that was
+ * not forked from the parent (spawn) has the same table at other addresses. */
+#define DBFORK__TASKBODY_FIXED 4
+
 /* Hello body: u32 pid, i32 slot, u64 connection id. */
 typedef struct dbfork__hello {
   uint32_t pid;
@@ -95,6 +101,12 @@ void dbfork__frame_header(uint8_t out[DBFORK__HDR_LEN], uint8_t type, uint16_t a
 size_t dbfork__errbody_size(const dbfork__errbody *e);
 size_t dbfork__errbody_encode(uint8_t *out, size_t cap, const dbfork__errbody *e);
 int dbfork__errbody_decode(const uint8_t *p, size_t len, dbfork__errbody *e);
+
+/* Task bodies: prefix() writes the index; decode() returns 0 and the index
+ * and bytes (pointing into p), or DBFORK__PROTO_INVALID if p is too short. */
+void dbfork__taskbody_prefix(uint8_t out[DBFORK__TASKBODY_FIXED], uint32_t task);
+int dbfork__taskbody_decode(const uint8_t *p, size_t len, uint32_t *task, const uint8_t **bytes,
+                            size_t *n);
 
 void dbfork__hello_encode(uint8_t out[DBFORK__HELLO_LEN], const dbfork__hello *h);
 int dbfork__hello_decode(const uint8_t *p, size_t len, dbfork__hello *h);

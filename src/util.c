@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,7 +100,12 @@ size_t dbfork__rss_bytes(pid_t pid) {
   return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-void dbfork_options_init(dbfork_options *o) { memset(o, 0, sizeof *o); }
+/* The name in parentheses: dbfork.h's macro of the same name is not expanded. */
+void(dbfork_options_init)(dbfork_options *o, size_t size) {
+  if (!o || size < sizeof o->size) return;
+  memset(o, 0, size);
+  o->size = size;
+}
 
 static int own_str(dbfork__conf *c, const char **field, int *k) {
   if (!*field) return 0;
@@ -110,17 +116,96 @@ static int own_str(dbfork__conf *c, const char **field, int *k) {
   return 0;
 }
 
+/* The task table: the library's own copy, names included. */
+static int conf_tasks(dbfork__conf *c, char *why, size_t whylen) {
+  dbfork_options *o = &c->o;
+  const size_t min = DBFORK__TASK_DEF_SIZE_1_0;
+  unsigned int i, j, n = o->ntasks;
+  size_t stride;
+  if (!o->tasks) {
+    c->tasks = calloc(1, sizeof *c->tasks);
+    if (!c->tasks) return DBFORK_ENOMEM;
+    c->ntasks = 1;
+    c->tasks[0].size = sizeof *c->tasks;
+    if (!(c->tasks[0].name = strdup("task"))) return DBFORK_ENOMEM;
+    c->tasks[0].fn = o->task;
+    c->tasks[0].arg = o->task_arg;
+    return 0;
+  }
+  if (o->task) {
+    snprintf(why, whylen, "options task and tasks are both set: use one");
+    return DBFORK_EINVAL;
+  }
+  if (n == 0 || n > 65535) {
+    snprintf(why, whylen, "option ntasks=%u out of range 1..65535", n);
+    return DBFORK_EINVAL;
+  }
+  /* Every entry was compiled with the same sizeof: the first one's is the
+   * table's stride (docs/ABI.md). */
+  stride = o->tasks[0].size;
+  if (stride < min || stride > DBFORK__STRUCT_SIZE_MAX) {
+    snprintf(why, whylen, "tasks[0].size=%zu: write task entries with DBFORK_TASK()", stride);
+    return DBFORK_EINVAL;
+  }
+  c->tasks = calloc(n, sizeof *c->tasks);
+  if (!c->tasks) return DBFORK_ENOMEM;
+  c->ntasks = n;
+  /* Each entry's name is copied as soon as it is checked: the names in
+   * c->tasks are always the library's own (conf_free frees them). */
+  for (i = 0; i < n; i++) {
+    const dbfork_task_def *in = (const void *)((const char *)o->tasks + (size_t)i * stride);
+    dbfork_task_def *t = &c->tasks[i];
+    const char *name;
+    if (in->size != stride || dbfork_abi_copy_in(t, sizeof *t, in, stride) != 0) {
+      t->name = NULL;
+      snprintf(why, whylen, "tasks[%u]: size %zu, or a field this library does not know", i,
+               in->size);
+      return DBFORK_EINVAL;
+    }
+    name = t->name;
+    t->name = NULL;
+    t->size = sizeof *t;
+    if (!name || !*name) {
+      snprintf(why, whylen, "tasks[%u] has no name", i);
+      return DBFORK_EINVAL;
+    }
+    for (j = 0; j < i; j++)
+      if (!strcmp(c->tasks[j].name, name)) {
+        snprintf(why, whylen, "tasks[%u] and tasks[%u] are both named '%s'", j, i, name);
+        return DBFORK_EINVAL;
+      }
+    if (!(t->name = strdup(name))) return DBFORK_ENOMEM;
+  }
+  return 0;
+}
+
 int dbfork__conf_init(dbfork__conf *c, const dbfork_options *in, char *why, size_t whylen) {
   dbfork_options *o = &c->o;
   const char **strs[] = {&o->host,        &o->unix_socket, &o->user,          &o->password,
                          &o->database,    &o->charset,     &o->defaults_file, &o->defaults_group,
                          &o->ssl_mode,    &o->ssl_ca,      &o->ssl_cert,      &o->ssl_key,
                          &o->program_name};
-  int k = 0;
+  int k = 0, rc;
   size_t i;
   memset(c, 0, sizeof *c);
-  *o = *in;
   why[0] = 0;
+  /* The caller's struct is as long as its program's dbfork.h made it: read
+   * that much, not ours (docs/ABI.md). */
+  if (in->size < DBFORK__OPTIONS_SIZE_1_0 || in->size > DBFORK__STRUCT_SIZE_MAX) {
+    snprintf(why, whylen,
+             "options.size=%zu is no dbfork_options size: initialise the options with "
+             "dbfork_options_init()",
+             in->size);
+    return DBFORK_EINVAL;
+  }
+  if (dbfork_abi_copy_in(o, sizeof *o, in, in->size) != 0) {
+    snprintf(why, whylen,
+             "the options set a field libdbfork %s does not know (the program was built "
+             "against a newer dbfork.h)",
+             dbfork_version());
+    return DBFORK_EINVAL;
+  }
+  o->size = sizeof *o;
   if (o->workers < 0 || o->workers > 4096) {
     snprintf(why, whylen, "option workers=%d out of range 1..4096", o->workers);
     return DBFORK_EINVAL;
@@ -138,6 +223,15 @@ int dbfork__conf_init(dbfork__conf *c, const dbfork_options *in, char *why, size
     snprintf(why, whylen, "option max_payload=%zu above the 1 GiB frame limit", o->max_payload);
     return DBFORK_EINVAL;
   }
+  if ((rc = conf_tasks(c, why, whylen)) != 0) {
+    if (rc == DBFORK_ENOMEM) snprintf(why, whylen, "out of memory copying the task table");
+    dbfork__conf_free(c);
+    return rc;
+  }
+  o->tasks = c->tasks;
+  o->ntasks = c->ntasks;
+  o->task = NULL;
+  o->task_arg = NULL;
   if (!o->workers) o->workers = DBFORK__DEF_WORKERS;
   if (!o->charset) o->charset = "utf8mb4";
   if (!o->defaults_group) o->defaults_group = "dbfork";
@@ -173,4 +267,8 @@ void dbfork__conf_free(dbfork__conf *c) {
     free(c->strs[i]);
     c->strs[i] = NULL;
   }
+  for (i = 0; c->tasks && i < c->ntasks; i++) free((char *)c->tasks[i].name);
+  free(c->tasks);
+  c->tasks = NULL;
+  c->ntasks = 0;
 }

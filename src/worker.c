@@ -5,6 +5,7 @@
  * task loop on the IPC socket, and the finalizers on every exit path the
  * process survives. Nothing here touches libuv: the parent's loop is not ours.
  */
+#include "fate.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -20,7 +21,7 @@
 #include <unistd.h>
 
 typedef struct finalizer {
-  void (*fn)(void *);
+  dbfork_fini_fn fn;
   void *arg;
   int priority;
   unsigned int seq;
@@ -230,6 +231,7 @@ static int fin_cmp(const void *a, const void *b) {
 #define FIN_RECONNECT_MS 2000
 
 static int reconnect_within(dbfork_worker *w, unsigned int budget_ms, dbfork__err *e);
+static void task_failure(dbfork_worker *w, int rc);
 
 static void run_finalizers_and_exit(dbfork_worker *w, int status) __attribute__((noreturn));
 static void run_finalizers_and_exit(dbfork_worker *w, int status) {
@@ -253,9 +255,18 @@ static void run_finalizers_and_exit(dbfork_worker *w, int status) {
     w->o = saved;
     if (rc != 0) w->mysql = mysql_init(&unconnected);
   }
-  /* Order: higher priority first, then last-registered first. */
+  /* Order: higher priority first, then last-registered first. A failure is
+   * reported to the parent (its log) and the next finalizer runs anyway. */
   if (w->nfins) qsort(w->fins, w->nfins, sizeof *w->fins, fin_cmp);
-  for (i = 0; i < w->nfins; i++) w->fins[i].fn(w->fins[i].arg);
+  for (i = 0; i < w->nfins; i++) {
+    int rc;
+    w->err_set = 0;
+    rc = w->fins[i].fn(w, w->fins[i].arg);
+    if (!rc && w->err_set) rc = w->err.code;
+    if (!rc) continue;
+    task_failure(w, rc);
+    send_err(w, DBFORK__MSG_FINIFAIL, (uint16_t)(i < 0xffff ? i : 0xffff), 0, &w->err);
+  }
   /* The built-in finalizer: a clean COM_QUIT on our own connection, last,
    * so every user finalizer could still use it. (On an unconnected handle it
    * only releases memory.) */
@@ -265,8 +276,6 @@ static void run_finalizers_and_exit(dbfork_worker *w, int status) {
   flush_tx(w);
   _exit(status);
 }
-
-static void task_failure(dbfork_worker *w, int rc);
 
 /* ---- connection health ---- */
 
@@ -340,9 +349,17 @@ static void task_failure(dbfork_worker *w, int rc) {
 
 static void run_task(dbfork_worker *w, const dbfork__frame *f) {
   const dbfork_options *o = w->o;
+  const dbfork_task_def *def;
+  const uint8_t *in;
+  size_t len;
+  uint32_t index;
   unsigned int attempts = f->arg; /* attempts the parent already made */
   unsigned int max_attempts = o->max_retries + 1;
   int rc;
+  /* The parent never sends garbage: an index out of the table is a bug. */
+  DBFORK__CHECK(dbfork__taskbody_decode(f->payload, f->len, &index, &in, &len) == 0);
+  DBFORK__CHECK(index < o->ntasks);
+  def = &o->tasks[index];
   for (;;) {
     int in_commit = 0;
     attempts++;
@@ -363,7 +380,7 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
     w->in_task = 1;
     rc = 0;
     if (o->transaction && simple_query(w, "START TRANSACTION")) rc = DBFORK_ESQL;
-    if (!rc) rc = o->task ? o->task(w, f->payload, f->len, o->task_arg) : 0;
+    if (!rc) rc = def->fn ? def->fn(w, in, len, def->arg) : 0;
     /* dbfork_worker_fail() made it a failed task, whatever it returned:
      * nothing of it may be committed. */
     if (!rc && w->err_set) rc = w->err.code;
@@ -382,41 +399,30 @@ static void run_task(dbfork_worker *w, const dbfork__frame *f) {
     w->last_db_ms = dbfork__now_ms();
     if (!rc) break;
     task_failure(w, rc);
-    if (w->err.code == DBFORK_ESQL && dbfork__mysql_is_lost(w->err.mysql_errno)) {
-      if (in_commit) {
-        /* COMMIT went out and the answer did not come back: the transaction
-         * may have committed. Retrying could apply it twice. */
-        w->err.code = DBFORK_ECOMMITUNKNOWN;
+    {
+      /* What now is the policy's call (fate.c); acting on it is ours. */
+      dbfork__attempt_in ai;
+      dbfork__attempt a;
+      int sql = w->err.code == DBFORK_ESQL;
+      ai.code = w->err.code;
+      ai.lost = sql && dbfork__mysql_is_lost(w->err.mysql_errno);
+      ai.retryable = sql && dbfork__mysql_is_retryable(w->err.mysql_errno);
+      ai.transaction = o->transaction;
+      ai.in_commit = in_commit;
+      ai.attempts = attempts;
+      ai.max_attempts = max_attempts;
+      ai.stopping = w->stopping || got_signal;
+      a = dbfork__attempt_decide(&ai);
+      if (a.rollback) end_failed_transaction(w);
+      if (a.action == DBFORK__ATTEMPT_FAIL) {
+        w->err.code = a.code;
         break;
       }
-      if (!o->transaction) {
-        /* Without a transaction some statements may have applied. */
-        w->err.code = DBFORK_ECONNLOST;
-        break;
+      if (a.action == DBFORK__ATTEMPT_RECONNECT_RETRY) {
+        /* The server rolled the transaction back: a new session, again. */
+        if (reconnect(w, &w->err)) break;
+        continue;
       }
-      /* In a transaction the server rolled everything back: safe to retry
-       * on a new connection. */
-      if (attempts >= max_attempts || w->stopping || got_signal) {
-        w->err.code = DBFORK_ERETRIES;
-        break;
-      }
-      if (reconnect(w, &w->err)) break;
-      continue;
-    }
-    /* However the task failed (its own code, a bad input, an SQL error),
-     * what it did in the transaction must go now: left open, it would be
-     * committed by the next task's START TRANSACTION. */
-    if (o->transaction) end_failed_transaction(w);
-    /* Deadlock and lock-wait timeouts are retried only when we own the
-     * transaction: without transaction=1, statements of the task before the
-     * failing one have already committed, and a rerun would apply them
-     * twice. */
-    if (w->err.code != DBFORK_ESQL || !o->transaction ||
-        !dbfork__mysql_is_retryable(w->err.mysql_errno))
-      break;
-    if (attempts >= max_attempts || w->stopping || got_signal) {
-      w->err.code = DBFORK_ERETRIES;
-      break;
     }
     {
       unsigned int base = o->retry_backoff_ms << (attempts - 1 < 6 ? attempts - 1 : 6);
@@ -494,7 +500,8 @@ static void handle_frames(dbfork_worker *w) {
   if (!w->rx.len) return; /* rx.p may still be NULL: no pointer arithmetic on it */
   while (!w->stopping) {
     dbfork__frame f;
-    ssize_t n = dbfork__frame_parse(w->rx.p + off, w->rx.len - off, w->o->max_payload, &f);
+    ssize_t n = dbfork__frame_parse(w->rx.p + off, w->rx.len - off,
+                                    w->o->max_payload + DBFORK__TASKBODY_FIXED, &f);
     if (n == DBFORK__PROTO_INCOMPLETE) break;
     DBFORK__CHECK(n > 0); /* the parent never sends garbage */
     off += (size_t)n;
@@ -635,12 +642,16 @@ void dbfork__worker_main(const dbfork_options *o, int slot, int ipc_fd, pid_t pa
 }
 
 /* ---- public worker-side API ---- */
-MYSQL *dbfork_worker_mysql(dbfork_worker *w) { return w->mysql; }
-int dbfork_worker_slot(const dbfork_worker *w) { return w->slot; }
-unsigned long dbfork_worker_connection_id(const dbfork_worker *w) { return w->conn_id; }
-int dbfork_worker_stopping(const dbfork_worker *w) { return w->stopping || got_signal; }
+/* Given NULL, every one of them fails rather than crash (dbfork.h). */
+MYSQL *dbfork_worker_mysql(dbfork_worker *w) { return w ? w->mysql : NULL; }
+int dbfork_worker_slot(const dbfork_worker *w) { return w ? w->slot : DBFORK_EINVAL; }
+unsigned long dbfork_worker_connection_id(const dbfork_worker *w) { return w ? w->conn_id : 0; }
+int dbfork_worker_stopping(const dbfork_worker *w) {
+  if (!w) return DBFORK_EINVAL;
+  return w->stopping || got_signal;
+}
 
-int dbfork_worker_atexit(dbfork_worker *w, void (*fn)(void *), void *arg, int priority) {
+int dbfork_worker_atexit(dbfork_worker *w, dbfork_fini_fn fn, void *arg, int priority) {
   if (!w || !fn) return DBFORK_EINVAL;
   if (w->nfins == w->capfins) {
     unsigned int cap = w->capfins ? w->capfins * 2 : 8;
@@ -658,7 +669,7 @@ int dbfork_worker_atexit(dbfork_worker *w, void (*fn)(void *), void *arg, int pr
 }
 
 int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t len) {
-  if (!w) return DBFORK_EINVAL;
+  if (!w || (len && !data)) return DBFORK_EINVAL;
   if (w->reply.len + len > w->o->max_payload) return DBFORK_ETOOBIG;
   return dbfork__bytes_add(&w->reply, data, len);
 }
@@ -666,6 +677,7 @@ int dbfork_worker_reply(dbfork_worker *w, const void *data, size_t len) {
 int dbfork_worker_fail(dbfork_worker *w, int code, unsigned int mysql_errno, const char *sqlstate,
                        const char *fmt, ...) {
   va_list ap;
+  if (!w) return DBFORK_EINVAL;
   if (code >= 0) code = DBFORK_ETASK;
   va_start(ap, fmt);
   dbfork__err_vset(&w->err, code, mysql_errno, sqlstate, fmt, ap);

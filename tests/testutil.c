@@ -5,6 +5,8 @@
 #define _GNU_SOURCE /* vasprintf, strsignal */
 #include "testutil.h"
 
+#include <pthread.h>
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -646,4 +648,61 @@ void tu_server(const char *verb) {
     if (errno != EINTR) FAIL("tu_server: waitpid: %s", strerror(errno));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     FAIL("tu_server: %s %s %s failed (status %d)", sh, verb, dir, status);
+}
+
+/* ---------------------------------------------------------------------------
+ * Several submitting threads.
+ * ------------------------------------------------------------------------- */
+struct tu_submitters {
+  int n;
+  pthread_t th[64];
+  int (*fn)(size_t i, void *arg);
+  void *arg;
+  size_t next; /* atomic: the next index */
+  int stop;    /* atomic */
+  int running; /* atomic: threads not yet returned */
+};
+
+int tu_submit_threads(void) {
+  const char *v = getenv("DBFORK_TEST_SUBMIT_THREADS");
+  int n = v ? atoi(v) : 2;
+  return n < 1 ? 1 : n > 64 ? 64 : n;
+}
+
+static void *submitter_main(void *arg) {
+  tu_submitters *s = arg;
+  while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+    size_t i = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED);
+    if (s->fn(i, s->arg) != 0) break;
+  }
+  __atomic_fetch_sub(&s->running, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+tu_submitters *tu_submitters_start(int threads, int (*fn)(size_t i, void *arg), void *arg) {
+  tu_submitters *s = calloc(1, sizeof *s);
+  int i;
+  if (!s) FAIL("out of memory");
+  s->n = threads > 0 ? threads : tu_submit_threads();
+  if (s->n > 64) s->n = 64;
+  s->fn = fn;
+  s->arg = arg;
+  s->running = s->n;
+  for (i = 0; i < s->n; i++)
+    if (pthread_create(&s->th[i], NULL, submitter_main, s) != 0) FAIL("pthread_create");
+  return s;
+}
+
+int tu_submitters_done(tu_submitters *s) {
+  return __atomic_load_n(&s->running, __ATOMIC_ACQUIRE) == 0;
+}
+
+size_t tu_submitters_stop(tu_submitters *s) {
+  size_t taken;
+  int i;
+  __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+  for (i = 0; i < s->n; i++) pthread_join(s->th[i], NULL);
+  taken = __atomic_load_n(&s->next, __ATOMIC_RELAXED);
+  free(s);
+  return taken;
 }

@@ -224,6 +224,26 @@ int tu_pids_alive(const long *pids, int n);
  * RESTARTS_SERVER. */
 void tu_server(const char *verb);
 
+/* ---------------------------------------------------------------------------
+ * Several submitting threads (dbfork_submit is thread-safe).
+ *
+ * tu_submitters_start() starts `threads` threads (0: tu_submit_threads())
+ * that call fn(i, arg) for i = 0, 1, 2, ..., each i handed to one thread
+ * from a shared counter, until fn returns non-zero (that thread ends) or
+ * tu_submitters_stop() is called. fn typically calls dbfork_submit(); its
+ * completion callbacks run on the loop thread, which the test must keep
+ * running meanwhile (dbfork_pool_run, or a blocking pool call).
+ * ------------------------------------------------------------------------- */
+/* DBFORK_TEST_SUBMIT_THREADS (the ThreadSanitizer leg of CI sets 4), else 2. */
+int tu_submit_threads(void);
+typedef struct tu_submitters tu_submitters;
+tu_submitters *tu_submitters_start(int threads, int (*fn)(size_t i, void *arg), void *arg);
+/* 1 once every thread has returned. */
+int tu_submitters_done(tu_submitters *s);
+/* Asks the threads to stop after their current fn call, joins them and frees
+ * s; returns how many indices were handed out. */
+size_t tu_submitters_stop(tu_submitters *s);
+
 /* Milliseconds from a monotonic clock. */
 long long tu_now_ms(void);
 

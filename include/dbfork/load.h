@@ -199,9 +199,12 @@ typedef void (*dbfork_load_done_fn)(dbfork_load *l, int status, void *ud);
  * Options. Initialise with dbfork_load_options_init(), then set fields.
  * Strings are copied by dbfork_load_new(). NULL or 0 means the default named
  * beside the field. The string options take exactly what `dbfork load`
- * takes on its command line.
+ * takes on its command line. Fields are only ever appended: the struct
+ * carries its size (docs/ABI.md), so a program built against this header
+ * keeps working with a later libdbfork-load.
  * ------------------------------------------------------------------------- */
 typedef struct dbfork_load_options {
+  size_t size;         /* sizeof(dbfork_load_options) in the caller: set by the init macro */
   const char *file;    /* required: a regular file (pipes cannot be split) */
   const char *table;   /* required: "db.table", or "table" with the connection's database */
   const char *columns; /* "a,@v,c": the file's columns in order, "@v" a field read into a
@@ -242,7 +245,7 @@ typedef struct dbfork_load_options {
   dbfork_load_chunk_fn on_chunk;
   void *ud;
 
-  /* Added in 0.3 (the struct grows at its end only). */
+  /* Added after 1.0 (docs/ABI.md: the struct grows at its end only). */
   const char *character_set;  /* the file's character set, as the server names it: utf8mb4
                                  (default), utf8mb3 (or utf8), ascii, latin1, binary, any
                                  single-byte set, or an EUC set (ujis, euckr, gb2312 ...).
@@ -274,9 +277,12 @@ typedef struct dbfork_load_options {
                                  the start of a new job: as restart or reload) */
 } dbfork_load_options;
 
-/* Fills *o with the defaults (all zero). Always call it first, so that
- * fields added later get their defaults. */
-DBFORK_EXTERN void dbfork_load_options_init(dbfork_load_options *o);
+/* Fills *o with the defaults (all zero) and its size. Always call it first,
+ * as dbfork_load_options_init(&o): the macro passes the caller's sizeof, so
+ * that fields added later get their defaults. NULL is fine (nothing). Options
+ * made any other way (= {0}) are refused by dbfork_load_new(). */
+DBFORK_EXTERN void dbfork_load_options_init(dbfork_load_options *o, size_t size);
+#define dbfork_load_options_init(o) dbfork_load_options_init((o), sizeof *(o))
 
 /* ---------------------------------------------------------------------------
  * Lifecycle.
@@ -419,7 +425,7 @@ typedef struct dbfork_load_stats {
   int done;          /* 1 once the load has ended */
   int status;        /* then: its result, as dbfork_load_run returns it */
 
-  /* Added in 0.3 (the struct grows at its end only). */
+  /* Added after 1.0 (docs/ABI.md: the struct grows at its end only). */
   int already_loaded;       /* 1: the job had completed on the unchanged file: prepare
                                found nothing to load and the run does nothing (reload) */
   char previous_job[17];    /* the completed job of this file and table that this one
@@ -433,8 +439,12 @@ typedef struct dbfork_load_stats {
 } dbfork_load_stats;
 
 /* Fills *st. Valid at any time after dbfork_load_new (counts are 0 before
- * the run); on the loop thread. Returns 0, or DBFORK_EINVAL for NULL. */
-DBFORK_EXTERN int dbfork_load_stats_get(dbfork_load *l, dbfork_load_stats *st);
+ * the run); on the loop thread. Call it as dbfork_load_stats_get(l, &st):
+ * the macro passes the caller's sizeof(dbfork_load_stats), and nothing is
+ * written past it (docs/ABI.md; fields are only appended). Returns 0, or
+ * DBFORK_EINVAL for NULL or a size below the struct of 1.0. */
+DBFORK_EXTERN int dbfork_load_stats_get(dbfork_load *l, dbfork_load_stats *st, size_t st_size);
+#define dbfork_load_stats_get(l, st) dbfork_load_stats_get((l), (st), sizeof(dbfork_load_stats))
 
 /* The detail of the last error: names the option, the file and line, the
  * chunk, or gives the server's message. "" if none. Owned by the load,

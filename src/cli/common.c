@@ -372,12 +372,14 @@ void cli_conn_pool_options(const cli_conn *c, dbfork_options *o) {
 }
 
 MYSQL *cli_connect(const cli_conn *c) {
+  /* Exactly what the workers use (option files, TLS, attributes), through
+   * the library: one connection recipe for the command and its pools. */
   dbfork_options o;
-  MYSQL *m;
-  char err[600];
+  MYSQL *m = NULL;
+  char err[512];
   cli_conn_pool_options(c, &o);
   o.program_name = "dbfork-cli";
-  if (dbfork_connect(&m, &o, err, sizeof err)) {
+  if (dbfork_connect(&m, &o, err, sizeof err) != 0) {
     fprintf(stderr, "dbfork: cannot connect to the server: %s\n", err);
     return NULL;
   }

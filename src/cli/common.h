@@ -66,9 +66,9 @@ int cli_conn_finish(cli_conn *c);
 void cli_conn_free(cli_conn *c);
 /* Fills pool options from the connection options. */
 void cli_conn_pool_options(const cli_conn *c, dbfork_options *o);
-/* Opens the parent's own connection with the workers' options
- * (dbfork_connect; program_name "dbfork-cli"). Prints the server's error
- * and returns NULL on failure. */
+/* Opens the parent's own connection with the pool's options (dbfork_connect,
+ * program_name "dbfork-cli"); close it with dbfork_mysql_close(). Prints
+ * the server's error and returns NULL on failure. */
 MYSQL *cli_connect(const cli_conn *c);
 /* Prints the connection options' help. */
 void cli_conn_usage(FILE *f);

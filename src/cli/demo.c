@@ -344,7 +344,7 @@ int cmd_demo(int argc, char **argv) {
     ret = EXIT_OK;
 out:
   dbfork_pool_free(pool);
-  if (m) mysql_close(m);
+  dbfork_mysql_close(m);
   cli_conn_free(&c);
   return ret;
 }

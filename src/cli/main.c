@@ -5,7 +5,23 @@
  */
 #include "common.h"
 
+#include <mysql.h>
 #include <string.h>
+#include <uv.h>
+
+/* The version line: this command, the library it runs with, and what that
+ * library talks to the server with (the client library dbfork was built
+ * against is the one linked here too). */
+static void print_version(void) {
+#ifdef LIBMARIADB
+  const char *client = "MariaDB Connector/C";
+#else
+  const char *client = "MySQL libmysqlclient";
+#endif
+  printf("dbfork %d.%d.%d (libdbfork %s; %s %s; libuv %s)\n", DBFORK_VERSION_MAJOR,
+         DBFORK_VERSION_MINOR, DBFORK_VERSION_PATCH, dbfork_version(), client,
+         mysql_get_client_info(), uv_version_string());
+}
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -15,7 +31,7 @@ static void usage(FILE *f) {
           "           or prepared INSERTs), one transaction per chunk\n"
           "  demo     parallel transactional insert job over N workers, with a summary of\n"
           "           what the server saw (rows, checksum, sessions, Aborted_clients)\n"
-          "  version  print the version\n\n"
+          "  version  print the versions of dbfork, the client library and libuv\n\n"
           "Run 'dbfork COMMAND --help' for a command's options.\n\n"
           "Exit codes: 0 done; 1 done, but input rows were rejected; 2 failed or interrupted;\n"
           "64 bad usage.\n");
@@ -29,7 +45,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "demo")) return cmd_demo(argc - 1, argv + 1);
   if (!strcmp(argv[1], "load")) return cmd_load(argc - 1, argv + 1);
   if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
-    printf("dbfork %s\n", dbfork_version());
+    print_version();
     return EXIT_OK;
   }
   if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {

@@ -10,6 +10,8 @@
 
 #include "loader.h"
 
+#include <dbfork/abi.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -71,8 +73,18 @@ const char *load_method_name(int method) {
   return method == METHOD_INSERT ? "insert" : "load-data";
 }
 
-void dbfork_load_options_init(dbfork_load_options *o) {
-  if (o) memset(o, 0, sizeof *o);
+/* The sizes of the first release (1.0) of the caller-allocated structs: the
+ * smallest a caller may pass (docs/ABI.md). */
+#define LOAD_OPTIONS_SIZE_1_0 DBFORK_ABI_SIZE_TO(dbfork_load_options, ud)
+#define LOAD_STATS_SIZE_1_0 DBFORK_ABI_SIZE_TO(dbfork_load_stats, status)
+#define CONN_OPTIONS_SIZE_1_0 DBFORK_ABI_SIZE_TO(dbfork_options, log_level)
+#define STRUCT_SIZE_MAX 65536
+
+/* The name in parentheses: load.h's macro of the same name is not expanded. */
+void(dbfork_load_options_init)(dbfork_load_options *o, size_t size) {
+  if (!o || size < sizeof o->size) return;
+  memset(o, 0, size);
+  o->size = size;
 }
 
 /* Copies *s into the load's own storage (NULL stays NULL). */
@@ -104,17 +116,37 @@ static int parse_choice(const char *v, const char *const *names, int n, int def)
   return -1;
 }
 
-int dbfork_load_new(dbfork_load **out, const dbfork_options *conn, const dbfork_load_options *lo) {
+int dbfork_load_new(dbfork_load **out, const dbfork_options *conn_in,
+                    const dbfork_load_options *lo_in) {
   static const char *const methods[] = {"load-data", "insert"};
   static const char *const dups[] = {"error", "ignore", "update", "replace"};
   static const char *const bads[] = {"reject", "warn"};
   dbfork_load *l;
+  dbfork_options conn_copy, *conn = &conn_copy;
+  dbfork_load_options lo_copy, *lo = &lo_copy;
   char err[200];
   csv_dialect d;
   int method, dup, bad;
   if (!out) return DBFORK_EINVAL;
   *out = NULL;
-  if (!conn || !lo) return DBFORK_EINVAL;
+  if (!conn_in || !lo_in) return DBFORK_EINVAL;
+  /* Both structs are as long as the caller's headers made them: read that
+   * much, not ours (docs/ABI.md). */
+  if (conn_in->size < CONN_OPTIONS_SIZE_1_0 || conn_in->size > STRUCT_SIZE_MAX)
+    return bad_option(NULL, "dbfork_options.size=%zu: initialise them with dbfork_options_init()",
+                      conn_in->size);
+  if (dbfork_abi_copy_in(conn, sizeof *conn, conn_in, conn_in->size))
+    return bad_option(conn_in, "the dbfork_options set a field this libdbfork-load does not know");
+  conn->size = sizeof *conn;
+  if (lo_in->size < LOAD_OPTIONS_SIZE_1_0 || lo_in->size > STRUCT_SIZE_MAX)
+    return bad_option(conn,
+                      "dbfork_load_options.size=%zu: initialise them with "
+                      "dbfork_load_options_init()",
+                      lo_in->size);
+  if (dbfork_abi_copy_in(lo, sizeof *lo, lo_in, lo_in->size))
+    return bad_option(conn,
+                      "the dbfork_load_options set a field this libdbfork-load does not know");
+  lo->size = sizeof *lo;
   if (!lo->file || !*lo->file) return bad_option(conn, "load option file: no file given");
   if (!lo->table || !*lo->table) return bad_option(conn, "load option table: --table is required");
   if ((method = parse_choice(lo->method, methods, 2, METHOD_LOAD_DATA)) < 0)
@@ -173,13 +205,15 @@ int dbfork_load_new(dbfork_load **out, const dbfork_options *conn, const dbfork_
 /* The parent's own session: the workers' options under another program
  * name, so that nothing counting (or killing) the workers' sessions by
  * name takes it for one of them. */
-static int connect_parent(dbfork_load *l) {
+int load_connect_parent(dbfork_load *l) {
   dbfork_options o = l->po;
   char name[128], err[600];
   int rc;
   snprintf(name, sizeof name, "%s-parent", l->po.program_name);
   o.program_name = name;
   o.local_infile = 0;
+  if (l->m) dbfork_mysql_close(l->m);
+  l->m = NULL;
   rc = dbfork_connect(&l->m, &o, err, sizeof err);
   if (rc) return load_set_err(l, rc, "cannot connect to the server: %s", err);
   return 0;
@@ -208,7 +242,7 @@ static int prepare(dbfork_load *l) {
     if (c->chunk_bytes > (4u << 20)) c->chunk_bytes = 4u << 20;
     if (c->chunk_bytes < (1u << 20)) c->chunk_bytes = 1u << 20;
   }
-  if ((rc = connect_parent(l))) return rc;
+  if ((rc = load_connect_parent(l))) return rc;
   {
     /* A table without a database takes the connection's: the option's, or
      * what the option files gave the session (database= in [client] or
@@ -387,8 +421,10 @@ int dbfork_load_stop(dbfork_load *l) {
   return 0;
 }
 
-int dbfork_load_stats_get(dbfork_load *l, dbfork_load_stats *st) {
-  if (!l || !st) return DBFORK_EINVAL;
+int(dbfork_load_stats_get)(dbfork_load *l, dbfork_load_stats *out, size_t out_size) {
+  dbfork_load_stats mine, *st = &mine;
+  if (!l || !out || out_size < LOAD_STATS_SIZE_1_0 || out_size > STRUCT_SIZE_MAX)
+    return DBFORK_EINVAL;
   *st = l->st;
   if (l->job) {
     job_counts n;
@@ -410,6 +446,7 @@ int dbfork_load_stats_get(dbfork_load *l, dbfork_load_stats *st) {
       st->workers_busy += ws[k].state == DBFORK_WORKER_BUSY;
     if (ws != one) free(ws);
   }
+  dbfork_abi_copy_out(out, out_size, st, sizeof *st);
   return 0;
 }
 

@@ -160,6 +160,8 @@ struct dbfork_load {
 
 /* load.c */
 void load_enter(dbfork_load *l, int phase);
+/* Opens (or opens again) the parent's own connection; 0 or a code, l->err. */
+int load_connect_parent(dbfork_load *l);
 int load_set_err(dbfork_load *l, int code, const char *fmt, ...) DBFORK_PRINTF(3, 4);
 const char *load_method_name(int method);
 

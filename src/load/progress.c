@@ -19,6 +19,7 @@
 
 #include "loader.h"
 
+#include <errmsg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,6 +371,23 @@ int load_job_start(dbfork_load *l, const char *id, unsigned g, const char *forge
   return 0;
 }
 
+/* Lost-connection errors of the parent's session: the server restarted or
+ * killed it. The workers reconnect by themselves; the parent does here. */
+static int lost(unsigned int e) {
+  return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST || e == CR_CONNECTION_ERROR ||
+         e == 1927 /* ER_CONNECTION_KILLED */ || e == 1053 /* ER_SERVER_SHUTDOWN */;
+}
+
+/* A new session for the parent after its old one was lost; it takes the
+ * job's lock again, which went with the old session (another run may have
+ * taken it meanwhile: then this run fails with DBFORK_EBUSY). */
+static int reconnect(dbfork_load *l) {
+  int rc, had = l->locked;
+  l->locked = 0;
+  if ((rc = load_connect_parent(l))) return rc;
+  return had ? load_job_lock(l) : 0;
+}
+
 int load_job_complete(dbfork_load *l) {
   const load_conf *c = &l->c;
   char sql[1024];
@@ -379,7 +397,11 @@ int load_job_complete(dbfork_load *l) {
            "job_id='%s'",
            c->jobs, (unsigned long long)l->file_hash, (unsigned long long)l->st.file_bytes,
            c->t.progress, c->t.job_id, c->t.job_id);
-  if (mysql_query(l->m, sql)) return table_fail(l, "recording that the job completed", c->jobs);
+  /* The parent's session may have been lost since the last plan row (a
+   * server restart): the update is one autocommit statement, safe again. */
+  if (mysql_query(l->m, sql) &&
+      (!lost(mysql_errno(l->m)) || reconnect(l) || mysql_query(l->m, sql)))
+    return table_fail(l, "recording that the job completed", c->jobs);
   return 0;
 }
 
@@ -431,13 +453,21 @@ const load_done *load_prior_find(const dbfork_load *l, uint64_t chunk, uint64_t 
 
 int load_plan_store(dbfork_load *l, const csv_chunk *ch) {
   char vals[128];
+  int rc, tries;
   snprintf(vals, sizeof vals, "%llu, %llu, %llu, %llu", (unsigned long long)ch->off,
            (unsigned long long)ch->len, (unsigned long long)ch->first_line,
            (unsigned long long)ch->records);
-  return job_plan_put(l->m, &l->c.t, ch->index, "byte_offset, byte_len, first_line, records", vals,
+  for (tries = 0;; tries++) {
+    rc = job_plan_put(l->m, &l->c.t, ch->index, "byte_offset, byte_len, first_line, records", vals,
                       "byte_offset = VALUES(byte_offset), byte_len = VALUES(byte_len), "
                       "first_line = VALUES(first_line), records = VALUES(records)",
                       l->err, sizeof l->err);
+    /* The row is written once or not at all (autocommit): writing it again
+     * on a new session is safe. dbfork_connect waits up to connect_timeout
+     * for a restarting server. */
+    if (rc != DBFORK_ESQL || !lost(mysql_errno(l->m)) || tries == 2) return rc;
+    if ((rc = reconnect(l))) return rc;
+  }
 }
 
 long long load_budget_used(dbfork_worker *w, const load_conf *c) {

@@ -23,7 +23,7 @@
  *                         of value
  *     u8 kind 2 (warning): u64 line, u32 n, n bytes of message
  *   and nothing after the last.
- * Version 2 (dbfork 0.3) added the reject's offsets, column name and value;
+ * Version 2 (after dbfork 1.0) added the reject's offsets, column name and value;
  * both ends of a load are the same library, so there is no fallback.
  */
 #ifndef DBFORK_LOAD_WIRE_H

@@ -257,7 +257,11 @@ int lw_sql_failure(lw *s, unsigned int code, const char *sqlstate, const char *m
              (unsigned long long)s->p.first_line, (unsigned long long)last, msg);
 }
 
-static void finalize(void *arg) { sink_close(arg); }
+static int finalize(dbfork_worker *w, void *arg) {
+  (void)w;
+  sink_close(arg);
+  return 0;
+}
 
 int load_worker_init(dbfork_worker *w, void *arg) {
   dbfork_load *l = arg;

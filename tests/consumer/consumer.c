@@ -7,6 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A program can test the header's version at compile time. */
+#if !defined(DBFORK_VERSION_HEX) || DBFORK_VERSION_HEX < 0x010000
+#error "dbfork.h 1.0 or later expected"
+#endif
+
 int main(void) {
   dbfork_options o;
   dbfork_pool *p = NULL;
@@ -14,6 +19,15 @@ int main(void) {
   int rc;
 
   printf("dbfork %s\n", dbfork_version());
+  {
+    char hdr[32];
+    snprintf(hdr, sizeof hdr, "%d.%d.%d", (DBFORK_VERSION_HEX >> 16) & 0xff,
+             (DBFORK_VERSION_HEX >> 8) & 0xff, DBFORK_VERSION_HEX & 0xff);
+    if (strcmp(hdr, dbfork_version()) != 0) {
+      fprintf(stderr, "consumer: header %s, library %s\n", hdr, dbfork_version());
+      return 1;
+    }
+  }
   msg = dbfork_strerror(DBFORK_EAGAIN);
   if (!msg || !*msg) {
     fprintf(stderr, "consumer: empty dbfork_strerror(DBFORK_EAGAIN)\n");

@@ -28,18 +28,19 @@ static void count_log(int level, const char *msg, void *arg) {
 }
 
 /* Finalizer: records on the worker's own connection that it ran. */
-static void fin(void *arg) {
-  dbfork_worker *w = arg;
+static int fin(dbfork_worker *w, void *arg) {
   char sql[256];
-  if (!fin_table[0]) return;
+  (void)arg;
+  if (!fin_table[0]) return 0;
   snprintf(sql, sizeof sql, "INSERT INTO `%s` (pid) VALUES (%ld)", fin_table, (long)getpid());
   if (mysql_query(dbfork_worker_mysql(w), sql))
     fprintf(stderr, "finalizer of %ld: %s\n", (long)getpid(), mysql_error(dbfork_worker_mysql(w)));
+  return 0;
 }
 
 /* Slot 1 takes its time: the stop comes while it is still initialising. */
 static int slow_init(dbfork_worker *w, void *arg) {
-  int rc = dbfork_worker_atexit(w, fin, w, 0);
+  int rc = dbfork_worker_atexit(w, fin, NULL, 0);
   (void)arg;
   if (dbfork_worker_slot(w) == 1) tu_sleep_ms(init_sleep_ms);
   return rc;

@@ -15,18 +15,19 @@
 static char table[96], fin_table[96];
 
 /* The finalizer: records, on the worker's own connection, that it ran. */
-static void fin(void *arg) {
-  dbfork_worker *w = arg;
+static int fin(dbfork_worker *w, void *arg) {
   char sql[256];
+  (void)arg;
   snprintf(sql, sizeof sql, "INSERT INTO `%s` (pid, conn) VALUES (%ld, %lu)", fin_table,
            (long)getpid(), dbfork_worker_connection_id(w));
   if (mysql_query(dbfork_worker_mysql(w), sql))
     fprintf(stderr, "finalizer of %ld: %s\n", (long)getpid(), mysql_error(dbfork_worker_mysql(w)));
+  return 0;
 }
 
 static int init(dbfork_worker *w, void *arg) {
   (void)arg;
-  return dbfork_worker_atexit(w, fin, w, 0);
+  return dbfork_worker_atexit(w, fin, NULL, 0);
 }
 
 typedef struct track {

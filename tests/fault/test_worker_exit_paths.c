@@ -26,18 +26,19 @@ static int tag_session(dbfork_worker *w, void *arg) {
 }
 
 /* The finalizer: one row through the worker's own connection. */
-static void write_row(void *arg) {
-  dbfork_worker *w = arg;
+static int write_row(dbfork_worker *w, void *arg) {
   char sql[256];
+  (void)arg;
   snprintf(sql, sizeof sql,
            "INSERT INTO `%s` VALUES (CONNECTION_ID(), IFNULL(@dbfork_tag, 'none'), 'finalizer')",
            table);
   (void)mysql_query(dbfork_worker_mysql(w), sql);
+  return 0;
 }
 
 static int register_write_row(dbfork_worker *w, void *arg) {
   (void)arg;
-  return dbfork_worker_atexit(w, write_row, w, 0);
+  return dbfork_worker_atexit(w, write_row, NULL, 0);
 }
 
 /* Leaves a result unread ("commands out of sync"), then fails: the pool's
@@ -101,8 +102,7 @@ TEST(finalizers_get_a_new_session_after_a_failed_rollback_closed_the_last) {
 /* What the finalizer saw, written to a pipe the test reads. */
 static int seen[2];
 
-static void try_query(void *arg) {
-  dbfork_worker *w = arg;
+static int try_query(dbfork_worker *w, void *arg) {
   MYSQL *h = dbfork_worker_mysql(w);
   char line[128];
   int n;
@@ -112,12 +112,14 @@ static void try_query(void *arg) {
     n = snprintf(line, sizeof line, "query ok\n");
   else
     n = snprintf(line, sizeof line, "error %u\n", mysql_errno(h));
+  (void)arg;
   if (write(seen[1], line, (size_t)n) != n) _exit(9);
+  return 0;
 }
 
 static int register_try_query(dbfork_worker *w, void *arg) {
   (void)arg;
-  return dbfork_worker_atexit(w, try_query, w, 0);
+  return dbfork_worker_atexit(w, try_query, NULL, 0);
 }
 
 TEST(finalizers_get_a_handle_that_fails_cleanly_when_no_session_can_be_had) {

@@ -3,7 +3,8 @@
  * transactional tasks insert 100,000 rows. Invariants 4 and 5: every task
  * ends ok through retries, the table is exact (no row lost, none doubled),
  * every lost worker's session was KILLed, and the completions account for
- * the retries.
+ * the retries. The tasks come from dbfork_map, or from several submitting
+ * threads.
  */
 #include "fault.h"
 
@@ -45,6 +46,32 @@ static int output(size_t i, const dbfork_result *r, void *ud) {
   return 0;
 }
 
+/* The same outcome, for a task submitted by a thread (ud: its index). */
+static void on_done(const dbfork_result *r, void *ud) {
+  size_t k = (size_t)(uintptr_t)ud;
+  outcome *o = &out[k];
+  o->calls++;
+  o->status = r->status;
+  o->attempts = r->attempts;
+  snprintf(o->msg, sizeof o->msg, "%s", r->message);
+  if (r->worker_slot >= 0 && r->worker_slot < WORKERS) slot_pid[r->worker_slot] = r->worker_pid;
+}
+
+static dbfork_pool *pool; /* for the submitting threads */
+static atomic_int completed_by_threads;
+
+static void count_done(const dbfork_result *r, void *ud) {
+  on_done(r, ud);
+  atomic_fetch_add(&completed_by_threads, 1);
+}
+
+static int submit_range(size_t i, void *arg) {
+  (void)arg;
+  if (i >= TASKS) return 1;
+  CHECK_OK(dbfork_submit(pool, &ranges[i], sizeof ranges[i], count_done, (void *)(uintptr_t)i));
+  return 0;
+}
+
 /* Every 100 ms: pick a slot at random; if its last known pid is a live
  * worker of ours, SIGKILL it. */
 static void *killer(void *arg) {
@@ -64,7 +91,9 @@ static void *killer(void *arg) {
   return NULL;
 }
 
-TEST(sigkill_random_worker_every_100ms_loses_no_row) {
+/* threaded: the tasks are submitted by tu_submit_threads() threads at once
+ * (the loop thread runs the loop meanwhile), not by dbfork_map. */
+static void run(int threaded) {
   MYSQL *m = tu_connect();
   dbfork_options o;
   dbfork_pool *p;
@@ -101,7 +130,18 @@ TEST(sigkill_random_worker_every_100ms_loses_no_row) {
 
   t0 = tu_now_ms();
   CHECK(pthread_create(&th, NULL, killer, NULL) == 0);
-  CHECK_OK(dbfork_map(p, TASKS, input, output, NULL));
+  if (threaded) {
+    tu_submitters *subs;
+    pool = p;
+    subs = tu_submitters_start(0, submit_range, NULL);
+    while (atomic_load(&completed_by_threads) < TASKS) {
+      dbfork_pool_run(p, 2);
+      tu_sleep_ms(1);
+    }
+    tu_submitters_stop(subs);
+  } else {
+    CHECK_OK(dbfork_map(p, TASKS, input, output, NULL));
+  }
   atomic_store(&stop_killer, 1);
   pthread_join(th, NULL);
   fprintf(stderr, "map of %d tasks took %lld ms with %d kills\n", TASKS, tu_now_ms() - t0,
@@ -183,3 +223,8 @@ TEST(sigkill_random_worker_every_100ms_loses_no_row) {
   tu_exec(m, "DROP TABLE `%s`", table);
   free(todo);
 }
+
+TEST(sigkill_random_worker_every_100ms_loses_no_row) { run(0); }
+
+/* The same with several threads submitting while the workers die. */
+TEST(sigkill_random_worker_while_threads_submit_loses_no_row) { run(1); }

@@ -31,7 +31,19 @@ static void check_body(const dbfork__frame *f) {
   uint8_t out[DBFORK__ERRBODY_FIXED + DBFORK__MSG_MSG_MAX];
   dbfork__errbody e, e2;
   dbfork__hello h, h2;
+  const uint8_t *bytes;
+  uint32_t task;
   size_t n;
+
+  if (dbfork__taskbody_decode(f->payload, f->len, &task, &bytes, &n) == 0) {
+    if (f->len < DBFORK__TASKBODY_FIXED || bytes != f->payload + DBFORK__TASKBODY_FIXED ||
+        n != f->len - DBFORK__TASKBODY_FIXED)
+      fail("task body bounds");
+    dbfork__taskbody_prefix(out, task);
+    if (memcmp(out, f->payload, DBFORK__TASKBODY_FIXED) != 0) fail("task body round trip");
+  } else if (f->len >= DBFORK__TASKBODY_FIXED) {
+    fail("task body refused");
+  }
 
   if (dbfork__errbody_decode(f->payload, f->len, &e) == 0) {
     if (e.status >= 0) fail("error body decoded with status >= 0");

@@ -12,10 +12,13 @@
 # 2. Each page has the sections Synopsis, Description, Return value, Errors,
 #    Example, and its Synopsis includes the header the function is in and
 #    holds that header's prototype (whitespace aside), so a changed
-#    signature fails until the page follows.
+#    signature fails until the page follows — and the header's macro of the
+#    same name, if there is one.
 # 3. docs/errors.md lists exactly the codes of DBFORK_ERRNO_MAP, each with
 #    the same value and message. ERRORS_DUMP (errors_dump.c) prints the map as
 #    compiled, and itself checks dbfork_err_name/dbfork_strerror against it.
+#    Its retry table is what `ERRORS_DUMP --retry-table` computes from the
+#    decision functions (src/fate.c), word for word.
 # 4. With CC: each page's Example compiles (-fsyntax-only -Werror) against
 #    the public headers (-I include/), like curl's documentation examples.
 set -uo pipefail
@@ -54,11 +57,14 @@ for h in "${hdrs[@]}"; do
   fi
   flat[$h]=$(tr '\n' ' ' <"$ROOT/include/$h")
   hf=$(grep -oP 'DBFORK_EXTERN[^(;]*?\K\bdbfork_\w+(?=\s*\()' <<<"${flat[$h]}" | sort -u)
-  if [ -z "$hf" ]; then
+  # dbfork/abi.h holds only inline helpers for the libraries' side: a
+  # header may have no function; the core's must.
+  if [ -z "$hf" ] && [ "$h" = dbfork.h ]; then
     err "no DBFORK_EXTERN function found in include/$h"
     continue
   fi
   while read -r f; do
+    [ -n "$f" ] || continue
     prev=$(awk -F'\t' -v f="$f" '$1 == f {print $2}' <<<"$where")
     if [ -n "$prev" ]; then
       err "$f is declared in both include/$prev and include/$h"
@@ -115,6 +121,13 @@ while read -r f; do
   fi
   code_of "$page" Synopsis | grep -qE "^\s*#\s*include\s*<${h//./\\.}>" ||
     err "$page: the Synopsis does not #include <$h>, the header $f is declared in"
+  # A function the header wraps in a macro of the same name (the ABI's
+  # size-passing macros, docs/ABI.md): the Synopsis shows the macro too,
+  # the form programs call.
+  macro=$(grep -oE "^#define $f\([^)]*\)" "$ROOT/include/$h" | head -n1)
+  if [ -n "$macro" ] && ! code_of "$page" Synopsis | nows | grep -qF -- "$(nows <<<"$macro")"; then
+    err "$page: the header defines the macro '$macro'; the Synopsis must show it"
+  fi
 done <<<"$funcs"
 
 # --- 3. the error table ------------------------------------------------------
@@ -134,6 +147,16 @@ if [ "$(sort <<<"$want")" != "$(sort <<<"$got")" ]; then
 fi
 dups=$(cut -f1 <<<"$got" | sort | uniq -d)
 [ -z "$dups" ] || err "docs/errors.md lists codes twice: $dups"
+
+# The retry table is the decision functions' own answer (errors_dump
+# --retry-table runs them), verbatim between its markers.
+want_retry=$("$DUMP" --retry-table) || err "$DUMP --retry-table failed"
+got_retry=$(awk '/^<!-- retry-table: generated/ {on = 1; next} /^<!-- retry-table: end/ {on = 0} on' \
+  "$ERRDOC")
+if [ "$want_retry" != "$got_retry" ]; then
+  err "docs/errors.md's retry table is not what the code decides (< code, > docs):"
+  diff <(echo "$want_retry") <(echo "$got_retry") | grep '^[<>]' | sed 's/^/    /' >&2
+fi
 
 # --- 4. the examples compile -------------------------------------------------
 if [ -n "$CC" ]; then

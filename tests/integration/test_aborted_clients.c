@@ -12,21 +12,18 @@
 
 /* A finalizer that records, through the worker's own connection, that this
  * worker ran its finalizers. Per worker process: each has its own copy. */
-static struct {
-  dbfork_worker *w;
-  const char *table;
-} fin;
+static struct { const char *table; } fin;
 
-static void record_exit(void *arg) {
+static int record_exit(dbfork_worker *w, void *arg) {
   (void)arg;
   char sql[256];
   snprintf(sql, sizeof sql, "INSERT INTO %s (pid, conn) VALUES (%ld, %lu)", fin.table,
-           (long)getpid(), dbfork_worker_connection_id(fin.w));
-  (void)mysql_query(dbfork_worker_mysql(fin.w), sql);
+           (long)getpid(), dbfork_worker_connection_id(w));
+  (void)mysql_query(dbfork_worker_mysql(w), sql);
+  return 0;
 }
 
 static int init_record_exit(dbfork_worker *w, void *arg) {
-  fin.w = w;
   fin.table = arg;
   return dbfork_worker_atexit(w, record_exit, NULL, 0);
 }

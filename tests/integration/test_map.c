@@ -98,3 +98,84 @@ TEST(map_100k_in_order_bounded_rss) {
   CHECK_OK(dbfork_pool_join(pool));
   dbfork_pool_free(pool);
 }
+
+/* The stop-and-count workload: task i inserts row i; output() stops the map
+ * at stop_at (by returning stop_rc), input() at fail_at (by returning
+ * DBFORK_ETASK). */
+typedef struct stop_ctx {
+  char table[96];
+  char sql[160];
+  size_t inputs;  /* payloads taken by the map */
+  size_t outputs; /* output() calls */
+  size_t next;    /* the index the next output() must have */
+  size_t out_of_order;
+  size_t stop_at, fail_at;
+  int stop_rc;
+} stop_ctx;
+
+static int stop_input(size_t i, const void **data, size_t *len, void *ud) {
+  stop_ctx *c = ud;
+  if (i == c->fail_at) return DBFORK_ETASK;
+  *len = (size_t)snprintf(c->sql, sizeof c->sql, "INSERT INTO `%s` (id) VALUES (%zu)", c->table, i);
+  *data = c->sql;
+  c->inputs++;
+  return 0;
+}
+
+static int stop_output(size_t i, const dbfork_result *r, void *ud) {
+  stop_ctx *c = ud;
+  if (i != c->next || r->status != 0) c->out_of_order++;
+  c->next = i + 1;
+  c->outputs++;
+  return i == c->stop_at ? c->stop_rc : 0;
+}
+
+static void run_stopped_map(size_t stop_at, size_t fail_at, int stop_rc, int want_rc) {
+  dbfork_options o;
+  dbfork_pool *pool = NULL;
+  MYSQL *m = tu_connect();
+  stop_ctx c;
+  memset(&c, 0, sizeof c);
+  snprintf(c.table, sizeof c.table, "t_%s", tu_unique_name());
+  c.stop_at = stop_at;
+  c.fail_at = fail_at;
+  c.stop_rc = stop_rc;
+  tu_exec(m, "DROP TABLE IF EXISTS `%s`", c.table);
+  tu_exec(m, "CREATE TABLE `%s` (id INT PRIMARY KEY) ENGINE=InnoDB", c.table);
+  it_options(&o, tu_unique_name(), 2);
+  CHECK_OK(dbfork_pool_new(&pool, &o));
+  CHECK_OK(dbfork_pool_start(pool));
+  int rc = dbfork_map(pool, 20000, stop_input, stop_output, &c);
+  fprintf(stderr, "map stopped (%s): %zu taken, %zu reported\n", dbfork_err_name(rc), c.inputs,
+          c.outputs);
+  /* Every task the map took ran and was reported, once and in order. */
+  CHECK(c.inputs < 20000);
+  CHECK_EQ_INT(c.out_of_order, 0);
+  CHECK_EQ_INT(c.outputs, c.inputs);
+  CHECK_EQ_INT(c.next, c.inputs);
+  CHECK_ERR(rc, want_rc);
+  /* The server's view: exactly the rows of the tasks taken. */
+  CHECK_EQ_INT(tu_query_ll(m, "SELECT COUNT(*) FROM `%s`", c.table), (long long)c.inputs);
+  CHECK_EQ_INT(tu_query_ll(m, "SELECT COALESCE(MAX(id), -1) FROM `%s`", c.table),
+               (long long)c.inputs - 1);
+  CHECK_OK(dbfork_pool_join(pool));
+  dbfork_pool_free(pool);
+  tu_exec(m, "DROP TABLE `%s`", c.table);
+}
+
+/* output() returning non-zero stops taking inputs; the tasks already taken
+ * (the queue and the workers' windows hold many) still run, and each is
+ * reported to output() in order; map returns the code output() gave. */
+TEST(map_stopped_by_output_reports_every_task_taken) {
+  run_stopped_map(1000, (size_t)-1, DBFORK_ECANCELED, DBFORK_ECANCELED);
+}
+
+/* A positive stop value makes the map return DBFORK_ECANCELED. */
+TEST(map_stopped_by_positive_output_returns_ecanceled) {
+  run_stopped_map(500, (size_t)-1, 1, DBFORK_ECANCELED);
+}
+
+/* input() failing stops the map the same way, with input()'s code. */
+TEST(map_stopped_by_input_reports_every_task_taken) {
+  run_stopped_map((size_t)-1, 1500, 0, DBFORK_ETASK);
+}

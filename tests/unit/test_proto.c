@@ -277,6 +277,41 @@ TEST(hello_body_with_bad_fields_is_invalid) {
   CHECK_EQ_INT(dbfork__hello_decode(buf, DBFORK__HELLO_LEN, &d), DBFORK__PROTO_INVALID);
 }
 
+/* A task body carries the task's index in the pool's table (never a
+ * pointer), then the payload, which may be empty. */
+TEST(task_body_round_trips_index_and_payload) {
+  static const uint32_t indexes[] = {0, 1, 65535, UINT32_MAX};
+  uint8_t buf[DBFORK__TASKBODY_FIXED + 5];
+  size_t i;
+  for (i = 0; i < sizeof indexes / sizeof indexes[0]; i++) {
+    const uint8_t *bytes, *in;
+    uint32_t task;
+    size_t n;
+    dbfork__taskbody_prefix(buf, indexes[i]);
+    memcpy(buf + DBFORK__TASKBODY_FIXED, "hello", 5);
+    in = guarded_copy(buf, sizeof buf);
+    CHECK_EQ_INT(dbfork__taskbody_decode(in, sizeof buf, &task, &bytes, &n), 0);
+    CHECK(task == indexes[i]);
+    CHECK(bytes == in + DBFORK__TASKBODY_FIXED);
+    CHECK_EQ_INT(n, 5);
+    CHECK(memcmp(bytes, "hello", 5) == 0);
+    in = guarded_copy(buf, DBFORK__TASKBODY_FIXED);
+    CHECK_EQ_INT(dbfork__taskbody_decode(in, DBFORK__TASKBODY_FIXED, &task, &bytes, &n), 0);
+    CHECK_EQ_INT(n, 0);
+  }
+  CHECK(buf[0] == 0xff && buf[3] == 0xff); /* little-endian, as every field */
+}
+
+TEST(task_body_shorter_than_its_index_is_invalid) {
+  uint8_t buf[DBFORK__TASKBODY_FIXED] = {1, 0, 0, 0};
+  const uint8_t *bytes;
+  uint32_t task;
+  size_t n, k;
+  for (k = 0; k < DBFORK__TASKBODY_FIXED; k++)
+    CHECK_EQ_INT(dbfork__taskbody_decode(guarded_copy(buf, k), k, &task, &bytes, &n),
+                 DBFORK__PROTO_INVALID);
+}
+
 /* ---------------------------------------------------------------------------
  * Garbage.
  * ------------------------------------------------------------------------- */

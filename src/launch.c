@@ -1,0 +1,67 @@
+/*
+ * launch.c — how a worker process comes to exist: the launcher seam. One
+ * function per start strategy, behind one dispatcher (an ops table, like
+ * libuv's platform functions or SQLite's sqlite3_vfs). Today there is one
+ * strategy, fork() from the process that runs the pool; a fork server
+ * started early (single-threaded, so cheap and safe to fork from) and spawn
+ * (exec of the program itself, with a main() hook that calls the worker's
+ * entry point) are further dbfork__launcher tables. What every strategy
+ * shares is in the dispatcher.
+ */
+#include "parent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* fork(), the way libuv's uv_spawn does it: every catchable signal blocked
+ * across the fork, so that no handler of the host runs in the child before
+ * the worker has reset the dispositions (dbfork__worker_main does, then
+ * clears the mask); the parent restores its mask at once. */
+static int launch_fork(dbfork_pool *p, int slot, dbfork__child *out) {
+  int sv[2], close_fds[1], rc;
+  sigset_t all, old;
+  pid_t pid, me = getpid();
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
+  close_fds[0] = dbfork__io_backend_fd(p);
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  /* No control-connection I/O may be half-way through a client-library lock
+   * when we fork: the child would inherit the lock held. */
+  dbfork__ctl_lock(p->ctl);
+  pid = fork();
+  if (pid == 0) {
+    /* The child. From here on nothing of the parent's loop is touched. */
+    dbfork__worker_main(p->o, slot, sv[1], me, &p->shm[slot], close_fds, 1);
+  }
+  rc = -errno;
+  dbfork__ctl_unlock(p->ctl);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return rc;
+  }
+  out->pid = pid;
+  out->fd = sv[0];
+  out->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (out->pidfd >= 0) fcntl(out->pidfd, F_SETFD, FD_CLOEXEC);
+  return 0;
+}
+
+const dbfork__launcher dbfork__launch_fork = {"fork", NULL, launch_fork, NULL};
+
+int dbfork__launch(dbfork_pool *p, int slot, dbfork__child *out) {
+  /* The slot's progress page starts over with the new process. */
+  p->shm[slot].running = p->shm[slot].done = 0;
+  out->pid = 0;
+  out->fd = out->pidfd = -1;
+  return p->launcher->launch(p, slot, out);
+}
