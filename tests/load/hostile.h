@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loadtest.h"
+
 typedef struct hc_case {
   uint64_t seed;
   /* the dialect, as bytes and as dbfork load's option strings */
@@ -39,12 +41,7 @@ typedef struct hc_case {
   unsigned records;
 } hc_case;
 
-static inline uint64_t hc_rand(uint64_t *s) { /* splitmix64 */
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+#define hc_rand lt_rand /* splitmix64, loadtest.h's */
 
 static inline void hc_put(hc_case *c, const void *p, size_t n) {
   if (c->len + n + 1 > c->cap) {
@@ -155,6 +152,16 @@ static inline void hc_eol(hc_case *c, uint64_t *s) {
     hc_puts(c, !strcmp(c->lt, "\n") ? c->eol : c->lt);
 }
 
+/* A plain record of three fields `word`, terminated. */
+static inline void hc_plain(hc_case *c, const char *word) {
+  int f;
+  for (f = 0; f < 3; f++) {
+    if (f) hc_puts(c, c->ft);
+    hc_puts(c, word);
+  }
+  hc_puts(c, !strcmp(c->lt, "\n") ? c->eol : c->lt);
+}
+
 /* Case `seed`: the dialect and `records` records (header and last
  * included). */
 static inline void hc_generate(hc_case *c, uint64_t seed, unsigned records) {
@@ -184,13 +191,7 @@ static inline void hc_generate(hc_case *c, uint64_t seed, unsigned records) {
     char b = (char)c->esc;
     hc_opt(c->esc_opt, &b, 1);
   }
-  /* the header */
-  hc_puts(c, "h1");
-  hc_puts(c, c->ft);
-  hc_puts(c, "h2");
-  hc_puts(c, c->ft);
-  hc_puts(c, "h3");
-  hc_puts(c, !strcmp(c->lt, "\n") ? c->eol : c->lt);
+  hc_plain(c, "h"); /* the header */
   for (i = 1; i + 1 < records; i++) {
     unsigned nf = 3, r = (unsigned)(hc_rand(&s) % 100);
     if (r < 4) nf = 2;
@@ -201,13 +202,7 @@ static inline void hc_generate(hc_case *c, uint64_t seed, unsigned records) {
     }
     hc_eol(c, &s);
   }
-  /* the last record, plain and terminated */
-  hc_puts(c, "end");
-  hc_puts(c, c->ft);
-  hc_puts(c, "end");
-  hc_puts(c, c->ft);
-  hc_puts(c, "end");
-  hc_puts(c, !strcmp(c->lt, "\n") ? c->eol : c->lt);
+  hc_plain(c, "end"); /* the last record, plain and terminated */
   c->records = records;
 }
 

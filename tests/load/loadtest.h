@@ -645,4 +645,39 @@ static inline int lt_sh(const char *fmt, ...) {
   return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
 }
 
+/* ----------------------------------------------------- shared set-ups */
+
+/* Writes rows[0..n) (ids from `first`, values from `seed`; plain notes if
+ * `plain`) in the backslash dialect to e->path, a header line first if
+ * `header`. *f keeps the file's layout (lt_file_free it). */
+static inline void lt_write_rows(const lt_env *e, lt_file *f, lt_row *rows, size_t n,
+                                 uint64_t first, uint64_t seed, int plain, int header) {
+  lt_gen(rows, n, first, seed, plain);
+  lt_file_init(f, LT_BACKSLASH, 0);
+  if (header) lt_put_header(f);
+  lt_put_rows(f, rows, n, 1);
+  lt_write_file(e->path, f->p, f->len);
+}
+
+/* Another session of the test's, in its database: to hold a table lock
+ * that keeps a load waiting (close it with mysql_close). */
+static inline MYSQL *lt_holder(const lt_env *e) {
+  MYSQL *m = tu_connect();
+  if (mysql_select_db(m, e->db)) FAIL("USE %s: %s", e->db, mysql_error(m));
+  return m;
+}
+
+/* Waits (bounded) until `sql` returns a value > 0; fails naming `what`. */
+static inline void lt_wait_for(const lt_env *e, const char *sql, int timeout_ms, const char *what) {
+  long long t0 = tu_now_ms();
+  while (lt_try_ll(e->m, sql) <= 0) {
+    if (tu_now_ms() - t0 > timeout_ms) FAIL("%s: not within %d ms", what, timeout_ms);
+    tu_sleep_ms(5);
+  }
+}
+
+/* > 0 once a load holds its job's lock (the connection id). */
+#define LT_JOB_LOCKED \
+  "SELECT IFNULL(MAX(IS_USED_LOCK(CONCAT('dbfork_load:', job_key))), 0) FROM dbfork_load_job"
+
 #endif

@@ -72,11 +72,7 @@ static void run(lt_env *e, lt_run *r, const char *const *env, ...) {
 
 static void rows_file(lt_env *e, lt_row *rows, size_t n, int header) {
   lt_file f;
-  lt_gen(rows, n, 1, 31, 0);
-  lt_file_init(&f, LT_BACKSLASH, 0);
-  if (header) lt_put_header(&f);
-  lt_put_rows(&f, rows, n, 1);
-  lt_write_file(e->path, f.p, f.len);
+  lt_write_rows(e, &f, rows, n, 1, 31, 0, header);
   lt_file_free(&f);
 }
 

@@ -25,8 +25,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "csv.h"
-#include "hostile.h"
-#include "loadtest.h"
+#include "hostile.h" /* and loadtest.h */
 
 #define RECORDS 60
 #define CASES 24

@@ -416,21 +416,11 @@ TEST(sigkilled_parent_leaves_no_job_lock_and_the_rerun_loads_exactly_once) {
   MYSQL *holder;
   long long t0;
   lt_setup(&e, "orders", 0);
-  lt_gen(rows, 2000, 1, 77, 0);
-  lt_file_init(&f, LT_BACKSLASH, 0);
-  lt_put_rows(&f, rows, 2000, 1);
-  lt_write_file(e.path, f.p, f.len);
-  holder = tu_connect();
-  if (mysql_select_db(holder, e.db)) FAIL("USE: %s", mysql_error(holder));
+  lt_write_rows(&e, &f, rows, 2000, 1, 77, 0, 0);
+  holder = lt_holder(&e);
   tu_exec(holder, "LOCK TABLES orders WRITE");
   lt_start(&p, &e, e.path, "orders", "-q", "--chunk-size=8K", NULL);
-  t0 = tu_now_ms();
-  while (lt_try_ll(e.m,
-                   "SELECT IS_USED_LOCK(CONCAT('dbfork_load:', job_key)) FROM "
-                   "dbfork_load_job") <= 0) {
-    if (tu_now_ms() - t0 > 30000) FAIL("the load did not take the job's lock");
-    tu_sleep_ms(10);
-  }
+  lt_wait_for(&e, LT_JOB_LOCKED, 30000, "the load takes the job's lock");
   CHECK_EQ_INT(kill(p.pid, SIGKILL), 0);
   lt_wait(&p, &e, &r, 30000);
   CHECK_EQ_INT(r.rc, 128 + SIGKILL);
@@ -469,22 +459,13 @@ TEST(sigint_summary_chunk_counts_add_up) {
   lt_proc p;
   lt_run r;
   MYSQL *holder;
-  long long t0;
   unsigned long long total, now, before, failed, cancelled, given = 0;
   const char *c;
   lt_setup(&e, "orders", 0);
-  lt_gen(rows, 30000, 1, 78, 1);
-  lt_file_init(&f, LT_BACKSLASH, 0);
-  lt_put_rows(&f, rows, 30000, 1);
-  lt_write_file(e.path, f.p, f.len);
-  holder = tu_connect();
-  if (mysql_select_db(holder, e.db)) FAIL("USE: %s", mysql_error(holder));
+  lt_write_rows(&e, &f, rows, 30000, 1, 78, 1, 0);
+  holder = lt_holder(&e);
   lt_start(&p, &e, e.path, "orders", "--chunk-size=4K", "--workers=2", NULL);
-  t0 = tu_now_ms();
-  while (lt_try_ll(e.m, "SELECT COUNT(*) FROM dbfork_load_progress") < 3) {
-    if (tu_now_ms() - t0 > 30000) FAIL("no chunk was recorded within 30 s");
-    tu_sleep_ms(2);
-  }
+  lt_wait_for(&e, "SELECT COUNT(*) >= 3 FROM dbfork_load_progress", 30000, "3 chunks are recorded");
   tu_exec(holder, "LOCK TABLES orders WRITE");
   CHECK_EQ_INT(kill(p.pid, SIGINT), 0);
   tu_exec(holder, "UNLOCK TABLES");

@@ -194,11 +194,8 @@ TEST(progress_bar_fits_the_terminal_and_reaches_100_percent) {
   lt_row *rows = calloc(20000, sizeof *rows);
   char *out;
   lt_setup(&e, "orders", 1);
-  lt_gen(rows, 20000, 1, 41, 1);
-  lt_file_init(&f, LT_BACKSLASH, 0);
-  lt_put_header(&f); /* not a chunk's bytes: the bar must still end at 100% */
-  lt_put_rows(&f, rows, 20000, 1);
-  lt_write_file(e.path, f.p, f.len);
+  /* a header line is not a chunk's bytes: the bar must still end at 100% */
+  lt_write_rows(&e, &f, rows, 20000, 1, 41, 1, 1);
   out = on_terminal(&e, 80, e.path, "orders", "--skip-lines=1", "--chunk-size=16K");
   check_frames(out, 80);
   free(out);
@@ -221,10 +218,7 @@ TEST(log_lines_use_the_summarys_thousands_separators) {
   lt_run r;
   const char *line;
   lt_setup(&e, "orders", 1);
-  lt_gen(rows, 20000, 1, 42, 1);
-  lt_file_init(&f, LT_BACKSLASH, 0);
-  lt_put_rows(&f, rows, 20000, 1);
-  lt_write_file(e.path, f.p, f.len);
+  lt_write_rows(&e, &f, rows, 20000, 1, 42, 1, 0);
   lt_load(&r, &e, e.path, "orders", NULL);
   CHECK_EXIT(&r, 0);
   line = strstr(r.err, "dbfork load: 100.0% of ");

@@ -48,10 +48,7 @@ static long long loader_tables(lt_env *e, const char *db) {
 
 static void data(lt_env *e, lt_row *rows, size_t n) {
   lt_file f;
-  lt_gen(rows, n, 1, 21, 0);
-  lt_file_init(&f, LT_BACKSLASH, 0);
-  lt_put_rows(&f, rows, n, 1);
-  lt_write_file(e->path, f.p, f.len);
+  lt_write_rows(e, &f, rows, n, 1, 21, 0, 0);
   lt_file_free(&f);
 }
 

@@ -17,14 +17,6 @@
 #define _GNU_SOURCE
 #include "loadtest.h"
 
-static void write_rows(lt_env *e, lt_file *f, lt_row *rows, size_t n, uint64_t first,
-                       uint64_t seed) {
-  lt_gen(rows, n, first, seed, 0);
-  lt_file_init(f, LT_BACKSLASH, 0);
-  lt_put_rows(f, rows, n, 1);
-  lt_write_file(e->path, f->p, f->len);
-}
-
 TEST(completed_job_rerun_on_the_same_file_is_a_noop_that_says_so) {
   lt_env e;
   lt_file f;
@@ -32,7 +24,7 @@ TEST(completed_job_rerun_on_the_same_file_is_a_noop_that_says_so) {
   lt_run r;
   char want[400], *job;
   lt_setup(&e, "orders", 0);
-  write_rows(&e, &f, rows, 600, 1, 3);
+  lt_write_rows(&e, &f, rows, 600, 1, 3, 0, 0);
   lt_load(&r, &e, e.path, "orders", "-q", "--chunk-size=4K", NULL);
   CHECK_EXIT(&r, 0);
   lt_run_free(&r);
@@ -66,7 +58,7 @@ TEST(emptied_table_rerun_says_already_loaded_and_reload_loads_it_again) {
   lt_row rows[300];
   lt_run r;
   lt_setup(&e, "orders", 0);
-  write_rows(&e, &f, rows, 300, 1, 4);
+  lt_write_rows(&e, &f, rows, 300, 1, 4, 0, 0);
   lt_load(&r, &e, e.path, "orders", "-q", NULL);
   CHECK_EXIT(&r, 0);
   lt_run_free(&r);
@@ -98,11 +90,11 @@ TEST(completed_job_on_changed_content_is_a_new_job_and_loads) {
   lt_sum want;
   size_t i;
   lt_setup(&e, "orders", 0);
-  write_rows(&e, &f1, day1, 400, 1, 5);
+  lt_write_rows(&e, &f1, day1, 400, 1, 5, 0, 0);
   lt_load(&r, &e, e.path, "orders", "-q", NULL);
   CHECK_EXIT(&r, 0);
   lt_run_free(&r);
-  write_rows(&e, &f2, day2, 500, 10001, 6);
+  lt_write_rows(&e, &f2, day2, 500, 10001, 6, 0, 0);
   lt_load(&r, &e, e.path, "orders", NULL);
   CHECK_EXIT(&r, 0);
   CHECK_CONTAINS(r.err, " changed since job ");
@@ -184,7 +176,7 @@ TEST(restart_and_reload_refuse_a_table_with_rows_unless_truncate) {
   static const char *const fresh[] = {"--restart", "--reload"};
   int k;
   lt_setup(&e, "orders", 0);
-  write_rows(&e, &f, rows, 300, 1, 9);
+  lt_write_rows(&e, &f, rows, 300, 1, 9, 0, 0);
   lt_load(&r, &e, e.path, "orders", "-q", "--restart", NULL); /* empty: fine */
   CHECK_EXIT(&r, 0);
   lt_run_free(&r);
@@ -239,24 +231,16 @@ TEST(two_loads_of_one_job_at_once_the_second_names_the_first) {
   lt_proc p1;
   lt_run r1, r2;
   MYSQL *holder;
-  long long t0, conn = 0;
+  long long conn = 0;
   char want[400];
   lt_setup(&e, "orders", 0);
-  write_rows(&e, &f, rows, 500, 1, 10);
-  holder = tu_connect();
-  if (mysql_select_db(holder, e.db)) FAIL("USE: %s", mysql_error(holder));
+  lt_write_rows(&e, &f, rows, 500, 1, 10, 0, 0);
+  holder = lt_holder(&e);
   tu_exec(holder, "LOCK TABLES orders WRITE");
   lt_start(&p1, &e, e.path, "orders", "-q", NULL);
-  t0 = tu_now_ms();
-  for (;;) {
-    if (tu_now_ms() - t0 > 30000) FAIL("the first load did not take the job's lock");
-    if (lt_try_ll(e.m,
-                  "SELECT IS_USED_LOCK(CONCAT('dbfork_load:', job_key)) FROM "
-                  "dbfork_load_job") > 0 &&
-        (conn = parent_session(&e, p1.pid)) > 0)
-      break;
-    tu_sleep_ms(10);
-  }
+  lt_wait_for(&e, LT_JOB_LOCKED, 30000, "the first load takes the job's lock");
+  conn = parent_session(&e, p1.pid);
+  CHECK(conn > 0);
   lt_load(&r2, &e, e.path, "orders", "-q", NULL);
   CHECK_EXIT(&r2, 2);
   snprintf(want, sizeof want, "is being loaded by another run (connection id %lld)", conn);

@@ -26,6 +26,14 @@ static void make_t(lt_env *e) {
           "note VARCHAR(5) NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4");
 }
 
+/* data as the test's file, and --reject-file=DIR/rej (its path in rpath). */
+static void file_and_rejects(lt_env *e, const char *data, size_t len, char *rpath, size_t rlen,
+                             char *ropt, size_t olen) {
+  lt_write_file(e->path, data, len);
+  snprintf(rpath, rlen, "%s/rej", e->dir);
+  snprintf(ropt, olen, "--reject-file=%s", rpath);
+}
+
 static char *rows_hex(lt_env *e) {
   return tu_query_str(e->m,
                       "SELECT IFNULL(GROUP_CONCAT(CONCAT_WS(',', HEX(name), amount, IFNULL(d, "
@@ -44,9 +52,7 @@ TEST(latin1_byte_in_a_utf8mb4_file_is_a_bad_record_not_a_shifted_row) {
   size_t mi;
   char want[400], rpath[256], ropt[300], *got, *txt;
   lt_setup(&e, NULL, 0);
-  lt_write_file(e.path, data, sizeof data - 1);
-  snprintf(rpath, sizeof rpath, "%s/rej", e.dir);
-  snprintf(ropt, sizeof ropt, "--reject-file=%s", rpath);
+  file_and_rejects(&e, data, sizeof data - 1, rpath, sizeof rpath, ropt, sizeof ropt);
   for (mi = 0; mi < 2; mi++) {
     lt_run r;
     make_t(&e);
@@ -173,9 +179,7 @@ TEST(bad_values_are_rejected_with_line_column_and_value_both_methods) {
   size_t mi;
   char rpath[256], ropt[300], want[400], *got, *txt;
   lt_setup(&e, NULL, 0);
-  lt_write_file(e.path, bad_values, sizeof bad_values - 1);
-  snprintf(rpath, sizeof rpath, "%s/rej", e.dir);
-  snprintf(ropt, sizeof ropt, "--reject-file=%s", rpath);
+  file_and_rejects(&e, bad_values, sizeof bad_values - 1, rpath, sizeof rpath, ropt, sizeof ropt);
   for (mi = 0; mi < 4; mi++) {
     lt_run r;
     make_t(&e);
