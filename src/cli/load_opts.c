@@ -180,7 +180,7 @@ static void load_usage(FILE *f) {
       "      --fields-terminated-by=S   default ','\n"
       "      --fields-enclosed-by=C     default '\"' ('' for none)\n"
       "      --fields-escaped-by=C      default '\\\\' ('' for none: RFC 4180 doubled quotes)\n"
-      "      --lines-terminated-by=S    default '\\n' (CRLF files are detected)\n"
+      "      --lines-terminated-by=S    default '\\n', which takes '\\r\\n' too (mixed)\n"
       "      --skip-lines=N         header records to skip (default 0)\n"
       "      --strict               reject stray quotes in unquoted fields\n"
       "      --bad-values=M         reject (default): a value the server would truncate,\n"
