@@ -181,9 +181,9 @@ static int take_reply(dbfork_load *l, const load_part *lp, const dbfork_result *
   while ((k = load_reply_next(&rd, &e)) == 1) {
     size_t tl = e.text_len < sizeof text - 1 ? e.text_len : sizeof text - 1;
     size_t nl = e.column_name_len < sizeof name - 1 ? e.column_name_len : sizeof name - 1;
-    memcpy(text, e.text, tl);
+    if (tl) memcpy(text, e.text, tl); /* a warning's column_name is NULL */
     text[tl] = 0;
-    memcpy(name, e.column_name, nl);
+    if (nl) memcpy(name, e.column_name, nl);
     name[nl] = 0;
     if (e.kind == LOAD_ENTRY_REJECT && l->lo.on_reject) {
       dbfork_load_reject rj;
