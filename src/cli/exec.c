@@ -139,7 +139,10 @@ int cmd_exec(int argc, char **argv) {
   } else {
     while (!e.done) uv_run(&loop, UV_RUN_ONCE);
   }
-  exec_cli_progress(&e, 1);
+  /* A failure is one line on stderr: the failed chunk's (exec_report.c), or
+   * the job's. */
+  if (e.status && !e.first_error[0]) exec_cli_error(&e, "%s", dbfork_exec_last_error(e.x));
+  if (!e.status) exec_cli_progress(&e, 1);
   ret = exec_cli_summary(&e, e.status);
 out:
   dbfork_exec_free(e.x); /* waits for the workers to leave */

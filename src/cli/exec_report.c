@@ -26,6 +26,10 @@ void exec_cli_on_chunk(dbfork_exec *x, const dbfork_exec_chunk *c, void *ud) {
   (void)x;
   switch (c->what) {
     case DBFORK_EXEC_CHUNK_FAILED:
+      if (!e->first_error[0])
+        snprintf(e->first_error, sizeof e->first_error,
+                 "chunk %llu (keys above %s up to %s) failed: %s", (unsigned long long)c->chunk,
+                 c->key_from[0] ? c->key_from : "(start)", c->key_to, c->message);
       if (!e->json)
         fprintf(stderr, "%sdbfork exec: chunk %llu (keys above %s up to %s) failed: %s%s\n", cr(e),
                 (unsigned long long)c->chunk, c->key_from[0] ? c->key_from : "(start)", c->key_to,

@@ -280,17 +280,17 @@ int exec_max_key(dbfork_exec *x, exec_tuple *t) {
 
 int exec_parse_until(dbfork_exec *x, const char *s, exec_tuple *t) {
   const char *p = s;
-  int i = 0;
+  int i = 0, more = 1;
   exec_tuple_clear(t);
-  for (;;) {
+  while (more && i < x->c.nkey) {
     size_t n = strcspn(p, ",");
-    if (i == x->c.nkey) break;
-    if (!(t->lit[i] = lit_of(&x->c, x->m, i, p, n))) return exec_set_err(x, DBFORK_ENOMEM, "oom");
+    if (!(t->lit[i] = lit_of(&x->c, x->m, i, p, n)))
+      return exec_set_err(x, DBFORK_ENOMEM, "out of memory");
     t->n = ++i;
-    if (!p[n]) break;
-    p += n + 1;
+    more = p[n] == ',';
+    p += n + more;
   }
-  if (i != x->c.nkey || strchr(p, ',')) {
+  if (i != x->c.nkey || more) {
     exec_tuple_clear(t);
     return exec_set_err(x, DBFORK_EINVAL,
                         "option --until-key: '%s' must be %d comma-separated value%s, the key "
