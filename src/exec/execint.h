@@ -11,7 +11,7 @@
  *              in, chunk size tuning, throttling, events up
  *   worker.c   the worker half: claim, statements, progress row
  *   explain.c  the dry run
- *   wire.c     the chunk and reply codecs (wire.h)
+ *   exec_wire.c  the chunk and reply codecs (exec_wire.h)
  *
  * The layer uses only the public pool API (<dbfork.h>), the job core
  * (src/job/job.h), libuv and the MySQL client library; the build refuses
@@ -26,7 +26,7 @@
 #include <uv.h>
 
 #include "job.h"
-#include "wire.h"
+#include "exec_wire.h"
 
 #define EXEC_MAX_KEY 16    /* key columns */
 #define EXEC_MAX_STMTS 64  /* statements in `sql` */

@@ -1,9 +1,9 @@
 /*
- * wire.h — exec's two byte formats between the parent and a worker: the
+ * exec_wire.h — exec's two byte formats between the parent and a worker: the
  * chunk a worker is to run (the task payload) and what it reports back
  * (the reply). Pure and allocation-free: the reader works over the
  * caller's buffer and points into it, so both are unit tested
- * (tests/unit/test_exec_wire.c) and fuzzed (tests/fuzz/fuzz_exec_wire.c)
+ * (tests/unit/test_exec_stmt.c) and fuzzed (tests/fuzz/fuzz_exec_wire.c)
  * without processes. Integers are little-endian; each message starts with
  * a version byte, and a reader refuses a version it does not know.
  *

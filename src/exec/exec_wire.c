@@ -1,8 +1,8 @@
 /*
- * wire.c — the chunk and reply codecs of wire.h: pure functions over the
+ * exec_wire.c — the chunk and reply codecs of exec_wire.h: pure functions over the
  * caller's buffers.
  */
-#include "wire.h"
+#include "exec_wire.h"
 
 #include <string.h>
 
