@@ -13,6 +13,8 @@
 # alternating order within each round (so load from elsewhere on the machine
 # hits them alike):
 #   dbfork-exec-w2 / -w4   dbfork exec --restart -w N (chunks tuned to 0.5 s)
+#   dbfork-exec-w2-chunk   the same with --chunk-rows=CHUNK, the serial loop's
+#                          chunk size (the like-for-like comparison with it)
 #   single-update          one UPDATE statement over the table, one transaction
 #   serial-chunked         one connection, chunks of CHUNK keys (10000), each
 #                          found from the index after the last one (keyset, as
@@ -115,13 +117,14 @@ else
 fi
 for ((r = 1; r <= REPEAT; r++)); do
   echo "round $r:"
-  order=(1 2 3 4)
-  ((r % 2 == 0)) && order=(4 3 2 1)
+  order=(1 2 3 4 5)
+  ((r % 2 == 0)) && order=(5 4 3 2 1)
   for k in "${order[@]}"; do
     case $k in
       1) run dbfork-exec-w2 "$DBFORK" exec --defaults-file="$CNF" --table $DB.t --restart --json -w 2 "$STMT WHERE {chunk}" ;;
       2) run dbfork-exec-w4 "$DBFORK" exec --defaults-file="$CNF" --table $DB.t --restart --json -w 4 "$STMT WHERE {chunk}" ;;
       3) run single-update mariadb --defaults-file="$CNF" -e "$STMT" ;;
+      5) run dbfork-exec-w2-chunk "$DBFORK" exec --defaults-file="$CNF" --table $DB.t --restart --json -w 2 --chunk-rows "$CHUNK" "$STMT WHERE {chunk}" ;;
       4) run serial-chunked mariadb --defaults-file="$CNF" -e "SOURCE $LOOP" ;;
     esac
   done
@@ -138,5 +141,8 @@ sort -t$'\t' -k1,1 -k2,2n "$RESULTS" | awk -F'\t' '
     if (("dbfork-exec-w2" in med) && ("serial-chunked" in med) && ("single-update" in med))
       printf "  dbfork exec -w 2: %.2fx the serial chunked loop (target >= 1.3), %.2fx the single statement'"'"'s wall (target <= 1.2)\n",
         med["serial-chunked"] / med["dbfork-exec-w2"], med["dbfork-exec-w2"] / med["single-update"]
-  }' ROWS="$ROWS"
+    if (("dbfork-exec-w2-chunk" in med) && ("serial-chunked" in med))
+      printf "  with the same chunk size: dbfork exec -w 2 --chunk-rows %d is %.2fx the serial chunked loop\n",
+        CHUNK, med["serial-chunked"] / med["dbfork-exec-w2-chunk"]
+  }' ROWS="$ROWS" CHUNK="$CHUNK"
 grep -o '"chunk_rows":[0-9]*' "$WORK/dbfork-exec-w2.log" | sed 's/^/  dbfork exec -w 2, last chunk size: /' || true

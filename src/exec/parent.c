@@ -54,6 +54,21 @@ void exec_pause_close(dbfork_exec *x) {
   }
 }
 
+/* SHOW GLOBAL STATUS, which MySQL and MariaDB both have (the status
+ * tables are in different schemas). 0, or DBFORK_ESQL with x->err. */
+static int threads_running(dbfork_exec *x, uint64_t *out) {
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  if (mysql_query(x->m, "SHOW GLOBAL STATUS LIKE 'Threads_running'") ||
+      !(r = mysql_store_result(x->m)))
+    return exec_set_err(x, DBFORK_ESQL, "reading Threads_running: %s (MySQL error %u)",
+                        mysql_error(x->m), mysql_errno(x->m));
+  row = mysql_fetch_row(r);
+  *out = row && row[1] ? strtoull(row[1], NULL, 10) : 0;
+  mysql_free_result(r);
+  return 0;
+}
+
 /* 1 while chunks must wait for the server's load, 0 to go on, < 0 to stop
  * the job (critical_load). */
 static int throttled(dbfork_exec *x, job *j) {
@@ -63,11 +78,7 @@ static int throttled(dbfork_exec *x, job *j) {
   if (!x->eo.max_load && !x->eo.critical_load) return 0;
   if (now - x->last_load_check >= LOAD_CHECK_EVERY || !x->last_load_check) {
     x->last_load_check = now;
-    if (exec_query_u64(x,
-                       "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
-                       "VARIABLE_NAME = 'THREADS_RUNNING'",
-                       &running, "reading Threads_running"))
-      return job_fail(j, DBFORK_ESQL, "%s", x->err);
+    if (threads_running(x, &running)) return job_fail(j, DBFORK_ESQL, "%s", x->err);
     x->st.threads_running = running;
   }
   running = x->st.threads_running;
