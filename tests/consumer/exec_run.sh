@@ -46,7 +46,7 @@ uses_installed "$WORK/exec-consumer-pc"
 LD_LIBRARY_PATH=$LIBDIR "$WORK/exec-consumer-pc" "$CNF" "$WORK"
 
 step "find_package(dbfork) and dbfork::exec with CMAKE_PREFIX_PATH=$PREFIX"
-cmake -S "$HERE/load_project" -B "$WORK/cmake-build" -DCMAKE_PREFIX_PATH="$PREFIX" \
+cmake -S "$HERE/exec_project" -B "$WORK/cmake-build" -DCMAKE_PREFIX_PATH="$PREFIX" \
   -DCMAKE_C_COMPILER="$CC" -DCMAKE_C_FLAGS="$EXTRA" -DCMAKE_EXE_LINKER_FLAGS="$EXTRA" \
   -DCMAKE_BUILD_TYPE=Release >"$WORK/cmake-configure.log" || {
   cat "$WORK/cmake-configure.log"
