@@ -235,6 +235,7 @@ static int read_plan(dbfork_exec *x) {
         return exec_set_err(x, DBFORK_ENOMEM, "out of memory");
       }
       x->pend = np;
+      memset(&np[x->npend], 0, sizeof np[x->npend]); /* realloc'ed: its tuples are garbage */
       np[x->npend].chunk = chunk;
       np[x->npend].rows_planned = planned;
       np[x->npend].from = from;
