@@ -33,7 +33,8 @@
  * in the chunk's range: the table's primary key, composite keys included,
  * compared in key order, or the column `chunk_column` names, which must be
  * the whole of a unique index on NOT NULL columns. A table with neither is
- * refused. E.g.
+ * refused. The statements must not change the key columns: a row moved
+ * into a range that has not run yet would be changed again there. E.g.
  *
  *   UPDATE shop.orders SET total = total * 1.2 WHERE {chunk} AND status = 'open'
  *   INSERT INTO archive.events SELECT * FROM shop.events WHERE {chunk} AND
