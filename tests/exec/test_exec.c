@@ -220,3 +220,31 @@ TEST(test_exec_missing_privilege_is_one_line) {
   tu_exec(e.m, "DROP USER '%s'@'localhost'", user);
   et_teardown(&e);
 }
+
+TEST(test_exec_lock_wait_timeout_applies_in_the_workers_and_is_retried) {
+  et_env e;
+  et_proc p;
+  et_run r;
+  MYSQL *holder;
+  et_setup(&e);
+  et_counter_table(&e, "t", 30000);
+  /* another session holds row 15000 for 3 s: with --lock-wait-timeout=1 the
+   * chunk holding it times out (1205) and is retried until it goes through;
+   * with the default 5 s it would simply have waited */
+  holder = tu_connect();
+  if (mysql_select_db(holder, e.db)) FAIL("USE: %s", mysql_error(holder));
+  tu_exec(holder, "START TRANSACTION");
+  tu_exec(holder, "SELECT * FROM t WHERE id = 15000 FOR UPDATE");
+  et_start(&p, &e, "--table", "t", "--chunk-rows", "1000", "--lock-wait-timeout", "1", "--json",
+           "UPDATE t SET n = n + 1 WHERE {chunk}", NULL);
+  tu_sleep_ms(3000);
+  tu_exec(holder, "ROLLBACK");
+  et_wait(&p, &e, &r, 120000);
+  CHECK_EXIT(&r, 0);
+  CHECK(et_json_num(r.out, "retries") >= 1);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM t WHERE n <> 1"), 0);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT SUM(rows_affected) FROM dbfork_exec_progress"), 30000);
+  et_run_free(&r);
+  mysql_close(holder);
+  et_teardown(&e);
+}
