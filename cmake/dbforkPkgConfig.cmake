@@ -1,6 +1,6 @@
 # dbforkPkgConfig.cmake — writes ${CMAKE_CURRENT_BINARY_DIR}/dbfork.pc from
 # cmake/dbfork.pc.in, and dbfork-load.pc (the loader layer) from
-# cmake/dbfork-load.pc.in. Included by the top-level CMakeLists.txt.
+# cmake/dbfork-load.pc.in, and dbfork-exec.pc (exec) from cmake/dbfork-exec.pc.in. Included by the top-level CMakeLists.txt.
 #
 # The file locates its prefix relative to itself (${pcfiledir}), so it stays
 # right when the install prefix is changed at install time
@@ -19,3 +19,4 @@ else()
 endif()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/dbfork.pc.in ${CMAKE_CURRENT_BINARY_DIR}/dbfork.pc @ONLY)
 configure_file(${CMAKE_CURRENT_LIST_DIR}/dbfork-load.pc.in ${CMAKE_CURRENT_BINARY_DIR}/dbfork-load.pc @ONLY)
+configure_file(${CMAKE_CURRENT_LIST_DIR}/dbfork-exec.pc.in ${CMAKE_CURRENT_BINARY_DIR}/dbfork-exec.pc @ONLY)

@@ -28,7 +28,8 @@
 #             file per process; any report fails the step.
 #             Suppressions: tests/hardening/tsan.supp (third-party only).
 #   fuzz      libFuzzer builds (build-fuzz, clang, -DDBFORK_FUZZ=ON) of
-#             tests/fuzz/fuzz_proto.c + src/proto.c, fuzz_load_wire.c +
+#             tests/fuzz/fuzz_proto.c + src/proto.c, fuzz_exec_wire.c +
+#             src/exec/exec_wire.c (exec's chunk and reply), fuzz_load_wire.c +
 #             src/load/wire.c (the loader's part and reply), and tests/fuzz/fuzz_csv.c
 #             + src/load/csv.c, each run FUZZ_SECONDS over a copy of its seed
 #             corpus; prints the exec count. A crash fails the step and the
@@ -118,14 +119,17 @@ check_symbols() {
 }
 
 step_symbols() {
-  say "symbols: exported symbols of libdbfork.so and libdbfork-load.so"
+  say "symbols: exported symbols of libdbfork.so, libdbfork-load.so and libdbfork-exec.so"
   local rc=0
-  if [ ! -e "$MAIN_BUILD/libdbfork.so" ] || [ ! -e "$MAIN_BUILD/libdbfork-load.so" ]; then
+  if [ ! -e "$MAIN_BUILD/libdbfork.so" ] || [ ! -e "$MAIN_BUILD/libdbfork-load.so" ] ||
+    [ ! -e "$MAIN_BUILD/libdbfork-exec.so" ]; then
     cmake -S "$ROOT" -B "$MAIN_BUILD" -DDBFORK_WERROR=ON >/dev/null &&
-      cmake --build "$MAIN_BUILD" -j"$JOBS" --target dbfork dbfork_load >/dev/null || return 1
+      cmake --build "$MAIN_BUILD" -j"$JOBS" --target dbfork dbfork_load dbfork_exec >/dev/null ||
+      return 1
   fi
   check_symbols "$MAIN_BUILD/libdbfork.so" "$ROOT/include/dbfork.h" || rc=1
   check_symbols "$MAIN_BUILD/libdbfork-load.so" "$ROOT/include/dbfork/load.h" || rc=1
+  check_symbols "$MAIN_BUILD/libdbfork-exec.so" "$ROOT/include/dbfork/exec.h" || rc=1
   return $rc
 }
 
@@ -282,7 +286,7 @@ step_fuzz() {
   cmake -S "$ROOT" -B "$dir" -DCMAKE_C_COMPILER=clang -DDBFORK_FUZZ=ON \
     -DDBFORK_BUILD_TESTS=ON >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; return 1; }
   mkdir -p "$dir/artifacts"
-  for t in proto csv load_wire; do
+  for t in proto csv load_wire exec_wire; do
     corpus=$ROOT/tests/fuzz/corpus_$t
     if [ ! -f "$ROOT/tests/fuzz/fuzz_$t.c" ]; then
       echo "fuzz_$t: tests/fuzz/fuzz_$t.c missing"

@@ -20,7 +20,8 @@ BUILD=${DBFORK_DEMO_BUILD_DIR:-build}
 
 bash scripts/setup-debian.sh demo
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j2 --target dbfork dbfork_static dbfork_load dbfork_load_static dbfork_cli
+cmake --build "$BUILD" -j2 --target dbfork dbfork_static dbfork_load dbfork_load_static dbfork_exec \
+  dbfork_exec_static dbfork_cli
 if [ "${1:-}" = --build-only ]; then
   exit 0
 fi

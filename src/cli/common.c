@@ -483,3 +483,38 @@ void cli_log(int level, const char *msg, void *arg) {
   (void)arg;
   fprintf(stderr, "dbfork: %s: %s\n", level >= 1 && level <= 4 ? names[level] : "log", msg);
 }
+
+void cli_json_string(FILE *f, const char *v) {
+  const unsigned char *p = (const unsigned char *)v;
+  fputc('"', f);
+  while (*p) {
+    unsigned char ch = *p;
+    size_t need = ch < 0x80                  ? 0
+                  : ch >= 0xc2 && ch <= 0xdf ? 1
+                  : ch >= 0xe0 && ch <= 0xef ? 2
+                  : ch >= 0xf0 && ch <= 0xf4 ? 3
+                                             : 9;
+    size_t k;
+    if (ch == '"' || ch == '\\') {
+      fprintf(f, "\\%c", ch);
+      p++;
+      continue;
+    }
+    if (ch < 0x20 || ch == 0x7f) {
+      fprintf(f, "\\u%04x", ch);
+      p++;
+      continue;
+    }
+    for (k = 1; need != 9 && k <= need; k++)
+      if ((p[k] & 0xc0) != 0x80) break;
+    if (need == 9 || k <= need || (ch == 0xe0 && p[1] < 0xa0) || (ch == 0xed && p[1] > 0x9f) ||
+        (ch == 0xf0 && p[1] < 0x90) || (ch == 0xf4 && p[1] > 0x8f)) {
+      fputs("\\ufffd", f);
+      p++;
+      continue;
+    }
+    fwrite(p, 1, need + 1, f);
+    p += need + 1;
+  }
+  fputc('"', f);
+}

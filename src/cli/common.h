@@ -94,7 +94,13 @@ extern char cli_last_error[1024];
 /* The log callback the CLI gives the library: to stderr, prefixed. */
 void cli_log(int level, const char *msg, void *arg);
 
+/* A JSON string on f: valid UTF-8 whatever the bytes (a byte that starts no
+ * valid sequence becomes U+FFFD), controls, quotes and backslashes
+ * escaped. */
+void cli_json_string(FILE *f, const char *v);
+
 int cmd_demo(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 
 #endif

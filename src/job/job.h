@@ -125,17 +125,23 @@ typedef struct job_part {
   unsigned char desc[];
 } job_part;
 
-/* Allocates a part with a copy of desc[0, len); NULL if out of memory. */
+/* Allocates a part with a copy of desc[0, len) (desc NULL: len zero bytes
+ * for the layer to fill); NULL if out of memory. */
 job_part *job_part_new(uint64_t chunk, uint64_t part, const void *desc, size_t len);
 
 typedef struct job job;
+
+/* job_ops.next: no part now, ask again later. */
+#define JOB_NEXT_LATER 2
 
 /* What a layer plugs into the runner. Every callback runs on the loop
  * thread. */
 typedef struct job_ops {
   /* The next fresh part of the plan (the whole chunk, part 1), in plan
    * order: sets *out and returns 1; returns 0 at the end of the plan, or a
-   * negative code (job_fail first, for the message). */
+   * negative code (job_fail first, for the message); or JOB_NEXT_LATER:
+   * nothing may start now (a pause, a probe chunk running alone), and the
+   * runner asks again after the next part ended or job_poke(). */
   int (*next)(job *j, job_part **out);
   /* Cuts p in halves at a boundary of the layer's (a record): sets *a and
    * *b (parts 2k, 2k+1) and returns 0; returns 1 if p cannot be cut, or a
@@ -178,6 +184,12 @@ int job_stop(job *j, int pool);
 /* Fails the job with a message (the first one is kept): no more parts are
  * started. Returns `code`. */
 int job_fail(job *j, int code, const char *fmt, ...) DBFORK_PRINTF(3, 4);
+/* Asks the layer's next() again now (after it returned JOB_NEXT_LATER and
+ * what held it back has passed). Returns 0. */
+int job_poke(job *j);
+/* Changes how many parts may be in flight at once (>= 1): more are
+ * submitted at once, fewer as parts end. Returns 0 or DBFORK_EINVAL. */
+int job_set_window(job *j, unsigned window);
 /* 1 once ops->finished was called. */
 int job_finished(const job *j);
 const char *job_error(const job *j); /* the first failure's message, "" if none */

@@ -108,7 +108,7 @@ job_part *job_part_new(uint64_t chunk, uint64_t part, const void *desc, size_t l
   p->chunk = chunk;
   p->part = part;
   p->desc_len = len;
-  if (len) memcpy(p->desc, desc, len);
+  if (len && desc) memcpy(p->desc, desc, len);
   return p;
 }
 
@@ -310,6 +310,7 @@ static void fill(job *j) {
         if (!j->status) job_fail(j, rc, "the plan failed: %s", dbfork_strerror(rc));
         break;
       }
+      if (rc == JOB_NEXT_LATER) break;
       if (rc == 0) {
         j->plan_done = 1;
         enter(j, PH_DRAINING);
@@ -422,6 +423,18 @@ static void part_ended(const dbfork_result *r, void *ud) {
 int job_start(job *j) {
   if (j->phase != PH_NEW) return DBFORK_ESTATE;
   enter(j, PH_RUNNING);
+  fill(j);
+  return 0;
+}
+
+int job_poke(job *j) {
+  fill(j);
+  return 0;
+}
+
+int job_set_window(job *j, unsigned window) {
+  if (!window) return DBFORK_EINVAL;
+  j->cfg.window = window;
   fill(j);
   return 0;
 }

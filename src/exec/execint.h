@@ -1,0 +1,181 @@
+/*
+ * execint.h — what the files of the exec layer share (not installed):
+ *
+ *   exec.c     the public API (dbfork/exec.h): options, lifecycle, stats
+ *   stmt.c     the statements: split at ';', {chunk} found and replaced (pure)
+ *   key.c      the table's key, SQL literals of key values, the chunk
+ *              conditions and the boundary query (the plan's SQL)
+ *   tables.c   the SQL of exec's own tables (job, plan, progress), their
+ *              names, the job's lock, resume
+ *   parent.c   the job core's callbacks: chunks cut and handed out, replies
+ *              in, chunk size tuning, throttling, events up
+ *   worker.c   the worker half: claim, statements, progress row
+ *   explain.c  the dry run
+ *   exec_wire.c  the chunk and reply codecs (exec_wire.h)
+ *
+ * The layer uses only the public pool API (<dbfork.h>), the job core
+ * (src/job/job.h), libuv and the MySQL client library; the build refuses
+ * any include of the core's private headers.
+ */
+#ifndef DBFORK_EXEC_INT_H
+#define DBFORK_EXEC_INT_H
+
+#include <dbfork/exec.h>
+#include <mysql.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "job.h"
+#include "exec_wire.h"
+
+#define EXEC_MAX_KEY 16    /* key columns */
+#define EXEC_MAX_STMTS 64  /* statements in `sql` */
+#define EXEC_TEXT_MAX 1000 /* a readable key range in the progress table */
+
+/* A key value as an SQL literal (integers bare, strings quoted and escaped
+ * for utf8mb4, binary as X'..'), and as the user reads it. */
+typedef struct exec_tuple {
+  int n;
+  char *lit[EXEC_MAX_KEY];
+} exec_tuple;
+void exec_tuple_clear(exec_tuple *t);
+int exec_tuple_copy(exec_tuple *dst, const exec_tuple *src); /* 0 or -1 */
+
+/* stmt.c (pure) */
+/* Splits sql at the ';' that are outside quotes, backticks and comments
+ * into at most max statements (malloc'ed, trimmed, empty ones dropped).
+ * Returns how many, or -1 (why set: too many, out of memory). */
+int exec_split(const char *sql, char **out, int max, char *why, size_t whylen);
+/* 1 if s holds {chunk} outside quotes and comments. */
+int exec_has_placeholder(const char *s);
+/* s with every {chunk} outside quotes and comments replaced by "(cond)";
+ * malloc'ed, or NULL. */
+char *exec_substitute(const char *s, const char *cond, size_t cond_len);
+
+/* What a worker needs, set up by the parent before the pool starts and
+ * inherited across fork; read-only afterwards. */
+typedef struct exec_conf {
+  char table[300]; /* `db`.`t` */
+  char db_plain[130], table_plain[130];
+  char index[140]; /* `PRIMARY` or the chunk column's index, quoted */
+  int nkey;
+  char kq[EXEC_MAX_KEY][140]; /* key columns quoted */
+  char kname[EXEC_MAX_KEY][130];
+  int knum[EXEC_MAX_KEY]; /* 1: integer type (bare literal); 2: binary (hex) */
+  char *stmts[EXEC_MAX_STMTS];
+  int nstmts;
+  unsigned lock_wait_timeout;
+  uint64_t max_rows_per_chunk;
+  job_tables t;        /* plan, progress, job id */
+  char jobs[300];      /* the job table, quoted */
+  char tdb_plain[130]; /* the database of the exec tables */
+} exec_conf;
+
+enum { EXEC_NEW, EXEC_PREPARED, EXEC_RUNNING, EXEC_ENDED };
+
+/* A chunk of an earlier run that has a plan row and no progress row. */
+typedef struct exec_pending {
+  uint64_t chunk, rows_planned;
+  exec_tuple from, to; /* from.n == 0: the first chunk */
+} exec_pending;
+
+struct dbfork_exec {
+  exec_conf c;
+  int phase; /* EXEC_*, changed by exec_enter() only */
+  dbfork_options po;
+  dbfork_exec_options eo;
+  char *strs[32];
+  int nstrs;
+  dbfork_exec_stats st;
+  char err[2048];
+
+  MYSQL *m; /* the parent's own connection */
+  int locked;
+  dbfork_pool *pool;
+  job *job;
+  int status;
+  dbfork_exec_done_fn done;
+  void *done_ud;
+  int starting, done_pending;
+  uv_timer_t done_timer;
+  int done_timer_on;
+  uv_timer_t pause_timer;
+  int pause_timer_init, pause_timer_on;
+  double pause_t0;
+  double last_load_check;
+
+  /* the plan */
+  exec_tuple until;  /* the last key (until.n == 0: the table was empty) */
+  exec_tuple cursor; /* the upper key of the last chunk cut (n == 0: none yet) */
+  int plan_end;      /* no key left after the cursor */
+  uint64_t next_chunk;
+  exec_pending *pend; /* chunks of earlier runs to run again, in order */
+  size_t npend, headpend;
+  int first_out, first_done; /* the probe chunk: handed out, committed */
+  double rows_next;          /* keys for the next chunk (tuned) */
+  double t_start;
+};
+
+/* exec.c */
+void exec_enter(dbfork_exec *x, int phase);
+int exec_set_err(dbfork_exec *x, int code, const char *fmt, ...) DBFORK_PRINTF(3, 4);
+double exec_now(void);
+/* The first column of the first row as an integer: 0, or -1 (l->err set
+ * when what is not NULL). */
+int exec_query_u64(dbfork_exec *x, const char *sql, uint64_t *out, const char *what);
+/* The server's codes for a missing privilege. */
+int exec_access_denied(unsigned int code);
+
+/* key.c */
+int exec_find_table(dbfork_exec *x, const char *table_opt, const char *defdb);
+int exec_find_key(dbfork_exec *x); /* the key columns, x->c.k* */
+/* The current largest key into *t (t->n = 0 if the table is empty), or
+ * until_key parsed. 0 or a code (x->err). */
+int exec_max_key(dbfork_exec *x, exec_tuple *t);
+int exec_parse_until(dbfork_exec *x, const char *s, exec_tuple *t);
+/* The condition of a chunk (from excluded, from->n == 0: none; to
+ * included), malloc'ed, or NULL. */
+char *exec_condition(const exec_conf *c, const exec_tuple *from, const exec_tuple *to);
+/* The readable form of a tuple ("" for none), malloc'ed, or NULL. */
+char *exec_tuple_text(const exec_tuple *t);
+/* Cuts the next chunk after *from (n == 0: from the start), up to
+ * x->until, of at most `rows` keys: sets *to and *count and returns 1;
+ * returns 0 if no key is left, or < 0 (x->err). */
+int exec_cut(dbfork_exec *x, const exec_tuple *from, uint64_t rows, exec_tuple *to,
+             uint64_t *count);
+/* Hex storage of a tuple's literals ("6c69,27..." ), malloc'ed; and back. */
+char *exec_tuple_store(const exec_tuple *t);
+int exec_tuple_load(exec_tuple *t, const char *s); /* 0 or -1 */
+/* Checks every statement on the first chunk with the server (PREPARE).
+ * 0, DBFORK_EINVAL (syntax, unknown names), DBFORK_EACCES, or DBFORK_ESQL. */
+int exec_check_statements(dbfork_exec *x);
+
+/* tables.c */
+int exec_tables_names(dbfork_exec *x);
+int exec_job_id(dbfork_exec *x); /* the job's id, from the table, key and statements */
+int exec_tables_prepare(dbfork_exec *x);
+int exec_job_lock(dbfork_exec *x);
+void exec_job_unlock(dbfork_exec *x);
+/* Finds the job's row and what earlier runs did: a new job (its row stored
+ * with until), a resume (until from the row, x->pend, the cursor), or one
+ * already done. 0 or a code. */
+int exec_prepare_job(dbfork_exec *x);
+int exec_job_complete(dbfork_exec *x);
+int exec_plan_store(dbfork_exec *x, uint64_t chunk, const exec_tuple *from, const exec_tuple *to,
+                    uint64_t rows);
+/* worker side, in the chunk's transaction */
+int exec_record(dbfork_worker *w, const exec_conf *c, const exec_chunk_msg *m, const exec_reply *r);
+#define EXEC_PROGRESS_SELECT "rows_matched, rows_affected, duration_ms"
+
+/* parent.c */
+extern const job_ops exec_job_ops;
+void exec_pause_close(dbfork_exec *x);
+
+/* worker.c */
+int exec_on_connect(dbfork_worker *w, void *arg);
+int exec_worker_task(dbfork_worker *w, const void *in, size_t len, void *arg);
+
+/* explain.c */
+int exec_explain_text(dbfork_exec *x, unsigned chunks, char **text);
+
+#endif /* DBFORK_EXEC_INT_H */

@@ -1,0 +1,72 @@
+/*
+ * test_exec_stmt.c — exec's pure parts without a server: the statements
+ * split at ';' and {chunk} found and replaced only outside literals,
+ * quoted identifiers and comments (src/exec/stmt.c), and the chunk and
+ * reply codecs (src/exec/exec_wire.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "execint.h"
+#include "testutil.h"
+
+static int split(const char *sql, char **out) {
+  char why[100];
+  return exec_split(sql, out, 8, why, sizeof why);
+}
+
+TEST(test_exec_split_only_at_semicolons_between_statements) {
+  char *s[8];
+  int n = split(
+      " UPDATE a SET x = ';' WHERE {chunk};\n DELETE FROM b WHERE {chunk} -- a; b\n;;"
+      "/* ; */ SELECT `x;y` FROM c WHERE {chunk} AND d = \"q\\\";\"",
+      s);
+  CHECK_EQ_INT(n, 3);
+  CHECK_EQ_STR(s[0], "UPDATE a SET x = ';' WHERE {chunk}");
+  CHECK_EQ_STR(s[1], "DELETE FROM b WHERE {chunk} -- a; b");
+  CHECK_EQ_STR(s[2], "/* ; */ SELECT `x;y` FROM c WHERE {chunk} AND d = \"q\\\";\"");
+  while (n) free(s[--n]);
+  CHECK_EQ_INT(split(" ; ;\n", s), 0);
+}
+
+TEST(test_exec_placeholder_outside_quotes_and_comments_only) {
+  CHECK(exec_has_placeholder("UPDATE t SET n = 1 WHERE {chunk}"));
+  CHECK(!exec_has_placeholder("UPDATE t SET n = '{chunk}'"));
+  CHECK(!exec_has_placeholder("UPDATE t SET n = 1 /* {chunk} */"));
+  CHECK(!exec_has_placeholder("UPDATE t SET n = 1 # {chunk}"));
+  CHECK(!exec_has_placeholder("UPDATE `{chunk}` SET n = 1"));
+  CHECK(!exec_has_placeholder("UPDATE t SET n = 'it''s {chunk}'"));
+  CHECK(exec_has_placeholder("UPDATE t SET n = 'a' WHERE {chunk}"));
+}
+
+TEST(test_exec_substitute_every_placeholder) {
+  char *s = exec_substitute(
+      "INSERT INTO a SELECT * FROM b WHERE {chunk} AND '{chunk}' <> '' AND "
+      "{chunk}",
+      "id <= 5", 7);
+  CHECK_EQ_STR(s,
+               "INSERT INTO a SELECT * FROM b WHERE (id <= 5) AND '{chunk}' <> '' AND (id <= 5)");
+  free(s);
+}
+
+TEST(test_exec_wire_round_trips_and_refuses_truncation) {
+  unsigned char buf[256], rb[EXEC_REPLY_SIZE];
+  exec_chunk_msg m = {42, 1000, "`id` > 1 AND `id` <= 9", "1", "9", 22, 1, 1}, d;
+  exec_reply r = {EXEC_REPLY_RECOVERED, 7, 6, 123456}, r2;
+  size_t n = exec_chunk_encode(&m, buf, sizeof buf), k;
+  CHECK_EQ_INT(n, exec_chunk_size(&m));
+  CHECK_OK(exec_chunk_decode(&d, buf, n));
+  CHECK_EQ_INT(d.chunk, 42);
+  CHECK_EQ_INT(d.rows_planned, 1000);
+  CHECK_EQ_INT(d.cond_len, 22);
+  CHECK(!memcmp(d.cond, m.cond, 22) && d.key_to[0] == '9');
+  for (k = 0; k < n; k++) CHECK_EQ_INT(exec_chunk_decode(&d, buf, k), -1);
+  buf[0] = 2;
+  CHECK_EQ_INT(exec_chunk_decode(&d, buf, n), -1);
+  CHECK_EQ_INT(exec_chunk_encode(&m, buf, n - 1), 0);
+  exec_reply_encode(&r, rb);
+  CHECK_OK(exec_reply_decode(&r2, rb, sizeof rb));
+  CHECK(r2.flags == r.flags && r2.rows_matched == 7 && r2.rows_affected == 6 &&
+        r2.duration_us == 123456);
+  CHECK_EQ_INT(exec_reply_decode(&r2, rb, sizeof rb - 1), -1);
+}
