@@ -218,11 +218,10 @@ CHECKSUM_SQL="SELECT COUNT(*), IFNULL(SUM(id),0), IFNULL(SUM(CRC32(CONCAT_WS('|'
 # The counts and sums add up: with the second instance, the table there
 # (empty but for the ceiling run) is counted in.
 check() { # WANT_COUNT WANT_SUMID WANT_CRC -> "ok" or "MISMATCH ..."
-  local got
-  got=$({
-    sql -e "$CHECKSUM_SQL"
-    [ "$CEILING" != 1 ] || sql2 -e "$CHECKSUM_SQL"
-  } | awk '{c += $1; i += $2; k += $3} END {printf "%.0f %.0f %.0f", c, i, k}')
+  local got c i k c2=0 i2=0 k2=0
+  read -r c i k < <(sql -e "$CHECKSUM_SQL")
+  [ "$CEILING" != 1 ] || read -r c2 i2 k2 < <(sql2 -e "$CHECKSUM_SQL")
+  got="$((c + c2)) $((i + i2)) $((k + k2))" # shell integers: 64 bits, exact (awk's doubles are not)
   if [ "$got" = "$1 $2 $3" ]; then echo ok; else echo "MISMATCH(got $got, want $1 $2 $3)"; fi
 }
 empty_table() { # (re)creates the table if a tool dropped it; empties it and the progress table
