@@ -3,7 +3,7 @@
 # into MySQL/MariaDB, in one run, on one throwaway server (issue 4).
 #
 #   bench/load.sh                      # everything (about 10 minutes on 2 cores)
-#   REPEAT=1 BIG=0 bench/load.sh       # one round, no 10x RSS check
+#   REPEAT=1 BIG=0 bench/load.sh       # one round, no 10x check
 #
 # What it does:
 #  1. builds a small C generator and writes a deterministic CSV of ROWS rows
@@ -24,12 +24,22 @@
 #       myloader --threads 2 on a mydumper dump of the loaded table
 #       Python multiprocessing.Pool(2) + MySQLdb: each worker connects in its
 #         initializer; 5,000-row chunks, executemany, commit per chunk;
+#       bulk-probe-t2: bench/bulk_probe.c, MariaDB array binding
+#         (COM_STMT_BULK_EXECUTE, 1,000-row batches) on the 2 halves (BULK=1);
+#       two-servers-ceiling: the 2 halves by LOAD DATA, each into its own
+#         server instance (a second tests/server.sh server), at once: what
+#         two streams cost without contention inside one server, the ceiling
+#         of this machine (CEILING=1);
 #  4. prints rows/s (median of the rounds, and best), the client's and the
-#     server's CPU seconds, and the ratio to the best non-dbfork tool;
+#     servers' CPU seconds per million rows, the ratio to mysqlimport-t2
+#     (median, and for dbfork the worst round against mysqlimport-t2 in the
+#     same round), and the check;
 #  5. shows the dbfork parent's peak RSS (getrusage, from its --json) for the
-#     file and for a 10x larger one (generated, loaded once, deleted).
+#     file and for a 10x larger one (generated, loaded once, deleted), and
+#     the 10x file's time against 10x the 1x median (the issue's 1.05x).
 #
-# Environment: ROWS (1000000), REPEAT (3), BIG (1: do the 10x RSS run),
+# Environment: ROWS (1000000), REPEAT (3), BIG (1: do the 10x run), BULK (1),
+# CEILING (1),
 # REDO (the server's redo log size, default 1G),
 # WORK (bench/out/load), DBFORK (the binary; default build/dbfork, built if
 # missing), CHUNK (dbfork --chunk-size, default: dbfork's own),
@@ -170,8 +180,19 @@ bash "$ROOT/tests/server.sh" start "$SRV" >/dev/null
 CNF=$SRV/client.cnf
 SOCK=$(bash "$ROOT/tests/server.sh" socket "$SRV")
 SRVPID=$(tr -dc 0-9 <"$SRV/mysqld.pid")
+CEILING=${CEILING:-1}
+SRV2=$WORK/server2
+SRVPIDS=$SRVPID
+if [ "$CEILING" = 1 ]; then
+  bash "$ROOT/tests/server.sh" start "$SRV2" >/dev/null
+  CNF2=$SRV2/client.cnf
+  SRVPIDS="$SRVPID $(tr -dc 0-9 <"$SRV2/mysqld.pid")"
+fi
 stop_server() {
-  if [ "${KEEP_SERVER:-0}" != 1 ]; then bash "$ROOT/tests/server.sh" stop "$SRV" >/dev/null 2>&1 || true; fi
+  if [ "${KEEP_SERVER:-0}" != 1 ]; then
+    bash "$ROOT/tests/server.sh" stop "$SRV" >/dev/null 2>&1 || true
+    [ "$CEILING" != 1 ] || bash "$ROOT/tests/server.sh" stop "$SRV2" >/dev/null 2>&1 || true
+  fi
 }
 trap stop_server EXIT
 read -r DBUSER DBPW < <(awk -F= '/^user=/{u=$2} /^password=/{p=$2} END{print u, p}' "$CNF")
@@ -182,20 +203,31 @@ sql() { mariadb --defaults-file="$CNF" --batch --skip-column-names "$@"; }
 # mid-run, which moved each tool's time by up to 40% from run to run
 # (innodb_log_file_size is dynamic since MariaDB 10.9).
 REDO=${REDO:-1G}
+sql2() { mariadb --defaults-file="$CNF2" --batch --skip-column-names "$@"; }
 sql -e "SET GLOBAL innodb_log_file_size = $(numfmt --from=iec "$REDO")"
 sql -e "CREATE DATABASE IF NOT EXISTS $DB; USE $DB; DROP TABLE IF EXISTS bench_orders;
         DROP TABLE IF EXISTS dbfork_load_progress; SOURCE $ROOT/sql/bench_orders.sql;"
+if [ "$CEILING" = 1 ]; then # the second instance: the same settings, the same table
+  sql2 -e "SET GLOBAL innodb_log_file_size = $(numfmt --from=iec "$REDO")"
+  sql2 -e "CREATE DATABASE IF NOT EXISTS $DB; USE $DB; DROP TABLE IF EXISTS bench_orders;
+           SOURCE $ROOT/sql/bench_orders.sql;"
+fi
 
 CHECKSUM_SQL="SELECT COUNT(*), IFNULL(SUM(id),0), IFNULL(SUM(CRC32(CONCAT_WS('|', id, customer_id,
   amount, created_at, IFNULL(note,'<NULL>')))),0) FROM $DB.bench_orders"
+# The counts and sums add up: with the second instance, the table there
+# (empty but for the ceiling run) is counted in.
 check() { # WANT_COUNT WANT_SUMID WANT_CRC -> "ok" or "MISMATCH ..."
-  local got
-  got=$(sql -e "$CHECKSUM_SQL" | tr '\t' ' ')
+  local got c i k c2=0 i2=0 k2=0
+  read -r c i k < <(sql -e "$CHECKSUM_SQL")
+  [ "$CEILING" != 1 ] || read -r c2 i2 k2 < <(sql2 -e "$CHECKSUM_SQL")
+  got="$((c + c2)) $((i + i2)) $((k + k2))" # shell integers: 64 bits, exact (awk's doubles are not)
   if [ "$got" = "$1 $2 $3" ]; then echo ok; else echo "MISMATCH(got $got, want $1 $2 $3)"; fi
 }
 empty_table() { # (re)creates the table if a tool dropped it; empties it and the progress table
   sql $DB -e "SOURCE $ROOT/sql/bench_orders.sql; SOURCE $ROOT/sql/load_progress.sql;
               TRUNCATE TABLE bench_orders; DELETE FROM dbfork_load_progress;"
+  [ "$CEILING" != 1 ] || sql2 $DB -e "TRUNCATE TABLE bench_orders"
 }
 
 # --------------------------------------------------------- preparations
@@ -249,7 +281,8 @@ EOF
 
 # ------------------------------------------------------------- measuring
 TCK=$(getconf CLK_TCK)
-srv_cpu() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$SRVPID/stat"; }
+# utime + stime of the server(s), in seconds
+srv_cpu() { for p in $SRVPIDS; do cat "/proc/$p/stat"; done | awk -v t="$TCK" '{s += $14 + $15} END {printf "%.2f", s / t}'; }
 now() { date +%s.%N; }
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
@@ -277,8 +310,8 @@ run() {
   [ $rc = 0 ] || st="EXIT $rc (see $log) $st"
   read -r u sy <"$tf" || { u=0; sy=0; }
   awk -v n="$name" -v r="${WANT:-$WANT_COUNT}" -v a="$c0" -v b="$c1" -v u="$u" -v sy="$sy" \
-    -v s0="$s0" -v s1="$s1" -v p="$p" -v w="$w" -v st="$st" 'BEGIN {
-      t = b - a; printf "%s\t%.3f\t%.0f\t%.2f\t%.2f\t%d\t%d\t%s\n", n, t, r / t, u + sy, s1 - s0, p, w, st
+    -v s0="$s0" -v s1="$s1" -v p="$p" -v w="$w" -v st="$st" -v rd="${ROUND:-0}" 'BEGIN {
+      t = b - a; printf "%s\t%.3f\t%.0f\t%.2f\t%.2f\t%d\t%d\t%s\t%d\n", n, t, r / t, u + sy, s1 - s0, p, w, st, rd
     }' | tee -a "$RESULTS" | awk -F'\t' '{printf "  %-22s %7.2f s %9s rows/s  client cpu %6.2f s  server cpu %6.2f s  %s\n", $1, $2, $3, $4, $5, $8}'
 }
 
@@ -302,7 +335,32 @@ echo
 
 # One tool by number; a round runs them all, starting one further each round,
 # so no tool always runs first or right after the slow Python one.
-NTOOLS=8
+BULK=${BULK:-1}
+if [ "$BULK" = 1 ]; then
+  # shellcheck disable=SC2046
+  cc -O2 -o "$WORK/bulk_probe" "$ROOT/bench/bulk_probe.c" $(pkg-config --cflags --libs libmariadb) ||
+    die "cannot compile bench/bulk_probe.c (needs MariaDB Connector/C)"
+fi
+HALF1=$WORK/parts/1/bench_orders.csv
+HALF2=$WORK/parts/2/bench_orders.csv
+# The two-streams-without-contention run as a script of its own (for
+# /usr/bin/time): each half by one LOAD DATA into its own server, at once.
+if [ "$CEILING" = 1 ]; then
+  echo "${LOAD_SQL//$CSV/$HALF1};" >"$WORK/half1.sql"
+  echo "${LOAD_SQL//$CSV/$HALF2};" >"$WORK/half2.sql"
+  cat >"$WORK/ceiling.sh" <<EOF2
+mariadb --defaults-file='$CNF' --local-infile=1 $DB <'$WORK/half1.sql' &
+p=\$!
+mariadb --defaults-file='$CNF2' --local-infile=1 $DB <'$WORK/half2.sql'
+rc=\$?
+wait \$p && exit \$rc
+EOF2
+fi
+TOOLS="0 1 2 3 4 5 6 7"
+[ "$BULK" != 1 ] || TOOLS="$TOOLS 8"
+[ "$CEILING" != 1 ] || TOOLS="$TOOLS 9"
+read -r -a TOOLV <<<"$TOOLS"
+NTOOLS=${#TOOLV[@]}
 tool() {
   case $1 in
   0) dbf 2 load-data && run dbfork-w2-load-data "${DBF[@]}" ;;
@@ -315,18 +373,28 @@ tool() {
     "$WORK/parts/1/bench_orders.csv" "$WORK/parts/2/bench_orders.csv" ;;
   6) run myloader-t2 myloader -S "$SOCK" -u "$DBUSER" -p "$DBPW" -d "$WORK/dump" --threads 2 -o ;;
   7) run python-pool2 "$PY" "$WORK/pool.py" "$SOCK" "$DBUSER" "$DBPW" $DB "$CSV" ;;
+  8) run bulk-probe-t2 bash -c '"$1" "$2" "$3" "$4" & p=$!; "$1" "$2" "$3" "$5"; rc=$?; wait $p && exit $rc' \
+    _ "$WORK/bulk_probe" "$CNF" $DB "$HALF1" "$HALF2" ;;
+  9) run two-servers-ceiling bash "$WORK/ceiling.sh" ;;
   esac
 }
 for round in $(seq 1 "$REPEAT"); do
-  echo "round $round/$REPEAT"
-  for k in $(seq 0 $((NTOOLS - 1))); do tool $(((k + round - 1) % NTOOLS)); done
+  echo "round $round/$REPEAT ($(uptime | sed 's/.*load average/load average/'))"
+  ROUND=$round
+  for k in $(seq 0 $((NTOOLS - 1))); do tool "${TOOLV[$(((k + round - 1) % NTOOLS))]}"; done
 done
+ROUND=0
 LA1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo
-echo "summary ($REPEAT round(s); rows/s median and best; CPU seconds median; load average $LA0 -> $LA1)"
-awk -F'\t' '
-  { n[$1]++; r[$1, n[$1]] = $3; c[$1, n[$1]] = $4; s[$1, n[$1]] = $5; if ($8 != "ok") bad[$1] = $8
+echo "summary ($REPEAT round(s), $ROWS rows; rows/s median and best; CPU seconds per million rows, median;"
+echo "  client = the tool and its children (/usr/bin/time), server = the mariadbd process(es) (/proc);"
+echo "  vs mysqlimport-t2: medians, and the worst round against mysqlimport-t2 in the same round;"
+echo "  uptime $LA0 -> $LA1)"
+awk -F'\t' -v rows="$ROWS" -v ref=mysqlimport-t2 '
+  { n[$1]++; r[$1, n[$1]] = $3; c[$1, n[$1]] = $4 * 1e6 / rows; s[$1, n[$1]] = $5 * 1e6 / rows
+    if ($8 != "ok") bad[$1] = $8
+    rr[$1, $9] = $3
     if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
   function med(a, name, m,   i, j, t, v) {
     for (i = 1; i <= m; i++) v[i] = a[name, i]
@@ -335,12 +403,15 @@ awk -F'\t' '
   }
   function max(a, name, m,   i, x) { x = 0; for (i = 1; i <= m; i++) if (a[name, i] + 0 > x) x = a[name, i]; return x }
   END {
-    best = 0
-    for (i = 1; i <= k; i++) { t = order[i]; M[t] = med(r, t, n[t]); B[t] = max(r, t, n[t])
-      if (t !~ /^dbfork/ && M[t] > best) { best = M[t]; bestname = t } }
-    printf "%-22s %12s %12s %10s %10s %14s  %s\n", "tool", "rows/s med", "rows/s best", "client cpu", "server cpu", "vs " bestname, "check"
-    for (i = 1; i <= k; i++) { t = order[i]
-      printf "%-22s %12.0f %12.0f %9.2fs %9.2fs %13.2fx  %s\n", t, M[t], B[t], med(c, t, n[t]), med(s, t, n[t]), M[t] / best, (t in bad) ? bad[t] : "ok" }
+    if (!(ref in seen)) ref = order[1]
+    for (i = 1; i <= k; i++) { t = order[i]; M[t] = med(r, t, n[t]); B[t] = max(r, t, n[t]) }
+    printf "%-22s %10s %10s %10s %10s %10s %9s %9s  %s\n", "tool", "rows/s med", "rows/s best", "client/M", "server/M", "total/M", "vs " substr(ref, 1, 6), "worst rd", "check"
+    for (i = 1; i <= k; i++) { t = order[i]; worst = ""
+      if (t ~ /^dbfork/) { w = 1e9
+        for (j = 1; j <= n[t]; j++) if ((t, j) in rr && (ref, j) in rr && rr[ref, j] > 0 && rr[t, j] / rr[ref, j] < w) w = rr[t, j] / rr[ref, j]
+        if (w < 1e9) worst = sprintf("%.2fx", w) }
+      cm = med(c, t, n[t]); sm = med(s, t, n[t])
+      printf "%-22s %10.0f %10.0f %9.2fs %9.2fs %9.2fs %8.2fx %9s  %s\n", t, M[t], B[t], cm, sm, cm + sm, M[t] / M[ref], worst, (t in bad) ? bad[t] : "ok" }
   }' "$RESULTS" | tee "$WORK/summary.txt"
 
 # ------------------------------------------------------------ parent RSS
@@ -360,9 +431,15 @@ if [ "$BIG" = 1 ]; then
   printf "  %-34s parent %6s KB   worker %6s KB   (%s rows/s, check %s)\n" \
     "$BIGROWS rows, $(($(stat -c %s "$BIGCSV") / 1048576)) MB:" "$(echo "$line" | cut -f6)" \
     "$(echo "$line" | cut -f7)" "$(echo "$line" | cut -f3)" "$(echo "$line" | cut -f8)"
+  # The 10x file against 10 times the 1x file's median (target: <= 1.05x).
+  awk -F'\t' '$1 == "dbfork-w2-load-data" { t[++n] = $2 } $1 == "dbfork-w2-load-data-10x" { big = $2 }
+    END { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (t[j] < t[i]) { x = t[i]; t[i] = t[j]; t[j] = x }
+      m = n % 2 ? t[(n + 1) / 2] : (t[n / 2] + t[n / 2 + 1]) / 2
+      printf "  10x file: %.2f s against 10 x %.2f s = %.2f s: %.3fx\n", big, m, 10 * m, big / (10 * m) }' "$RESULTS"
   rm -f "$BIGCSV" "$BIGCSV.sum"
   unset WANT WANT_ID WANT_C
   empty_table
 fi
 echo
-echo "raw results: $RESULTS (name, seconds, rows/s, client cpu, server cpu, parent KB, worker KB, check)"
+echo "uptime at the end: $(uptime)"
+echo "raw results: $RESULTS (name, seconds, rows/s, client cpu, server cpu, parent KB, worker KB, check, round)"

@@ -188,23 +188,8 @@ static inline int match(const uint8_t *p, size_t avail, const uint8_t *t, size_t
   return eof ? 0 : -1;
 }
 
-/* Number of '\n' bytes in p[0, n): 8 bytes per step, exact (no false hits). */
-static uint64_t count_nl(const uint8_t *p, size_t n) {
-  const uint64_t ones = 0x0101010101010101ull, lo7 = 0x7f7f7f7f7f7f7f7full;
-  const uint64_t nl = ones * '\n';
-  uint64_t c = 0;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t x, t;
-    memcpy(&x, p + i, 8);
-    x ^= nl;                   /* '\n' bytes become 0 */
-    t = ((x & lo7) + lo7) | x; /* high bit set in every non-zero byte */
-    t = (~t >> 7) & ones;      /* 1 in every zero byte */
-    c += (t * ones) >> 56;     /* horizontal sum, at most 8 */
-  }
-  for (; i < n; i++) c += p[i] == '\n';
-  return c;
-}
+/* Number of '\n' bytes in p[0, n). */
+static uint64_t count_nl(const uint8_t *p, size_t n) { return scan_count_nl(p, n); }
 
 /* Counts newlines up to absolute offset `to`; p holds the bytes from `base`,
  * and nl_off >= base. */
@@ -284,14 +269,12 @@ void csv_splitter_init(csv_splitter *s, const csv_dialect *d, uint64_t chunk_byt
    * ends. */
   s->fast = d->field_term_len == 1 && !memchr(d->line_term, d->field_term[0], d->line_term_len) &&
             !(d->flags & CSV_F_SLOWPATH);
-  if (s->esc >= 0) s->cls_unq[s->esc] = s->cls_q[s->esc] = 1;
-  s->cls_unq[d->line_term[0]] = 1;
-  if (s->fast) {
-    if (d->enclosure >= 0) s->cls_unq[d->enclosure] = 1;
-  } else {
-    s->cls_unq[d->field_term[0]] = 1;
+  {
+    int v[3] = {s->esc, d->line_term[0], s->fast ? d->enclosure : d->field_term[0]};
+    int q[2] = {d->enclosure, s->esc};
+    scan_set_init(&s->set_unq, v, 3);
+    if (d->enclosure >= 0) scan_set_init(&s->set_q, q, 2);
   }
-  if (d->enclosure >= 0) s->cls_q[d->enclosure] = 1;
 }
 
 /*
@@ -306,7 +289,6 @@ static size_t run(csv_splitter *s, const uint8_t *p, size_t n, int eof, csv_chun
   const uint8_t *lt = s->d.line_term, *ft = s->d.field_term;
   const size_t ltn = s->d.line_term_len, ftn = s->d.field_term_len;
   const int crlf = (s->d.flags & CSV_F_CRLF) != 0;
-  const uint8_t *cu = s->cls_unq, *cq = s->cls_q;
   size_t i = 0;
   int m;
 
@@ -321,8 +303,7 @@ static size_t run(csv_splitter *s, const uint8_t *p, size_t n, int eof, csv_chun
       s->field_start = base + i;
     }
     if (s->state == ST_UNQ) {
-      while (i + 4 <= n && !(cu[p[i]] | cu[p[i + 1]] | cu[p[i + 2]] | cu[p[i + 3]])) i += 4;
-      while (i < n && !cu[p[i]]) i++;
+      i = scan_find(p, i, n, &s->set_unq);
       if (i == n) break;
       int c = p[i];
       if (c == esc) {
@@ -369,7 +350,7 @@ static size_t run(csv_splitter *s, const uint8_t *p, size_t n, int eof, csv_chun
       }
       i = (size_t)(q - p);
     } else {
-      while (i < n && !cq[p[i]]) i++;
+      i = scan_find(p, i, n, &s->set_q);
       if (i == n) break;
       if (p[i] == esc) {
         if (i + 1 < n)
@@ -572,6 +553,7 @@ void csv_parser_init(csv_parser *p, const csv_dialect *d, csv_field *fields, siz
   if (d->line_term_len) p->plain_unq[d->line_term[0]] = 0;
   if (d->field_term_len) p->plain_unq[d->field_term[0]] = 0;
   if (d->flags & CSV_F_CRLF) p->plain_unq['\r'] = 0;
+  csv__fast_init(p);
 }
 
 void csv_parser_seek(csv_parser *p, const csv_chunk *c) {
@@ -624,6 +606,7 @@ int csv_parse_record(csv_parser *p, const void *vbuf, size_t len, int eof, csv_r
 
   if (p->expect_fields > p->maxfields) return CSV_EINVAL;
   if (len == 0) return eof ? CSV_END : CSV_EINCOMPLETE;
+  if (p->fast && csv__fast_record(p, b, len, rec)) return CSV_OK;
 
 #define NEED_MORE()                   \
   do {                                \

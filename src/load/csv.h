@@ -73,6 +73,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "scan.h"
+
 /* Return codes. 0 is success; system errors are -errno (only csv_split_fd). */
 #define CSV_OK 0
 #define CSV_END 1               /* csv_parse_record: no record left */
@@ -96,7 +98,7 @@ const char *csv_strerror(int rc);
 #define CSV_F_STRICT 0x02     /* parser: see above */
 #define CSV_F_NULL_WORD 0x04  /* parser: unquoted NULL is SQL NULL */
 #define CSV_F_EMPTY_NULL 0x08 /* parser: empty unquoted field is SQL NULL */
-#define CSV_F_SLOWPATH 0x100  /* splitter: never use the fast path (tests compare both) */
+#define CSV_F_SLOWPATH 0x100  /* splitter, parser: never use the fast path (tests compare both) */
 
 typedef struct csv_dialect {
   uint8_t field_term[CSV_TERM_MAX]; /* FIELDS TERMINATED BY, 1..8 bytes */
@@ -183,7 +185,7 @@ typedef struct csv_splitter {
   int esc; /* escape byte as it matters for structure, or -1 */
   uint8_t prev, carry_len;
   uint8_t carry[16];
-  uint8_t cls_unq[256], cls_q[256];
+  scan_set set_unq, set_q; /* bytes that stop the unquoted / quoted scan */
 } csv_splitter;
 
 /*
@@ -318,6 +320,8 @@ typedef struct csv_parser {
   /* private: 1 for the bytes that mean nothing outside / inside quotes
    * (skipped in runs) */
   uint8_t plain_unq[256], plain_q[256];
+  int fast; /* csv_fast.c takes the records that need no decoding */
+  scan_set set_unq, set_q;
 } csv_parser;
 
 void csv_parser_init(csv_parser *p, const csv_dialect *d, csv_field *fields, size_t maxfields,
@@ -364,5 +368,12 @@ typedef struct csv_parse_stats {
  */
 int csv_parse_chunk(csv_parser *p, const void *buf, size_t len, csv_record_cb ok, csv_bad_cb bad,
                     void *ud, csv_parse_stats *st);
+
+/* Internal (csv_fast.c): the parser's fast path. csv__fast_init sets
+ * p->fast for the dialects it handles; csv__fast_record returns 1 with
+ * *rec filled and the position advanced, exactly as csv_parse_record would
+ * have, or 0 having changed nothing (the general parser takes the record). */
+void csv__fast_init(csv_parser *p);
+int csv__fast_record(csv_parser *p, const uint8_t *b, size_t len, csv_record *rec);
 
 #endif /* DBFORK_LOAD_CSV_H */

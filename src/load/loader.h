@@ -32,6 +32,7 @@
 #include <uv.h>
 
 #include "csv.h"
+#include "hash.h"
 #include "job.h"
 #include "wire.h"
 
@@ -97,12 +98,6 @@ typedef struct load_jobrow {
   uint64_t file_size, file_hash, rows, rejected;
 } load_jobrow;
 
-/* The incremental hash of a part, fed as the worker reads it. */
-typedef struct load_hasher {
-  uint64_t h;
-  size_t done; /* bytes hashed so far: a multiple of 8 until load_hash_final */
-} load_hasher;
-
 enum { LOAD_NEW, LOAD_PREPARED, LOAD_RUNNING, LOAD_ENDED };
 
 struct dbfork_load {
@@ -141,6 +136,7 @@ struct dbfork_load {
   uint64_t read_off;
   int split_eof;
   load_hasher fh; /* the file's hash, as the plan reads it */
+  int hash_kind;  /* LOAD_HASH_* of fh: CRC but to recognise an earlier version's */
   uint64_t file_hash;
   int file_hashed;  /* file_hash covers the whole file */
   csv_chunk *ready; /* chunks the splitter found, not yet handed out */
@@ -221,7 +217,8 @@ int load_record_part(dbfork_worker *w, const load_conf *c, const load_part *p, u
 
 /* plan.c */
 int load_verify_prior(dbfork_load *l); /* resume: every committed part against the file */
-int load_file_hash(dbfork_load *l, uint64_t *out);  /* reads the whole file */
+/* Reads the whole file: its hash of the kind (LOAD_HASH_*). */
+int load_file_hash(dbfork_load *l, int kind, uint64_t *out);
 void load_plan_init(dbfork_load *l);                /* the plan from the first byte of data */
 int load_plan_next(dbfork_load *l, csv_chunk *out); /* 1, 0 at the end, or < 0 */
 /* Cuts part p in halves at the first record boundary at or past its middle:
@@ -237,11 +234,6 @@ void load_part_from_chunk(load_part *p, const csv_chunk *c);
  * doubling; 0 or -1 (out of memory, *arr untouched). */
 int load_grow(void **arr, size_t *cap, size_t need, size_t elem);
 void load_chunk_from_part(csv_chunk *c, const load_part *p);
-uint64_t load_hash(const void *p, size_t n);
-
-void load_hash_init(load_hasher *x, size_t n);
-void load_hash_words(load_hasher *x, const char *p, size_t upto);
-uint64_t load_hash_final(load_hasher *x, const char *p, size_t n);
 
 /* The terminator the server must be sent after a last record that has
  * none (wire.h: no_eol), so that it reads the record as the parser did.

@@ -19,47 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- the chunk hash (the same as dbfork 0.1's, so its records resume) ----
- * FNV over 8-byte words (bytes at the tail), fed incrementally as a worker
- * reads its part. */
-#define FNV_INIT 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
-void load_hash_init(load_hasher *x, size_t n) {
-  x->h = FNV_INIT ^ n;
-  x->done = 0;
-}
-
-void load_hash_words(load_hasher *x, const char *p, size_t upto) {
-  uint64_t h = x->h;
-  size_t i = x->done;
-  for (; i + 8 <= upto; i += 8) {
-    uint64_t w;
-    memcpy(&w, p + i, 8);
-    h = (h ^ w) * FNV_PRIME;
-    h ^= h >> 29;
-  }
-  x->h = h;
-  x->done = i;
-}
-
-uint64_t load_hash_final(load_hasher *x, const char *p, size_t n) {
-  const unsigned char *s;
-  uint64_t h;
-  size_t i;
-  load_hash_words(x, p, n);
-  h = x->h;
-  s = (const unsigned char *)p;
-  for (i = x->done; i < n; i++) h = (h ^ s[i]) * FNV_PRIME;
-  return h;
-}
-
-uint64_t load_hash(const void *p, size_t n) {
-  load_hasher x;
-  load_hash_init(&x, n);
-  return load_hash_final(&x, p, n);
-}
-
 size_t load_append_eol(const csv_dialect *d, char *buf, size_t len) {
   size_t n = 0;
   if (d->escape >= 0 && d->escape != d->enclosure) {
@@ -137,7 +96,7 @@ static void plan_rewind(dbfork_load *l) {
   l->read_off = l->c.data_start;
   l->split_eof = 0;
   l->nready = l->headready = 0;
-  load_hash_init(&l->fh, (size_t)(l->st.file_bytes - l->c.data_start));
+  load_hash_init_kind(&l->fh, (size_t)(l->st.file_bytes - l->c.data_start), l->hash_kind);
   l->file_hashed = 0;
 }
 
@@ -312,10 +271,10 @@ static int part_range(dbfork_load *l, const load_part *root, uint64_t part, load
 /* The hash of the file's bytes [off, off + len), as a worker computes it,
  * read in pieces of iolen bytes (a multiple of 8, so that no hashed word
  * straddles two pieces). */
-static int hash_range(dbfork_load *l, uint64_t off, uint64_t len, uint64_t *out) {
+static int hash_range(dbfork_load *l, uint64_t off, uint64_t len, int kind, uint64_t *out) {
   load_hasher x;
   uint64_t done = 0;
-  load_hash_init(&x, (size_t)len);
+  load_hash_init_kind(&x, (size_t)len, kind);
   for (;;) {
     size_t want = len - done > l->iolen ? l->iolen : (size_t)(len - done);
     ssize_t n = want ? pread_full(l->fd, l->iobuf, want, off + done) : 0;
@@ -349,8 +308,10 @@ int load_verify_prior(dbfork_load *l) {
       seen++;
       rc = part_range(l, &root, d->part, &want);
       if (rc < 0) return rc;
+      /* The hash of this version, or of dbfork 1.0 (its jobs resume). */
       if (rc == 0 && want.offset == d->off && want.length == d->len &&
-          !hash_range(l, d->off, d->len, &h) && h == d->hash)
+          ((!hash_range(l, d->off, d->len, LOAD_HASH_CRC, &h) && h == d->hash) ||
+           (!hash_range(l, d->off, d->len, LOAD_HASH_FNV, &h) && h == d->hash)))
         continue;
       return load_set_err(l, DBFORK_ECHANGED,
                           "cannot resume: chunk %llu (from line %llu) differs from what an earlier "
@@ -375,14 +336,17 @@ int load_verify_prior(dbfork_load *l) {
   return 0;
 }
 
-int load_file_hash(dbfork_load *l, uint64_t *out) {
+int load_file_hash(dbfork_load *l, int kind, uint64_t *out) {
   csv_chunk c;
   int rc;
+  l->hash_kind = kind;
+  plan_rewind(l);
   /* The plan reads the file to its end and hashes it on the way. */
   while ((rc = load_plan_next(l, &c)) == 1) {
   }
   if (rc < 0) return rc;
   *out = l->file_hashed ? l->file_hash : 0;
+  l->hash_kind = LOAD_HASH_CRC;
   plan_rewind(l);
   return 0;
 }

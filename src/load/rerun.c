@@ -134,8 +134,15 @@ int load_prepare_job(dbfork_load *l) {
   }
   {
     uint64_t h = 0;
-    if (j.file_size == l->st.file_bytes && (rc = load_file_hash(l, &h))) return rc;
-    if (j.file_size == l->st.file_bytes && h == j.file_hash) {
+    int same = 0;
+    /* The hash of this version, or of dbfork 1.0 (whose jobs stay "already
+     * loaded"): the second read only when the first differs. */
+    if (j.file_size == l->st.file_bytes) {
+      if ((rc = load_file_hash(l, LOAD_HASH_CRC, &h))) return rc;
+      if (!(same = h == j.file_hash) && (rc = load_file_hash(l, LOAD_HASH_FNV, &h))) return rc;
+      same = same || h == j.file_hash;
+    }
+    if (same) {
       l->st.already_loaded = 1;
       l->st.rows_before = j.rows;
       l->st.rejected_before = j.rejected;

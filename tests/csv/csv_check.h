@@ -239,6 +239,61 @@ static int chk_bad_cb(void *ud, const csv_error *e) {
   return 0;
 }
 
+/* The parser's fast path (csv_fast.c) against its general path: every
+ * record of the input, parsed both ways with eof and without, must come out
+ * the same (return code, extent, fields byte for byte, NULL and quoted
+ * flags, line and record numbers, and the position after it). */
+static int chk_parser_paths(const unsigned char *data, size_t len, const csv_dialect *dia,
+                            char *why, size_t whylen) {
+  csv_dialect slow = *dia;
+  size_t maxf = len + 2;
+  csv_field *fa = malloc(maxf * sizeof *fa), *fb = malloc(maxf * sizeof *fb);
+  char *sa = malloc(len + 1), *sb = malloc(len + 1);
+  int ret = 0;
+  if (!fa || !fb || !sa || !sb) abort();
+  slow.flags |= CSV_F_SLOWPATH;
+  for (int eof = 0; eof < 2 && !ret; eof++) {
+    for (int expect = 0; expect < 2 && !ret; expect++) {
+      csv_parser a, b;
+      size_t off = 0;
+      csv_parser_init(&a, dia, fa, maxf, sa, len + 1);
+      csv_parser_init(&b, &slow, fb, maxf, sb, len + 1);
+      a.expect_fields = b.expect_fields = expect ? 3 : 0;
+      while (!ret) {
+        csv_record ra, rb;
+        csv_error ea, eb;
+        int x = csv_parse_record(&a, data + off, len - off, eof, &ra, &ea);
+        int y = csv_parse_record(&b, data + off, len - off, eof, &rb, &eb);
+        if (x != y) {
+          ret = chk_fail(why, whylen, "parser paths at %zu: fast %d, general %d", off, x, y);
+          break;
+        }
+        if (x != CSV_OK && x != CSV_EBADREC) break;
+        if (ra.raw_len != rb.raw_len || ra.term_len != rb.term_len || ra.nfields != rb.nfields ||
+            ra.line != rb.line || ra.record != rb.record || a.line != b.line || a.col != b.col ||
+            a.record != b.record) {
+          ret = chk_fail(why, whylen, "parser paths at %zu: records differ", off);
+          break;
+        }
+        for (size_t k = 0; x == CSV_OK && k < ra.nfields; k++) {
+          const csv_field *u = &ra.fields[k], *v = &rb.fields[k];
+          if (u->len != v->len || u->null != v->null || u->quoted != v->quoted ||
+              u->raw_start != v->raw_start || (u->len && memcmp(u->ptr, v->ptr, u->len))) {
+            ret = chk_fail(why, whylen, "parser paths at %zu: field %zu differs", off, k + 1);
+            break;
+          }
+        }
+        off += ra.raw_len;
+      }
+    }
+  }
+  free(fa);
+  free(fb);
+  free(sa);
+  free(sb);
+  return ret;
+}
+
 /*
  * Checks every invariant for one (input, dialect, chunk size, skip, feed
  * step). Returns 0, or -1 with a description in why.
@@ -254,6 +309,7 @@ static int csv_check_split(const unsigned char *data, size_t len, const csv_dial
   uint64_t cb = chunk_bytes ? chunk_bytes : 1;
 
   slow.flags |= CSV_F_SLOWPATH;
+  if (chk_parser_paths(data, len, dia, why, whylen)) return -1;
   if (chk_reference(data, len, dia, &ref, why, whylen)) return -1;
 
   /* 1. One record per chunk: the splitter's records are the parser's. */

@@ -165,6 +165,97 @@ TEST(interrupted_job_whose_file_changed_is_refused_with_what_changed) {
   lt_teardown(&e);
 }
 
+/* dbfork 1.0's chunk and file hash (FNV over 8-byte words), as its
+ * progress and job rows hold it. */
+static uint64_t fnv_1_0(const void *vp, size_t n) {
+  const unsigned char *s = vp;
+  uint64_t h = 0xcbf29ce484222325ull ^ n;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  for (; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/* Issue 14 changed the hash to CRC32C: an interrupted job of dbfork 1.0
+ * (its progress rows hold the FNV hashes) still resumes exactly, a
+ * completed one is still "already loaded", and a changed file is still
+ * refused. */
+TEST(jobs_hashed_by_dbfork_1_0_still_resume_and_stay_loaded) {
+  lt_env e;
+  lt_file f;
+  lt_row rows[2000];
+  lt_run r;
+  long long before, parts, k, changed = 0;
+  size_t i;
+  char was;
+  lt_setup(&e, "orders", 0);
+  lt_gen(rows, 2000, 1, 8, 1);
+  lt_file_init(&f, LT_BACKSLASH, 0);
+  for (i = 0; i < 2000; i++) {
+    if (i == 1900) lt_puts(&f, "1,2,3\n"); /* too few fields, in a late chunk */
+    lt_put_row(&f, &rows[i], 1);
+  }
+  lt_write_file(e.path, f.p, f.len);
+  lt_load(&r, &e, e.path, "orders", "-q", "--chunk-size=4K", "--workers=1", NULL);
+  CHECK_EXIT(&r, 2);
+  lt_run_free(&r);
+  before = tu_query_ll(e.m, "SELECT COUNT(*) FROM orders");
+  CHECK(before > 0 && before < 2000);
+  /* the progress rows as dbfork 1.0 wrote them */
+  parts = tu_query_ll(e.m, "SELECT COUNT(*) FROM dbfork_load_progress");
+  CHECK(parts > 1);
+  for (k = 0; k < parts; k++) {
+    long long off = tu_query_ll(e.m,
+                                "SELECT byte_offset FROM dbfork_load_progress ORDER BY "
+                                "chunk_no, part LIMIT %lld, 1",
+                                k);
+    long long len = tu_query_ll(e.m,
+                                "SELECT byte_len FROM dbfork_load_progress ORDER BY "
+                                "chunk_no, part LIMIT %lld, 1",
+                                k);
+    uint64_t h = fnv_1_0(f.p + off, (size_t)len);
+    changed += tu_query_ll(e.m,
+                           "SELECT chunk_hash <> %llu FROM dbfork_load_progress WHERE "
+                           "byte_offset = %lld",
+                           (unsigned long long)h, off);
+    tu_exec(e.m, "UPDATE dbfork_load_progress SET chunk_hash = %llu WHERE byte_offset = %lld",
+            (unsigned long long)h, off);
+  }
+  CHECK_EQ_INT(changed, parts); /* this version hashes otherwise */
+  /* a changed byte under a committed chunk: refused on either hash */
+  was = f.p[10];
+  f.p[10] = was == '1' ? '2' : '1';
+  lt_write_file(e.path, f.p, f.len);
+  lt_load(&r, &e, e.path, "orders", "-q", "--chunk-size=4K", "--max-errors=1", NULL);
+  CHECK_EXIT(&r, 2);
+  CHECK_CONTAINS(r.err, "cannot resume: chunk 0 (from line 1) differs from what an earlier run");
+  lt_run_free(&r);
+  f.p[10] = was;
+  lt_write_file(e.path, f.p, f.len);
+  /* restored: resumes, every row once */
+  lt_load(&r, &e, e.path, "orders", "-q", "--chunk-size=4K", "--max-errors=1", NULL);
+  CHECK_EXIT(&r, 1);
+  lt_run_free(&r);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM orders"), 2000);
+  CHECK_SUM(lt_server_sum(e.m, "orders"), lt_sum_rows(rows, 2000));
+  /* completed, its file hash as dbfork 1.0 stored it: already loaded */
+  tu_exec(e.m, "UPDATE dbfork_load_job SET file_hash = %llu",
+          (unsigned long long)fnv_1_0(f.p, f.len));
+  lt_load(&r, &e, e.path, "orders", "--chunk-size=4K", NULL);
+  CHECK_EXIT(&r, 0);
+  CHECK_CONTAINS(r.err, "already loaded on ");
+  lt_run_free(&r);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM orders"), 2000);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM dbfork_load_job"), 1);
+  lt_file_free(&f);
+  lt_teardown(&e);
+}
+
 /* --restart twice on a table without a key: refused the second time (the
  * rows stay as they are), --truncate empties the table as the job starts. */
 TEST(restart_and_reload_refuse_a_table_with_rows_unless_truncate) {
