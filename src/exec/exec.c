@@ -93,25 +93,7 @@ void(dbfork_exec_options_init)(dbfork_exec_options *o, size_t size) {
   o->size = size;
 }
 
-static int own(dbfork_exec *x, const char **s) {
-  char *c;
-  if (!*s) return 0;
-  if (x->nstrs == (int)(sizeof x->strs / sizeof x->strs[0]) || !(c = strdup(*s))) return -1;
-  x->strs[x->nstrs++] = c;
-  *s = c;
-  return 0;
-}
-
-static int bad_option(const dbfork_options *conn, const char *fmt, ...) DBFORK_PRINTF(2, 3);
-static int bad_option(const dbfork_options *conn, const char *fmt, ...) {
-  char msg[700];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  if (conn && conn->log) conn->log(DBFORK_LOG_ERROR, msg, conn->log_arg);
-  return DBFORK_EINVAL;
-}
+static int own(dbfork_exec *x, const char **s) { return job_own(&x->strs, s); }
 
 void dbfork_exec_free(dbfork_exec *x);
 
@@ -125,62 +107,46 @@ int dbfork_exec_new(dbfork_exec **out, const dbfork_options *conn_in,
   if (!out) return DBFORK_EINVAL;
   *out = NULL;
   if (!conn_in || !eo_in) return DBFORK_EINVAL;
-  if (conn_in->size < CONN_OPTIONS_SIZE_1_0 || conn_in->size > STRUCT_SIZE_MAX)
-    return bad_option(NULL, "dbfork_options.size=%zu: initialise them with dbfork_options_init()",
-                      conn_in->size);
-  if (dbfork_abi_copy_in(conn, sizeof *conn, conn_in, conn_in->size))
-    return bad_option(conn_in, "the dbfork_options set a field this libdbfork-exec does not know");
-  conn->size = sizeof *conn;
-  if (eo_in->size < EXEC_OPTIONS_SIZE_1_0 || eo_in->size > STRUCT_SIZE_MAX)
-    return bad_option(conn,
-                      "dbfork_exec_options.size=%zu: initialise them with "
-                      "dbfork_exec_options_init()",
-                      eo_in->size);
-  if (dbfork_abi_copy_in(eo, sizeof *eo, eo_in, eo_in->size))
-    return bad_option(conn,
-                      "the dbfork_exec_options set a field this libdbfork-exec does not know");
-  eo->size = sizeof *eo;
-  if (!eo->table || !*eo->table) return bad_option(conn, "option --table: it is required");
-  if (!eo->sql || !*eo->sql) return bad_option(conn, "no SQL given");
+  if (job_copy_options(conn, conn_in, CONN_OPTIONS_SIZE_1_0, eo, sizeof *eo, eo_in,
+                       EXEC_OPTIONS_SIZE_1_0, "dbfork_exec_options", "libdbfork-exec"))
+    return DBFORK_EINVAL;
+  if (!eo->table || !*eo->table) return job_refuse(conn, "option --table: it is required");
+  if (!eo->sql || !*eo->sql) return job_refuse(conn, "no SQL given");
   if (eo->chunk_time != 0 && (eo->chunk_time < 0.01 || eo->chunk_time > 60))
-    return bad_option(conn, "option --chunk-time: %g is not within 0.01 .. 60 seconds",
+    return job_refuse(conn, "option --chunk-time: %g is not within 0.01 .. 60 seconds",
                       eo->chunk_time);
   if (eo->chunk_rows > 10000000)
-    return bad_option(conn, "option --chunk-rows: %llu is more than 10000000",
+    return job_refuse(conn, "option --chunk-rows: %llu is more than 10000000",
                       (unsigned long long)eo->chunk_rows);
   if (eo->lock_wait_timeout > 1073741824)
-    return bad_option(conn, "option --lock-wait-timeout: %u is out of range 1 .. 1073741824",
+    return job_refuse(conn, "option --lock-wait-timeout: %u is out of range 1 .. 1073741824",
                       eo->lock_wait_timeout);
   if (eo->critical_load && eo->max_load && eo->critical_load <= eo->max_load)
-    return bad_option(conn, "option --critical-load=%u: must be above --max-load=%u",
+    return job_refuse(conn, "option --critical-load=%u: must be above --max-load=%u",
                       eo->critical_load, eo->max_load);
   if (conn->workers < 0 || conn->workers > 4096)
-    return bad_option(conn, "option --workers=%d: out of range 1..4096", conn->workers);
+    return job_refuse(conn, "option --workers=%d: out of range 1..4096", conn->workers);
   if (eo->max_workers < 0 || eo->max_workers > 4096)
-    return bad_option(conn, "option --max-workers=%d: out of range 1..4096", eo->max_workers);
+    return job_refuse(conn, "option --max-workers=%d: out of range 1..4096", eo->max_workers);
   if (!(x = calloc(1, sizeof *x))) return DBFORK_ENOMEM;
   x->po = *conn;
   x->eo = *eo;
   n = exec_split(eo->sql, x->c.stmts, EXEC_MAX_STMTS, why, sizeof why);
   if (n <= 0) {
     dbfork_exec_free(x);
-    return n < 0 ? bad_option(conn, "the SQL: %s", why) : bad_option(conn, "no SQL given");
+    return n < 0 ? job_refuse(conn, "the SQL: %s", why) : job_refuse(conn, "no SQL given");
   }
   x->c.nstmts = n;
   for (i = 0; i < n; i++)
     if (!exec_has_placeholder(x->c.stmts[i])) {
-      bad_option(conn,
+      job_refuse(conn,
                  "statement %d of %d (%.80s%s) has no {chunk}: it would run over the whole "
                  "table once per chunk",
                  i + 1, n, x->c.stmts[i], strlen(x->c.stmts[i]) > 80 ? "..." : "");
       dbfork_exec_free(x);
       return DBFORK_EINVAL;
     }
-  if (own(x, &x->po.host) || own(x, &x->po.unix_socket) || own(x, &x->po.user) ||
-      own(x, &x->po.password) || own(x, &x->po.database) || own(x, &x->po.charset) ||
-      own(x, &x->po.defaults_file) || own(x, &x->po.defaults_group) || own(x, &x->po.ssl_mode) ||
-      own(x, &x->po.ssl_ca) || own(x, &x->po.ssl_cert) || own(x, &x->po.ssl_key) ||
-      own(x, &x->po.program_name) || own(x, &x->eo.table) || own(x, &x->eo.sql) ||
+  if (job_own_conn(&x->strs, &x->po) || own(x, &x->eo.table) || own(x, &x->eo.sql) ||
       own(x, &x->eo.chunk_column) || own(x, &x->eo.until_key) || own(x, &x->eo.progress_db)) {
     dbfork_exec_free(x);
     return DBFORK_ENOMEM;
@@ -217,20 +183,12 @@ static int connect_parent(dbfork_exec *x) {
 /* What the dry run and prepare share: the connection, the table, the key,
  * the end of the range, the statements checked. */
 static int common(dbfork_exec *x) {
-  char cur[130] = "";
-  const char *defdb = x->po.database;
-  MYSQL_RES *r;
-  MYSQL_ROW row;
+  char cur[130];
   int rc;
   if ((rc = connect_parent(x))) return rc;
-  if (!defdb && !mysql_query(x->m, "SELECT DATABASE()") && (r = mysql_store_result(x->m))) {
-    if ((row = mysql_fetch_row(r)) && row[0]) snprintf(cur, sizeof cur, "%s", row[0]);
-    mysql_free_result(r);
-    if (cur[0]) defdb = cur;
-  }
-  if ((rc = exec_find_table(x, x->eo.table, defdb)) || (rc = exec_find_key(x)) ||
-      (rc = exec_tables_names(x)) || (rc = exec_job_id(x)))
+  if ((rc = exec_find_table(x, x->eo.table, job_default_db(x->m, x->po.database, cur, sizeof cur))))
     return rc;
+  if ((rc = exec_find_key(x)) || (rc = exec_tables_names(x)) || (rc = exec_job_id(x))) return rc;
   /* The end of the range as a new job takes it (a resumed one keeps the
    * one it started with: exec_prepare_job), and the statements checked on
    * it, before anything is written. */
@@ -289,13 +247,7 @@ static int start_workers(dbfork_exec *x) {
   o.prefetch = 1;        /* a chunk goes to a worker that is free, none waits behind another */
   o.queue_max = (unsigned)o.workers;
   o.submit_nonblocking = 1;
-  rc = dbfork_pool_new(&x->pool, &o);
-  if (rc) return exec_set_err(x, rc, "cannot create the pool: %s", dbfork_strerror(rc));
-  rc = dbfork_pool_start(x->pool);
-  if (rc)
-    return exec_set_err(
-        x, rc == DBFORK_ECLOSED ? DBFORK_ECANCELED : rc, "the workers could not start: %s",
-        dbfork_pool_last_error(x->pool)[0] ? dbfork_pool_last_error(x->pool) : dbfork_strerror(rc));
+  if ((rc = job_pool_start(&x->pool, &o, x->err, sizeof x->err))) return rc;
   memset(&jc, 0, sizeof jc);
   jc.pool = x->pool;
   jc.ops = &exec_job_ops;
@@ -419,13 +371,7 @@ int(dbfork_exec_stats_get)(dbfork_exec *x, dbfork_exec_stats *out, size_t out_si
     double left = (double)st->rows_estimate - (double)(st->rows_done + st->rows_before);
     st->eta_seconds = left > 0 && rate > 0 ? left / rate : 0;
   }
-  if (x->pool) {
-    dbfork_worker_stats ws[256];
-    int nw = dbfork_pool_stats_get(x->pool, NULL, ws, 256), k;
-    st->workers = nw;
-    st->workers_busy = 0;
-    for (k = 0; k < nw && k < 256; k++) st->workers_busy += ws[k].state == DBFORK_WORKER_BUSY;
-  }
+  if (x->pool) job_workers_count(x->pool, &st->workers, &st->workers_busy);
   dbfork_abi_copy_out(out, out_size, st, sizeof *st);
   return 0;
 }
@@ -457,9 +403,6 @@ void dbfork_exec_free(dbfork_exec *x) {
     exec_tuple_clear(&x->pend[k].to);
   }
   free(x->pend);
-  for (i = 0; i < x->nstrs; i++) {
-    memset(x->strs[i], 0, strlen(x->strs[i]));
-    free(x->strs[i]);
-  }
+  job_strings_free(&x->strs);
   free(x);
 }

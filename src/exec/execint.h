@@ -84,8 +84,7 @@ struct dbfork_exec {
   int phase; /* EXEC_*, changed by exec_enter() only */
   dbfork_options po;
   dbfork_exec_options eo;
-  char *strs[32];
-  int nstrs;
+  job_strings strs; /* the strings of po and the layer's options, owned */
   dbfork_exec_stats st;
   char err[2048];
 

@@ -261,4 +261,53 @@ int job_forget(MYSQL *m, const job_tables *t, char *err, size_t errlen);
  * err. */
 int job_exec(MYSQL *m, const char *sql, const char *what, char *err, size_t errlen);
 
+/* ------------------------------------------------ what every layer shares */
+
+/* The strings a layer copies out of its caller's options (the caller's may
+ * go away once the layer's _new returns). Freed wiped: no copy of a
+ * password is left in freed memory. */
+typedef struct job_strings {
+  char *v[40];
+  int n;
+} job_strings;
+
+/* Replaces *s with a copy owned by ss (NULL stays NULL). -1 when out of
+ * memory or room. */
+int job_own(job_strings *ss, const char **s);
+/* The same for every string of the connection options. */
+int job_own_conn(job_strings *ss, dbfork_options *o);
+void job_strings_free(job_strings *ss);
+
+/* Logs the message at ERROR through conn's log callback (when conn and its
+ * callback are set) and returns DBFORK_EINVAL: a layer's refusal of its
+ * options, before it has an object to keep a message in. */
+int job_refuse(const dbfork_options *conn, const char *fmt, ...) DBFORK_PRINTF(2, 3);
+
+/* Copies a layer's two size-first option structs in (docs/ABI.md): the
+ * caller's dbfork_options (conn_in, at least conn_min bytes) into *conn and
+ * its layer options (opts_in, whose first member is its size_t size, at
+ * least opts_min bytes) into opts (opts_size bytes), each as long as the
+ * caller's headers made it; both sizes are then set to ours. name is the
+ * layer's struct ("dbfork_load_options"), lib the library
+ * ("libdbfork-load"), for the messages. Returns 0 or job_refuse's
+ * DBFORK_EINVAL. */
+int job_copy_options(dbfork_options *conn, const dbfork_options *conn_in, size_t conn_min,
+                     void *opts, size_t opts_size, const void *opts_in, size_t opts_min,
+                     const char *name, const char *lib);
+
+/* The database a table without one belongs to: dbname when set, else the
+ * session's (what the option files gave it, as the mysql tools do), copied
+ * into buf; NULL when there is none. */
+const char *job_default_db(MYSQL *m, const char *dbname, char *buf, size_t len);
+
+/* Creates and starts the pool of a layer's workers. Returns 0, or the error
+ * with "cannot create the pool: ..." / "the workers could not start: ..."
+ * in err (a pool closed while starting is DBFORK_ECANCELED). *pool is set
+ * whenever it was created (free it, also on failure). */
+int job_pool_start(dbfork_pool **pool, const dbfork_options *o, char *err, size_t errlen);
+
+/* How many workers the pool has (*workers) and how many are running a task
+ * (*busy). */
+void job_workers_count(dbfork_pool *pool, int *workers, int *busy);
+
 #endif /* DBFORK_JOB_H */

@@ -88,25 +88,7 @@ void(dbfork_load_options_init)(dbfork_load_options *o, size_t size) {
 }
 
 /* Copies *s into the load's own storage (NULL stays NULL). */
-static int own(dbfork_load *l, const char **s) {
-  char *c;
-  if (!*s) return 0;
-  if (l->nstrs == (int)(sizeof l->strs / sizeof l->strs[0]) || !(c = strdup(*s))) return -1;
-  l->strs[l->nstrs++] = c;
-  *s = c;
-  return 0;
-}
-
-static int bad_option(const dbfork_options *conn, const char *fmt, ...) DBFORK_PRINTF(2, 3);
-static int bad_option(const dbfork_options *conn, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  if (conn && conn->log) conn->log(DBFORK_LOG_ERROR, msg, conn->log_arg);
-  return DBFORK_EINVAL;
-}
+static int own(dbfork_load *l, const char **s) { return job_own(&l->strs, s); }
 
 static int parse_choice(const char *v, const char *const *names, int n, int def) {
   int i;
@@ -132,51 +114,35 @@ int dbfork_load_new(dbfork_load **out, const dbfork_options *conn_in,
   if (!conn_in || !lo_in) return DBFORK_EINVAL;
   /* Both structs are as long as the caller's headers made them: read that
    * much, not ours (docs/ABI.md). */
-  if (conn_in->size < CONN_OPTIONS_SIZE_1_0 || conn_in->size > STRUCT_SIZE_MAX)
-    return bad_option(NULL, "dbfork_options.size=%zu: initialise them with dbfork_options_init()",
-                      conn_in->size);
-  if (dbfork_abi_copy_in(conn, sizeof *conn, conn_in, conn_in->size))
-    return bad_option(conn_in, "the dbfork_options set a field this libdbfork-load does not know");
-  conn->size = sizeof *conn;
-  if (lo_in->size < LOAD_OPTIONS_SIZE_1_0 || lo_in->size > STRUCT_SIZE_MAX)
-    return bad_option(conn,
-                      "dbfork_load_options.size=%zu: initialise them with "
-                      "dbfork_load_options_init()",
-                      lo_in->size);
-  if (dbfork_abi_copy_in(lo, sizeof *lo, lo_in, lo_in->size))
-    return bad_option(conn,
-                      "the dbfork_load_options set a field this libdbfork-load does not know");
-  lo->size = sizeof *lo;
-  if (!lo->file || !*lo->file) return bad_option(conn, "load option file: no file given");
-  if (!lo->table || !*lo->table) return bad_option(conn, "load option table: --table is required");
+  if (job_copy_options(conn, conn_in, CONN_OPTIONS_SIZE_1_0, lo, sizeof *lo, lo_in,
+                       LOAD_OPTIONS_SIZE_1_0, "dbfork_load_options", "libdbfork-load"))
+    return DBFORK_EINVAL;
+  if (!lo->file || !*lo->file) return job_refuse(conn, "load option file: no file given");
+  if (!lo->table || !*lo->table) return job_refuse(conn, "load option table: --table is required");
   if ((method = parse_choice(lo->method, methods, 2, METHOD_LOAD_DATA)) < 0)
-    return bad_option(conn, "option --method: '%s' is not load-data or insert", lo->method);
+    return job_refuse(conn, "option --method: '%s' is not load-data or insert", lo->method);
   if ((dup = parse_choice(lo->on_duplicate, dups, 4, DUP_ERROR)) < 0)
-    return bad_option(conn, "option --on-duplicate: '%s' is not error, ignore, replace or update",
+    return job_refuse(conn, "option --on-duplicate: '%s' is not error, ignore, replace or update",
                       lo->on_duplicate);
   if ((bad = parse_choice(lo->bad_values, bads, 2, BAD_REJECT)) < 0)
-    return bad_option(conn, "option --bad-values: '%s' is not reject or warn", lo->bad_values);
+    return job_refuse(conn, "option --bad-values: '%s' is not reject or warn", lo->bad_values);
   if (dup == DUP_UPDATE && method == METHOD_LOAD_DATA)
-    return bad_option(conn,
+    return job_refuse(conn,
                       "option --on-duplicate=update needs --method=insert (LOAD DATA can only "
                       "ignore or replace duplicates)");
-  if (lo->batch > 65535) return bad_option(conn, "option --batch: must be 1..65535");
+  if (lo->batch > 65535) return job_refuse(conn, "option --batch: must be 1..65535");
   if (lo->chunk_size > (1ull << 30))
-    return bad_option(conn, "option --chunk-size: must be 1 byte .. 1G");
+    return job_refuse(conn, "option --chunk-size: must be 1 byte .. 1G");
   if (csv_dialect_parse(&d, lo->fields_terminated_by, lo->fields_enclosed_by, lo->fields_escaped_by,
                         lo->lines_terminated_by, err, sizeof err))
-    return bad_option(conn, "bad CSV dialect options: %s", err);
+    return job_refuse(conn, "bad CSV dialect options: %s", err);
   if (conn->workers < 0 || conn->workers > 4096)
-    return bad_option(conn, "option workers=%d out of range 1..4096", conn->workers);
+    return job_refuse(conn, "option workers=%d out of range 1..4096", conn->workers);
   if (!(l = calloc(1, sizeof *l))) return DBFORK_ENOMEM;
   l->fd = -1;
   l->po = *conn;
   l->lo = *lo;
-  if (own(l, &l->po.host) || own(l, &l->po.unix_socket) || own(l, &l->po.user) ||
-      own(l, &l->po.password) || own(l, &l->po.database) || own(l, &l->po.charset) ||
-      own(l, &l->po.defaults_file) || own(l, &l->po.defaults_group) || own(l, &l->po.ssl_mode) ||
-      own(l, &l->po.ssl_ca) || own(l, &l->po.ssl_cert) || own(l, &l->po.ssl_key) ||
-      own(l, &l->po.program_name) || own(l, &l->lo.file) || own(l, &l->lo.table) ||
+  if (job_own_conn(&l->strs, &l->po) || own(l, &l->lo.file) || own(l, &l->lo.table) ||
       own(l, &l->lo.columns) || own(l, &l->lo.fields_terminated_by) ||
       own(l, &l->lo.fields_enclosed_by) || own(l, &l->lo.fields_escaped_by) ||
       own(l, &l->lo.lines_terminated_by) || own(l, &l->lo.method) || own(l, &l->lo.on_duplicate) ||
@@ -247,16 +213,10 @@ static int prepare(dbfork_load *l) {
     /* A table without a database takes the connection's: the option's, or
      * what the option files gave the session (database= in [client] or
      * [dbfork]), as the mysql tools do. */
-    char cur[130] = "";
-    const char *defdb = l->po.database;
-    MYSQL_RES *r;
-    MYSQL_ROW row;
-    if (!defdb && !mysql_query(l->m, "SELECT DATABASE()") && (r = mysql_store_result(l->m))) {
-      if ((row = mysql_fetch_row(r)) && row[0]) snprintf(cur, sizeof cur, "%s", row[0]);
-      mysql_free_result(r);
-      if (cur[0]) defdb = cur;
-    }
-    if ((rc = load_check_table(l, l->lo.table, defdb))) return rc;
+    char cur[130];
+    if ((rc = load_check_table(l, l->lo.table,
+                               job_default_db(l->m, l->po.database, cur, sizeof cur))))
+      return rc;
   }
   if ((rc = load_check_charset(l)) || (rc = skip_bom(l)) || (rc = load_build_sql(l))) return rc;
   l->iolen = 1u << 20;
@@ -315,13 +275,7 @@ static int start_workers(dbfork_load *l) {
   if (l->c.no_resume && l->c.max_errors &&
       !(l->c.shared = load_shared_new(2u * (unsigned)o.workers + 8)))
     return load_set_err(l, DBFORK_ENOMEM, "cannot map the shared --max-errors budget");
-  rc = dbfork_pool_new(&l->pool, &o);
-  if (rc) return load_set_err(l, rc, "cannot create the pool: %s", dbfork_strerror(rc));
-  rc = dbfork_pool_start(l->pool);
-  if (rc)
-    return load_set_err(
-        l, rc == DBFORK_ECLOSED ? DBFORK_ECANCELED : rc, "the workers could not start: %s",
-        dbfork_pool_last_error(l->pool)[0] ? dbfork_pool_last_error(l->pool) : dbfork_strerror(rc));
+  if ((rc = job_pool_start(&l->pool, &o, l->err, sizeof l->err))) return rc;
   memset(&jc, 0, sizeof jc);
   jc.pool = l->pool;
   jc.ops = &load_job_ops;
@@ -431,21 +385,7 @@ int(dbfork_load_stats_get)(dbfork_load *l, dbfork_load_stats *out, size_t out_si
     job_counts_get(l->job, &n);
     st->retries = n.retries;
   }
-  if (l->pool) {
-    dbfork_worker_stats one[64], *ws = one;
-    size_t cap = 64;
-    int nw, k;
-    if (l->po.workers > 64 && (ws = malloc((size_t)l->po.workers * sizeof *ws)) != NULL)
-      cap = (size_t)l->po.workers;
-    else if (!ws)
-      ws = one;
-    nw = dbfork_pool_stats_get(l->pool, NULL, ws, cap);
-    st->workers = nw;
-    st->workers_busy = 0;
-    for (k = 0; k < nw && (size_t)k < cap; k++)
-      st->workers_busy += ws[k].state == DBFORK_WORKER_BUSY;
-    if (ws != one) free(ws);
-  }
+  if (l->pool) job_workers_count(l->pool, &st->workers, &st->workers_busy);
   dbfork_abi_copy_out(out, out_size, st, sizeof *st);
   return 0;
 }
@@ -483,10 +423,6 @@ void dbfork_load_free(dbfork_load *l) {
   free(l->iobuf);
   free(l->ready);
   free(l->multi);
-  for (i = 0; i < l->nstrs; i++) {
-    /* No copy of a password is left in freed memory. */
-    memset(l->strs[i], 0, strlen(l->strs[i]));
-    free(l->strs[i]);
-  }
+  job_strings_free(&l->strs); /* wiped: no copy of a password left in freed memory */
   free(l);
 }

@@ -105,8 +105,7 @@ struct dbfork_load {
   int phase;         /* LOAD_*, changed by load_enter() only */
   dbfork_options po; /* the pool options, strings owned (strs) */
   dbfork_load_options lo;
-  char *strs[32];
-  int nstrs;
+  job_strings strs; /* the strings of po and the layer's options, owned */
   dbfork_load_stats st;
   char err[2048];
 
