@@ -193,60 +193,22 @@ void load_cli_notes(load_cli *x) {
             st.job_id, (unsigned long long)st.parts_before, st.parts_before == 1 ? "" : "s");
 }
 
-/* A JSON string: valid UTF-8 whatever the bytes (a byte that starts no
- * valid sequence becomes U+FFFD), controls, quotes and backslashes
- * escaped. */
-static void json_string(const char *v) {
-  const unsigned char *p = (const unsigned char *)v;
-  putchar('"');
-  while (*p) {
-    unsigned char ch = *p;
-    size_t need = ch < 0x80                  ? 0
-                  : ch >= 0xc2 && ch <= 0xdf ? 1
-                  : ch >= 0xe0 && ch <= 0xef ? 2
-                  : ch >= 0xf0 && ch <= 0xf4 ? 3
-                                             : 9;
-    size_t k;
-    if (ch == '"' || ch == '\\') {
-      printf("\\%c", ch);
-      p++;
-      continue;
-    }
-    if (ch < 0x20 || ch == 0x7f) {
-      printf("\\u%04x", ch);
-      p++;
-      continue;
-    }
-    for (k = 1; need != 9 && k <= need; k++)
-      if ((p[k] & 0xc0) != 0x80) break;
-    if (need == 9 || k <= need || (ch == 0xe0 && p[1] < 0xa0) || (ch == 0xed && p[1] > 0x9f) ||
-        (ch == 0xf0 && p[1] < 0x90) || (ch == 0xf4 && p[1] > 0x8f)) {
-      fputs("\\ufffd", stdout);
-      p++;
-      continue;
-    }
-    fwrite(p, 1, need + 1, stdout);
-    p += need + 1;
-  }
-  putchar('"');
-}
-
 static void json_head(load_cli *x, const char *status, int exit) {
   printf("{\"file\":");
   if (x->path)
-    json_string(x->path);
+    cli_json_string(stdout, x->path);
   else
     printf("null");
   printf(",\"table\":");
   if (x->table[0])
-    json_string(x->table);
+    cli_json_string(stdout, x->table);
   else if (x->lo.table)
-    json_string(x->lo.table);
+    cli_json_string(stdout, x->lo.table);
   else
     printf("null");
   printf(",\"status\":\"%s\",\"exit_code\":%d,\"reject_file\":", status, exit);
   if (x->reject_path)
-    json_string(x->reject_path);
+    cli_json_string(stdout, x->reject_path);
   else
     printf("null");
 }
@@ -257,7 +219,7 @@ int load_cli_json_early(load_cli *x, int exit) {
     snprintf(x->first_error, sizeof x->first_error, "%s", dbfork_load_last_error(x->l));
   json_head(x, exit == EXIT_USAGE ? "usage" : "failed", exit);
   printf(",\"error\":");
-  json_string(x->first_error[0] ? x->first_error : "failed before the load started");
+  cli_json_string(stdout, x->first_error[0] ? x->first_error : "failed before the load started");
   printf("}\n");
   fflush(stdout);
   return exit;
@@ -320,7 +282,7 @@ int load_cli_summary(load_cli *x, int status) {
         worker_peak_kb);
     if (x->first_error[0]) {
       printf(",\"error\":");
-      json_string(x->first_error);
+      cli_json_string(stdout, x->first_error);
     }
     printf("}\n");
   } else if (st.already_loaded) {
