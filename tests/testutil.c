@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -627,6 +628,99 @@ int tu_pids_alive(const long *pids, int n) {
     fclose(f);
   }
   return alive;
+}
+
+int tu_children(pid_t ppid, long *pids, int max) {
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  int n = 0;
+  if (!d) return 0;
+  while ((de = readdir(d)) && n < max) {
+    char path[64], buf[512], *p, state;
+    FILE *fp;
+    long pid = strtol(de->d_name, &p, 10), pp;
+    if (*p || pid <= 0) continue;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    if (!(fp = fopen(path, "r"))) continue;
+    if (!fgets(buf, sizeof buf, fp)) buf[0] = 0;
+    fclose(fp);
+    p = strrchr(buf, ')');
+    if (!p || sscanf(p + 1, " %c %ld", &state, &pp) != 2) continue;
+    if (pp == ppid && state != 'Z') pids[n++] = pid;
+  }
+  closedir(d);
+  return n;
+}
+
+pid_t tu_spawn(char *const *argv, const char *out, const char *err) {
+  pid_t pid;
+  fflush(stdout);
+  fflush(stderr);
+  pid = fork();
+  if (pid < 0) FAIL("fork: %s", strerror(errno));
+  if (pid == 0) {
+    int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fi = open("/dev/null", O_RDONLY);
+    if (fo < 0 || fe < 0 || fi < 0) _exit(126);
+    dup2(fi, 0);
+    dup2(fo, 1);
+    dup2(fe, 2);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+int tu_wait_exit(pid_t pid, int timeout_ms, const char *what) {
+  int st = 0;
+  long long t0 = tu_now_ms();
+  for (;;) {
+    pid_t w = waitpid(pid, &st, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) FAIL("waitpid: %s", strerror(errno));
+    if (tu_now_ms() - t0 > timeout_ms) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      FAIL("%s did not finish within %d ms", what, timeout_ms);
+    }
+    tu_sleep_ms(5);
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+char *tu_read_file(const char *path, size_t *len) {
+  FILE *fp = fopen(path, "rb");
+  char *buf = NULL;
+  size_t n = 0, cap = 0, r;
+  if (!fp) {
+    if (len) *len = 0;
+    return NULL;
+  }
+  do {
+    if (n + 65536 + 1 > cap) {
+      cap = cap ? cap * 2 : 131072;
+      buf = realloc(buf, cap);
+      if (!buf) FAIL("out of memory");
+    }
+    r = fread(buf + n, 1, cap - n - 1, fp);
+    n += r;
+  } while (r > 0);
+  fclose(fp);
+  buf[n] = 0;
+  if (len) *len = n;
+  return buf;
+}
+
+long long tu_try_ll(MYSQL *m, const char *sql) {
+  MYSQL_RES *res;
+  MYSQL_ROW row;
+  long long v = 0;
+  if (mysql_query(m, sql) || !(res = mysql_store_result(m))) return 0;
+  row = mysql_fetch_row(res);
+  if (row && row[0]) v = atoll(row[0]);
+  mysql_free_result(res);
+  return v;
 }
 
 void tu_server(const char *verb) {

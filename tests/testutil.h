@@ -219,6 +219,27 @@ long tu_rss_kb(void);
 /* How many of pids[0..n) exist and are not zombies (pid <= 0 is skipped). */
 int tu_pids_alive(const long *pids, int n);
 
+/* The live (not zombie) pids whose parent is ppid, from /proc: a parent's
+ * workers. Returns how many (at most max). */
+int tu_children(pid_t ppid, long *pids, int max);
+
+/* Forks and execs argv[0] (a program run by tests: the CLI) with stdin
+ * /dev/null and stdout/stderr to the files out and err; returns its pid. */
+pid_t tu_spawn(char *const *argv, const char *out, const char *err);
+
+/* Waits for pid (polling) and returns its exit code, or 128 + the signal
+ * that ended it. After timeout_ms it is SIGKILLed and the test fails,
+ * naming what ("dbfork load"). */
+int tu_wait_exit(pid_t pid, int timeout_ms, const char *what);
+
+/* A whole file, NUL-terminated (its length in *len when len is set);
+ * NULL when it cannot be opened. Fails the test when out of memory. */
+char *tu_read_file(const char *path, size_t *len);
+
+/* The first column of the first row as an integer; 0 on any error (a table
+ * that does not exist yet) or NULL: for polling what a running CLI does. */
+long long tu_try_ll(MYSQL *m, const char *sql);
+
 /* Runs `$DBFORK_TEST_SERVER_SH verb $DBFORK_TEST_SERVER_DIR` (start, stop,
  * restart) and fails the test if it fails. Only for tests registered with
  * RESTARTS_SERVER. */

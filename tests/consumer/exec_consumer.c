@@ -1,7 +1,7 @@
 /*
  * exec_consumer.c — a program built against an *installed* libdbfork-exec,
  * once through `pkg-config dbfork-exec` and once through find_package(dbfork)
- * with dbfork::exec (tests/consumer/exec_run.sh). It makes a table, runs a
+ * with dbfork::exec (tests/consumer/layer_run.sh). It makes a table, runs a
  * non-idempotent UPDATE over it in process with dbfork_exec_run, checks that
  * every row changed once, then that a rerun of the completed job does
  * nothing.

@@ -1,7 +1,7 @@
 /*
  * load_consumer.c — a program built against an *installed* libdbfork-load,
  * once through `pkg-config dbfork-load` and once through find_package(dbfork)
- * with dbfork::load (tests/consumer/load_run.sh). It loads a CSV file it
+ * with dbfork::load (tests/consumer/layer_run.sh). It loads a CSV file it
  * writes into a table it creates, in process, and checks what the server
  * holds: the row count and a checksum of every value.
  *

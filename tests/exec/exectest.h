@@ -79,17 +79,8 @@ static inline void et_run_free(et_run *r) {
 }
 
 static inline char *et__read(const char *path) {
-  FILE *f = fopen(path, "r");
-  char *buf;
-  long n;
-  if (!f) return strdup("");
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  buf = calloc(1, (size_t)n + 1);
-  if (buf && n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) buf[0] = 0;
-  fclose(f);
-  return buf ? buf : strdup("");
+  char *s = tu_read_file(path, NULL);
+  return s ? s : strdup("");
 }
 
 #define ET_MAXARGS 48
@@ -130,40 +121,13 @@ static inline void et_start(et_proc *p, const et_env *e, ...) {
   p->seq = ++et__seq;
   snprintf(out, sizeof out, "%s/out.%d", e->dir, p->seq);
   snprintf(err, sizeof err, "%s/err.%d", e->dir, p->seq);
-  fflush(stdout);
-  fflush(stderr);
-  p->pid = fork();
-  if (p->pid < 0) FAIL("fork: %s", strerror(errno));
-  if (p->pid == 0) {
-    int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int fi = open("/dev/null", O_RDONLY);
-    if (fo < 0 || fe < 0 || fi < 0) _exit(126);
-    dup2(fi, 0);
-    dup2(fo, 1);
-    dup2(fe, 2);
-    execv(p->argv[0], p->argv);
-    _exit(127);
-  }
+  p->pid = tu_spawn(p->argv, out, err);
 }
 
 static inline void et_wait(et_proc *p, const et_env *e, et_run *r, int timeout_ms) {
   char path[128];
-  int st = 0;
-  long long t0 = tu_now_ms();
   memset(r, 0, sizeof *r);
-  for (;;) {
-    pid_t w = waitpid(p->pid, &st, WNOHANG);
-    if (w == p->pid) break;
-    if (w < 0 && errno != EINTR) FAIL("waitpid: %s", strerror(errno));
-    if (tu_now_ms() - t0 > timeout_ms) {
-      kill(p->pid, SIGKILL);
-      waitpid(p->pid, &st, 0);
-      FAIL("dbfork exec did not finish within %d ms", timeout_ms);
-    }
-    tu_sleep_ms(5);
-  }
-  r->rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r->rc = tu_wait_exit(p->pid, timeout_ms, "dbfork exec");
   snprintf(path, sizeof path, "%s/out.%d", e->dir, p->seq);
   r->out = et__read(path);
   snprintf(path, sizeof path, "%s/err.%d", e->dir, p->seq);
@@ -187,40 +151,8 @@ static inline void et_wait(et_proc *p, const et_env *e, et_run *r, int timeout_m
            (want), (r)->out, (r)->err);                                                         \
   } while (0)
 
-/* The live children of ppid (its workers). */
-static inline int et_children(pid_t ppid, long *pids, int max) {
-  DIR *d = opendir("/proc");
-  struct dirent *de;
-  int n = 0;
-  if (!d) return 0;
-  while ((de = readdir(d)) && n < max) {
-    char path[64], buf[512], *p, state;
-    FILE *fp;
-    long pid = strtol(de->d_name, &p, 10), pp;
-    if (*p || pid <= 0) continue;
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    if (!(fp = fopen(path, "r"))) continue;
-    if (!fgets(buf, sizeof buf, fp)) buf[0] = 0;
-    fclose(fp);
-    p = strrchr(buf, ')');
-    if (!p || sscanf(p + 1, " %c %ld", &state, &pp) != 2) continue;
-    if (pp == ppid && state != 'Z') pids[n++] = pid;
-  }
-  closedir(d);
-  return n;
-}
-
-/* The first column of the first row, 0 on any error or NULL (polling). */
-static inline long long et_try_ll(MYSQL *m, const char *sql) {
-  MYSQL_RES *res;
-  MYSQL_ROW row;
-  long long v = 0;
-  if (mysql_query(m, sql) || !(res = mysql_store_result(m))) return 0;
-  row = mysql_fetch_row(res);
-  if (row && row[0]) v = atoll(row[0]);
-  mysql_free_result(res);
-  return v;
-}
+#define et_children tu_children
+#define et_try_ll tu_try_ll
 
 /* Waits until `sql` returns at least `want`. */
 static inline void et_wait_for(MYSQL *m, const char *sql, long long want, int timeout_ms,

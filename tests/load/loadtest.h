@@ -333,28 +333,7 @@ static inline void lt_write_file(const char *path, const void *p, size_t n) {
   if (fclose(fp)) FAIL("cannot write %s", path);
 }
 
-static inline char *lt_read_file(const char *path, size_t *len) {
-  FILE *fp = fopen(path, "rb");
-  char *buf = NULL;
-  size_t n = 0, cap = 0, r;
-  if (!fp) {
-    if (len) *len = 0;
-    return NULL;
-  }
-  do {
-    if (n + 65536 + 1 > cap) {
-      cap = cap ? cap * 2 : 131072;
-      buf = realloc(buf, cap);
-      if (!buf) FAIL("out of memory");
-    }
-    r = fread(buf + n, 1, cap - n - 1, fp);
-    n += r;
-  } while (r > 0);
-  fclose(fp);
-  buf[n] = 0;
-  if (len) *len = n;
-  return buf;
-}
+#define lt_read_file tu_read_file
 
 /* --------------------------------------------------- per-test workspace */
 
@@ -460,25 +439,9 @@ static inline int lt__argv(const lt_env *e, char **argv, char *tablebuf, size_t 
 /* Starts the CLI; stdout/stderr go to dir/out.N and dir/err.N. */
 static inline pid_t lt__spawn(const lt_env *e, int seq, char **argv) {
   char out[128], err[128];
-  pid_t pid;
   snprintf(out, sizeof out, "%s/out.%d", e->dir, seq);
   snprintf(err, sizeof err, "%s/err.%d", e->dir, seq);
-  fflush(stdout);
-  fflush(stderr);
-  pid = fork();
-  if (pid < 0) FAIL("fork: %s", strerror(errno));
-  if (pid == 0) {
-    int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int fi = open("/dev/null", O_RDONLY);
-    if (fo < 0 || fe < 0 || fi < 0) _exit(126);
-    dup2(fi, 0);
-    dup2(fo, 1);
-    dup2(fe, 2);
-    execv(argv[0], argv);
-    _exit(127);
-  }
-  return pid;
+  return tu_spawn(argv, out, err);
 }
 
 static int lt__seq;
@@ -507,22 +470,8 @@ static inline void lt_start(lt_proc *p, const lt_env *e, const char *file, const
 /* Waits (bounded) for a started CLI and collects its output. */
 static inline void lt_wait(lt_proc *p, const lt_env *e, lt_run *r, int timeout_ms) {
   char path[128];
-  int st = 0;
-  long long t0 = tu_now_ms();
-  pid_t w;
   memset(r, 0, sizeof *r);
-  for (;;) {
-    w = waitpid(p->pid, &st, WNOHANG);
-    if (w == p->pid) break;
-    if (w < 0 && errno != EINTR) FAIL("waitpid: %s", strerror(errno));
-    if (tu_now_ms() - t0 > timeout_ms) {
-      kill(p->pid, SIGKILL);
-      waitpid(p->pid, &st, 0);
-      FAIL("dbfork load did not finish within %d ms", timeout_ms);
-    }
-    tu_sleep_ms(5);
-  }
-  r->rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r->rc = tu_wait_exit(p->pid, timeout_ms, "dbfork load");
   r->secs = (double)(tu_now_ms() - p->t0) / 1000.0;
   snprintf(path, sizeof path, "%s/out.%d", e->dir, p->seq);
   r->out = lt_read_file(path, NULL);
@@ -553,29 +502,7 @@ static inline void lt_wait(lt_proc *p, const lt_env *e, lt_run *r, int timeout_m
 
 /* ------------------------------------------------------- processes */
 
-/* The pids whose parent is `ppid` (from /proc). Returns how many. */
-static inline int lt_children(pid_t ppid, long *pids, int max) {
-  DIR *d = opendir("/proc");
-  struct dirent *de;
-  int n = 0;
-  if (!d) return 0;
-  while ((de = readdir(d)) && n < max) {
-    char path[64], buf[512], *p;
-    FILE *fp;
-    long pid = strtol(de->d_name, &p, 10), pp;
-    char state;
-    if (*p || pid <= 0) continue;
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    if (!(fp = fopen(path, "r"))) continue;
-    if (!fgets(buf, sizeof buf, fp)) buf[0] = 0;
-    fclose(fp);
-    p = strrchr(buf, ')');
-    if (!p || sscanf(p + 1, " %c %ld", &state, &pp) != 2) continue;
-    if (pp == ppid && state != 'Z') pids[n++] = pid;
-  }
-  closedir(d);
-  return n;
-}
+#define lt_children tu_children
 
 /* Polls until none of pids[0..n) is alive (not a zombie) or timeout; returns
  * how many are still alive. */
@@ -618,18 +545,7 @@ static inline lt_sum lt_sum_committed(MYSQL *m, const lt_file *f, const lt_row *
   return s;
 }
 
-/* The first column of the first row as an integer; 0 on any error (e.g. the
- * progress table does not exist yet) or NULL: for polling a running load. */
-static inline long long lt_try_ll(MYSQL *m, const char *sql) {
-  MYSQL_RES *res;
-  MYSQL_ROW row;
-  long long v = 0;
-  if (mysql_query(m, sql) || !(res = mysql_store_result(m))) return 0;
-  row = mysql_fetch_row(res);
-  if (row && row[0]) v = atoll(row[0]);
-  mysql_free_result(res);
-  return v;
-}
+#define lt_try_ll tu_try_ll
 
 /* Runs a shell command line; returns its exit status (or -1). */
 static inline int lt_sh(const char *fmt, ...) {
