@@ -19,6 +19,16 @@ static char table[96];
 static _Atomic long slot_pid[WORKERS]; /* latest pid seen per slot, from completions */
 static atomic_int stop_killer;
 static atomic_int kills;
+static atomic_int kills_failed; /* "could not KILL <id>" warnings (docs/policies.md) */
+
+/* ft_log, counting the KILLs of lost sessions the control connection gave
+ * up on: the contract allows that (a KILL not done within 3 s is logged and
+ * dropped), so the test counts them instead of assuming a quick server. */
+static void count_log(int level, const char *msg, void *arg) {
+  if (!strncmp(msg, "could not KILL ", 15) && strncmp(msg, "could not KILL QUERY", 20))
+    atomic_fetch_add(&kills_failed, 1);
+  ft_log(level, msg, arg);
+}
 
 typedef struct outcome {
   int calls;
@@ -81,6 +91,7 @@ static void *killer(void *arg) {
     int s;
     long pid;
     tu_sleep_ms(100);
+    if (atomic_load(&stop_killer)) break; /* no kill after the work is done */
     s = (int)(rand_r(&seed) % WORKERS);
     pid = atomic_load(&slot_pid[s]);
     if (ft_is_live_child(pid) && kill((pid_t)pid, SIGKILL) == 0) {
@@ -123,7 +134,7 @@ static void run(int threaded) {
   /* Kills are random: a task may be hit more than once. The bound is part
    * of the contract, not of this test. */
   o.max_retries = 20;
-  o.log = ft_log;
+  o.log = count_log;
   o.log_level = DBFORK_LOG_WARN;
   CHECK_OK(dbfork_pool_new(&p, &o));
   CHECK_OK(dbfork_pool_start(p));
@@ -182,6 +193,27 @@ static void run(int threaded) {
       retries += out[todo[i]].attempts - 1;
     }
   }
+  /* Every loss is replaced while the pool is open: wait (bounded) for the
+   * replacements of losses noticed after the last task, before the join
+   * closes the pool. */
+  {
+    long long tw = tu_now_ms();
+    for (;;) {
+      dbfork_worker_stats ws[WORKERS];
+      int k, up = 0;
+      CHECK_EQ_INT(dbfork_pool_stats_get(p, &st, ws, WORKERS), WORKERS);
+      for (k = 0; k < WORKERS; k++) up += ws[k].state == DBFORK_WORKER_IDLE;
+      if (up == WORKERS && st.workers_started == WORKERS + st.workers_lost) break;
+      if (tu_now_ms() - tw > 15000)
+        FAIL(
+            "the lost workers were not all replaced within 15 s: %d of %d idle, started %llu, "
+            "lost %llu",
+            up, WORKERS, (unsigned long long)st.workers_started,
+            (unsigned long long)st.workers_lost);
+      dbfork_pool_run(p, 2);
+      tu_sleep_ms(10);
+    }
+  }
   CHECK_OK(dbfork_pool_join(p));
   CHECK_EQ_INT(dbfork_pool_stats_get(p, &st, NULL, 0), WORKERS);
   fprintf(stderr,
@@ -194,13 +226,14 @@ static void run(int threaded) {
   /* The run must actually have been disturbed. */
   CHECK(atomic_load(&kills) >= 5);
   /* Every SIGKILL we sent was noticed as a loss, and each lost worker's
-   * session was KILLed on the control connection. */
+   * session was KILLed on the control connection, or the KILL was given
+   * up with a warning (a loaded server: the 3 s deadline); the sessions
+   * are gone either way (checked at the end). */
   CHECK_EQ_INT(st.workers_lost, atomic_load(&kills));
-  CHECK_EQ_INT(st.sessions_killed, st.workers_lost);
-  /* Each loss was replaced — except one noticed after the map, when the
-   * pool had nothing left to do. */
-  CHECK(st.workers_started <= WORKERS + st.workers_lost);
-  CHECK(st.workers_started + 1 >= WORKERS + st.workers_lost);
+  CHECK_EQ_INT(st.sessions_killed + (uint64_t)atomic_load(&kills_failed), st.workers_lost);
+  CHECK(st.sessions_killed >= 1);
+  /* Each loss was replaced (waited for above), never more. */
+  CHECK_EQ_INT(st.workers_started, WORKERS + st.workers_lost);
   /* The completions say how many retries happened, and agree with the stats. */
   CHECK_EQ_INT(st.retries, retries);
   /* The kills hit tasks: retried, or (worker killed after announcing its
