@@ -10,9 +10,11 @@
  */
 #include "parent.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -56,7 +58,39 @@ static int launch_fork(dbfork_pool *p, int slot, dbfork__child *out) {
   return 0;
 }
 
-const dbfork__launcher dbfork__launch_fork = {"fork", NULL, launch_fork, NULL};
+/* Threads of this process (entries of /proc/self/task), 0 if unknown. */
+static int count_threads(void) {
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *e;
+  int n = 0;
+  if (!d) return 0;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n;
+}
+
+/* fork() copies only the calling thread: a lock another thread holds (an
+ * allocator arena, the host's own mutexes, the client library's or
+ * OpenSSL's state) stays held forever in the worker. dbfork's own locks are
+ * safe (mysql.c's atfork handlers, the control connection held across
+ * fork; the pool's mutex is never touched in a worker), the host's are not:
+ * say so once per process, as Python 3.12+ does, with the way out. */
+static atomic_int warned_threads;
+
+static int fork_start(dbfork_pool *p) {
+  int n = count_threads();
+  if (n > 1 && !atomic_exchange(&warned_threads, 1))
+    dbfork__log(p, DBFORK_LOG_WARN,
+                "start_method fork: this process runs %d threads; a lock another thread "
+                "holds at fork() stays held in the worker, which may then hang. Use "
+                "start_method forkserver (dbfork_forkserver_start() at the top of main) or "
+                "spawn if other threads may hold locks the worker needs (docs/policies.md)",
+                n);
+  return 0;
+}
+
+const dbfork__launcher dbfork__launch_fork = {"fork", fork_start, launch_fork, NULL};
 
 int dbfork__launch(dbfork_pool *p, int slot, dbfork__child *out) {
   /* The slot's progress page starts over with the new process. */

@@ -39,10 +39,6 @@
 #error "the client library offers no way to turn its auto-reconnect off"
 #endif
 
-static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
-static void lib_init(void) { mysql_library_init(0, NULL, NULL); }
-void dbfork__mysql_library_init(void) { pthread_once(&lib_once, lib_init); }
-
 /* ---- the pid ownership guard ----
  * A small table of (handle, opening pid). A handle found with another pid
  * was inherited across fork: using it would speak on someone else's session. */
@@ -52,6 +48,22 @@ static struct {
   pid_t pid;
 } owners[OWNERS_MAX];
 static pthread_mutex_t owners_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The guard's mutex is the one lock of dbfork's that a worker takes (its
+ * connect records the handle's owner). Whoever forks — the pool's launcher
+ * or the host on its own — a thread of the host may be inside the table at
+ * that moment: held across fork() by these handlers, the child gets it free
+ * and the table consistent (the forking thread took it in prepare, and it is
+ * the child's one thread, so both sides unlock). */
+static void owners_prepare(void) { pthread_mutex_lock(&owners_mu); }
+static void owners_release(void) { pthread_mutex_unlock(&owners_mu); }
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static void lib_init(void) {
+  mysql_library_init(0, NULL, NULL);
+  pthread_atfork(owners_prepare, owners_release, owners_release);
+}
+void dbfork__mysql_library_init(void) { pthread_once(&lib_once, lib_init); }
 
 static void owner_set(const MYSQL *m, pid_t pid) {
   int i, freeslot = -1;
