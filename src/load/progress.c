@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "load_job_sql.h"      /* generated from sql/load_job.sql */
 #include "load_plan_sql.h"     /* generated from sql/load_plan.sql */
@@ -186,8 +187,13 @@ static int upgrade(dbfork_load *l) {
 /* Runs the statements a load runs on the loader's tables (the parent's and
  * the workers') inside a transaction that is rolled back, so that a missing
  * privilege shows now, in one line, not as a chunk failing later. The rows
- * it touches are of chunk 4294967295, which no job has. */
-static int probe(dbfork_load *l) {
+ * it touches are of chunk 4294967295, which no job has. READ COMMITTED: the
+ * locking read of a row that does not exist then takes no gap lock, so two
+ * loads probing the same tables at once (other tables, same database) do
+ * not deadlock on each other's gap; should one still meet a deadlock or a
+ * lock wait timeout, the probe is run again (a few times), as a worker's
+ * chunk would be. 1 is returned for that case only. */
+static int probe_once(dbfork_load *l) {
   const load_conf *c = &l->c;
   char sql[1024];
   int rc = 0, i;
@@ -205,18 +211,30 @@ static int probe(dbfork_load *l) {
       {"UPDATE %s SET rejected = rejected WHERE job_id='%s'", c->jobs},
       {"SELECT rejected FROM %s WHERE job_id='%s'", c->jobs},
   };
-  if (mysql_query(l->m, "START TRANSACTION")) return sql_fail(l, "checking the loader's tables");
+  if (mysql_query(l->m, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED") ||
+      mysql_query(l->m, "START TRANSACTION"))
+    return sql_fail(l, "checking the loader's tables");
   for (i = 0; i < (int)(sizeof st / sizeof st[0]) && !rc; i++) {
     MYSQL_RES *r;
     snprintf(sql, sizeof sql, st[i].fmt, st[i].table, c->job_key);
     if (mysql_query(l->m, sql)) {
-      rc = table_fail(l, "cannot write the loader's tables", st[i].table);
+      unsigned int code = mysql_errno(l->m);
+      rc = code == 1213 || code == 1205
+               ? 1 /* ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT */
+               : table_fail(l, "cannot write the loader's tables", st[i].table);
+      if (rc == 1) sql_fail(l, "cannot write the loader's tables"); /* the last one's text */
       break;
     }
     if ((r = mysql_store_result(l->m))) mysql_free_result(r);
   }
   if (mysql_query(l->m, "ROLLBACK") && !rc) rc = sql_fail(l, "checking the loader's tables");
   return rc;
+}
+
+static int probe(dbfork_load *l) {
+  int rc, tries = 0;
+  while ((rc = probe_once(l)) == 1 && ++tries < 5) usleep(20000u << tries);
+  return rc == 1 ? DBFORK_ESQL : rc;
 }
 
 /* 1 if the loader's table `quoted` (`db`.`name`) exists, 0 if not, < 0 on

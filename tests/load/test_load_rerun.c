@@ -347,3 +347,61 @@ TEST(two_loads_of_one_job_at_once_the_second_names_the_first) {
   lt_file_free(&f);
   lt_teardown(&e);
 }
+
+/* Loads of different tables in one database, started at once, share the
+ * loader's tables there: each one's check of those tables (a rolled-back
+ * write of a row no job has) must not deadlock on the others'. A locking
+ * read of a missing row takes a gap lock under REPEATABLE READ, and two of
+ * them then block each other's INSERT into that gap: one load failed with
+ * "cannot write the loader's tables: Deadlock found" in a CI run. Every
+ * round is a new job of each table, so the check runs as on a first load. */
+#define NPAR 4
+#define ROUNDS 6
+TEST(loads_of_other_tables_in_one_database_at_once_do_not_deadlock_on_its_tables) {
+  lt_env e;
+  lt_row rows[200];
+  lt_sum want[NPAR];
+  int round, i;
+  lt_setup(&e, NULL, 0);
+  for (i = 0; i < NPAR; i++) {
+    char t[16];
+    snprintf(t, sizeof t, "orders%d", i);
+    tu_exec(e.m,
+            "CREATE TABLE `%s` (id BIGINT UNSIGNED NOT NULL, customer_id INT UNSIGNED NOT NULL, "
+            "amount DECIMAL(12,2) NOT NULL, created_at DATETIME NOT NULL, note VARCHAR(48) NULL) "
+            "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            t);
+    memset(&want[i], 0, sizeof want[i]);
+  }
+  for (round = 0; round < ROUNDS; round++) {
+    lt_proc p[NPAR];
+    char path[NPAR][220], table[NPAR][16];
+    for (i = 0; i < NPAR; i++) {
+      lt_file f;
+      lt_gen(rows, 200, (uint64_t)round * 200 + 1, (uint64_t)(round * NPAR + i + 1), 1);
+      lt_file_init(&f, LT_BACKSLASH, 0);
+      lt_put_rows(&f, rows, 200, 1);
+      snprintf(path[i], sizeof path[i], "%s/r%d_%d.csv", e.dir, round, i);
+      lt_write_file(path[i], f.p, f.len);
+      lt_file_free(&f);
+      {
+        int k;
+        for (k = 0; k < 200; k++) lt_sum_add(&want[i], &rows[k]);
+      }
+      snprintf(table[i], sizeof table[i], "orders%d", i);
+    }
+    for (i = 0; i < NPAR; i++) lt_start(&p[i], &e, path[i], table[i], "-q", "-w", "1", NULL);
+    for (i = 0; i < NPAR; i++) {
+      lt_run r;
+      lt_wait(&p[i], &e, &r, 60000);
+      CHECK_EXIT(&r, 0);
+      lt_run_free(&r);
+    }
+  }
+  for (i = 0; i < NPAR; i++) {
+    char t[16];
+    snprintf(t, sizeof t, "orders%d", i);
+    CHECK_SUM(lt_server_sum(e.m, t), want[i]);
+  }
+  lt_teardown(&e);
+}
