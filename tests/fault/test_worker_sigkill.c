@@ -193,9 +193,9 @@ static void run(int threaded) {
       retries += out[todo[i]].attempts - 1;
     }
   }
-  /* Every loss is replaced while the pool is open: wait (bounded) for the
-   * replacements of losses noticed after the last task, before the join
-   * closes the pool. */
+  /* Every loss is replaced while the pool is open: wait (bounded) until
+   * every SIGKILL sent is noticed (the last one may land after the last
+   * task) and every loss replaced, before the join closes the pool. */
   {
     long long tw = tu_now_ms();
     for (;;) {
@@ -203,13 +203,15 @@ static void run(int threaded) {
       int k, up = 0;
       CHECK_EQ_INT(dbfork_pool_stats_get(p, &st, ws, WORKERS), WORKERS);
       for (k = 0; k < WORKERS; k++) up += ws[k].state == DBFORK_WORKER_IDLE;
-      if (up == WORKERS && st.workers_started == WORKERS + st.workers_lost) break;
+      if (up == WORKERS && st.workers_lost == (uint64_t)atomic_load(&kills) &&
+          st.workers_started == WORKERS + st.workers_lost)
+        break;
       if (tu_now_ms() - tw > 15000)
         FAIL(
             "the lost workers were not all replaced within 15 s: %d of %d idle, started %llu, "
-            "lost %llu",
+            "lost %llu of %d killed",
             up, WORKERS, (unsigned long long)st.workers_started,
-            (unsigned long long)st.workers_lost);
+            (unsigned long long)st.workers_lost, atomic_load(&kills));
       dbfork_pool_run(p, 2);
       tu_sleep_ms(10);
     }
