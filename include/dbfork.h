@@ -50,6 +50,16 @@
  * thread that lives as long as the pool. The worker also notices the
  * parent's death by EOF on its IPC socket and a getppid() check every second.
  *
+ * Threads in the host. fork() copies only the calling thread: a lock that
+ * another thread holds at that moment (an allocator arena, the host's own
+ * mutexes, the client library's or OpenSSL's state) stays held forever in
+ * the worker. Forking is safe when no other thread can hold a lock the worker
+ * needs; create and start the pool before the host starts its threads.
+ * dbfork's own locks are fork-safe (pthread_atfork), every signal is blocked
+ * across fork() so no handler of the host runs in a worker, and a pool
+ * started while the process runs more than one thread logs a warning once
+ * per process (docs/policies.md, "Workers are forked").
+ *
  * The worker side uses plain blocking calls. Finalizers registered with
  * dbfork_worker_atexit() run, highest priority first and then
  * last-registered first, on every exit path the process survives: drain,

@@ -75,7 +75,8 @@ static int count_threads(void) {
  * OpenSSL's state) stays held forever in the worker. dbfork's own locks are
  * safe (mysql.c's atfork handlers, the control connection held across
  * fork; the pool's mutex is never touched in a worker), the host's are not:
- * say so once per process, as Python 3.12+ does, with the way out. */
+ * say so once per process, as Python 3.12+ does, with the way out (a
+ * forkserver and spawn, issue 12, are not built yet). */
 static atomic_int warned_threads;
 
 static int fork_start(dbfork_pool *p) {
@@ -83,9 +84,9 @@ static int fork_start(dbfork_pool *p) {
   if (n > 1 && !atomic_exchange(&warned_threads, 1))
     dbfork__log(p, DBFORK_LOG_WARN,
                 "start_method fork: this process runs %d threads; a lock another thread "
-                "holds at fork() stays held in the worker, which may then hang. Use "
-                "start_method forkserver (dbfork_forkserver_start() at the top of main) or "
-                "spawn if other threads may hold locks the worker needs (docs/policies.md)",
+                "holds at fork() stays held in the worker, which may then hang. Create and "
+                "start the pool before the other threads start, or keep them away from locks "
+                "a worker needs (docs/policies.md, \"Workers are forked\")",
                 n);
   return 0;
 }

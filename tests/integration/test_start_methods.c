@@ -1,6 +1,6 @@
 /*
  * Start methods: how worker processes come to exist in a host that already
- * runs threads (docs/policies.md, "Start methods").
+ * runs threads (docs/policies.md, "Workers are forked").
  *
  * With `fork` the pool warns once per process that other threads exist, its
  * own locks survive fork (mysql.c's atfork handlers), and every signal is
@@ -207,7 +207,8 @@ TEST(worker_starts_with_default_dispositions_and_empty_mask) {
   sa.sa_handler = on_urg;
   CHECK(sigaction(SIGURG, &sa, NULL) == 0);
   host_pid = getpid();
-  in_child = mmap(NULL, sizeof *in_child, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  in_child =
+      mmap(NULL, sizeof *in_child, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   CHECK(in_child != MAP_FAILED);
   sigemptyset(&mine);
   sigaddset(&mine, SIGUSR2);
@@ -224,9 +225,9 @@ TEST(worker_starts_with_default_dispositions_and_empty_mask) {
   fprintf(stderr, "worker: %s", sig_reply);
   blk = status_mask(sig_reply, "SigBlk:");
   cgt = status_mask(sig_reply, "SigCgt:");
-  CHECK_EQ_INT(blk, 0);                           /* the host's SIGUSR2 block is not inherited */
-  CHECK((cgt & (1ull << (SIGURG - 1))) == 0);     /* the host's handler is not */
-  CHECK((cgt & (1ull << (SIGTERM - 1))) != 0);    /* the worker's own stop handler is */
+  CHECK_EQ_INT(blk, 0);                        /* the host's SIGUSR2 block is not inherited */
+  CHECK((cgt & (1ull << (SIGURG - 1))) == 0);  /* the host's handler is not */
+  CHECK((cgt & (1ull << (SIGTERM - 1))) != 0); /* the worker's own stop handler is */
   CHECK(pthread_sigmask(SIG_SETMASK, NULL, &now) == 0);
   CHECK(sigismember(&now, SIGUSR2) == 1); /* the parent's mask is as it was */
   CHECK(sigismember(&now, SIGURG) == 0);
@@ -259,14 +260,16 @@ TEST(host_signal_handler_never_runs_in_a_worker) {
   sa.sa_flags = SA_RESTART;
   CHECK(sigaction(SIGURG, &sa, NULL) == 0);
   host_pid = getpid();
-  in_child = mmap(NULL, sizeof *in_child, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  in_child =
+      mmap(NULL, sizeof *in_child, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   CHECK(in_child != MAP_FAILED);
   CHECK(pthread_create(&th, NULL, urg_sender, NULL) == 0);
   run_recycling_pool(m, tu_unique_name());
   atomic_store(&sender_stop, 1);
   pthread_join(th, NULL);
-  fprintf(stderr, "%ld SIGURG sent to children; handler ran %ld times in the host, %ld in a child\n",
-          sent, atomic_load(&in_host), atomic_load(in_child));
+  fprintf(stderr,
+          "%ld SIGURG sent to children; handler ran %ld times in the host, %ld in a child\n", sent,
+          atomic_load(&in_host), atomic_load(in_child));
   CHECK(sent > 0);
   CHECK(atomic_load(&in_host) > 0);
   CHECK_EQ_INT(atomic_load(in_child), 0);
