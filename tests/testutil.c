@@ -631,10 +631,18 @@ int tu_pids_alive(const long *pids, int n) {
 }
 
 int tu_children(pid_t ppid, long *pids, int max) {
-  DIR *d = opendir("/proc");
+  /* open() + fdopendir(), not opendir(): glibc's opendir opens its fd
+   * through an internal call that ThreadSanitizer does not see, so a reused
+   * descriptor number (a worker's socket just closed by the loop thread)
+   * looked to it like a race between that socket's read and our closedir. */
+  int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
   struct dirent *de;
   int n = 0;
-  if (!d) return 0;
+  if (!d) {
+    if (fd >= 0) close(fd);
+    return 0;
+  }
   while ((de = readdir(d)) && n < max) {
     char path[64], buf[512], *p, state;
     FILE *fp;
