@@ -96,12 +96,11 @@
  * every 2 s; it never goes on without the replica. Each check blocks the
  * loop for one short query per replica (a reconnect: at most 2 s).
  *
- * A DSN is comma-separated key=value pairs, as the Percona toolkit writes
- * them: h=host, P=port, S=unix socket, u=user, p=password, F=an option file
- * read for the connection (its [client] and defaults_group groups). Host,
- * port and socket are the DSN's only (a replica is another server; P
- * without h or S means h=127.0.0.1, since the client library would use the
- * local socket and ignore the port); user and password are the DSN's, else
+ * A DSN is comma-separated key=value pairs (no value may hold a comma), as
+ * the Percona toolkit writes them: h=host, P=port, S=unix socket, u=user, p=password, F=an option
+ * file read for the connection (its [client] and defaults_group groups). Host, port and socket are
+ * the DSN's only (a replica is another server; P without h or S means h=127.0.0.1, since the client
+ * library would use the local socket and ignore the port); user and password are the DSN's, else
  * F's when F is given, else those of *conn; TLS and, without F, the option
  * files are those of *conn. A DSN without h, S, P and F, an unknown key, a
  * repeated key or a pair without '=' is refused by dbfork_exec_new.

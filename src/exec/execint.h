@@ -11,7 +11,8 @@
  *              in, chunk size tuning, events up
  *   throttle.c when no chunk may start: Threads_running, the replicas' lag,
  *              the control file; the pause timer
- *   dsn.c      replica DSNs (h=..,P=..): parsed (pure) and connected
+ *   dsn.c      replica DSNs (h=..,P=..) parsed (pure)
+ *   replica.c  the parent's connections to the replicas, their lag read
  *   worker.c   the worker half: claim, statements, progress row
  *   explain.c  the dry run
  *   exec_wire.c  the chunk and reply codecs (exec_wire.h)
@@ -225,6 +226,8 @@ void exec_throttle_stats(const dbfork_exec *x, dbfork_exec_stats *st);
 /* dsn.c */
 /* Parses a DSN into *d: 0, or -1 with why (naming the key). Pure. */
 int exec_dsn_parse(const char *s, exec_dsn *d, char *why, size_t whylen);
+
+/* replica.c */
 /* Connects to every replica and reads its lag once (prepare): 0, or
  * DBFORK_ECONNECT / DBFORK_EINVAL (not a replica) with x->err naming it. */
 int exec_replicas_open(dbfork_exec *x);
