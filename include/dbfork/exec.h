@@ -265,10 +265,12 @@ DBFORK_EXTERN int dbfork_exec_explain(dbfork_exec *x, unsigned int chunks, char 
  *                   exist, the table has no usable key, until_key has the
  *                   wrong number of values, a statement has a syntax error
  *                   or names an unknown table or column (the server's
- *                   message, naming the statement)
+ *                   message, naming the statement), a replica DSN names a
+ *                   server that replicates from nobody
  *   DBFORK_EACCES   the account lacks a privilege a statement or the exec
  *                   tables need (the server's message)
- *   DBFORK_ECONNECT the parent's connection failed
+ *   DBFORK_ECONNECT the parent's connection failed, or one to a replica
+ *                   (the message names its DSN)
  *   DBFORK_EBUSY    another run of the same job is running now
  *   DBFORK_ESQL     another statement of exec's own failed
  *   DBFORK_ENOMEM, DBFORK_ESTATE (called twice or after run). */
@@ -315,8 +317,8 @@ DBFORK_EXTERN int dbfork_exec_stop(dbfork_exec *x);
 
 /* Sets how many chunks run at once, 1 .. max_workers (the worker processes
  * forked), while the job runs or before: more start at once, fewer as
- * chunks end. Safe from any callback on the loop thread. Returns 0, or
- * DBFORK_EINVAL (x NULL, n out of range: nothing changes). */
+ * chunks end. A line workers=N in the control file calls it. Safe from any callback on the loop
+ * thread. Returns 0, or DBFORK_EINVAL (x NULL, n out of range: nothing changes). */
 DBFORK_EXTERN int dbfork_exec_set_workers(dbfork_exec *x, int n);
 
 /* Frees the job; stops it first if it runs, and waits for its workers to
