@@ -215,9 +215,10 @@ static void control_read(dbfork_exec *x) {
   int lineno = 0, want_workers = 0, want_pause = -1;
   long long mtime_ns;
   if (stat(path, &sb)) {
-    if (errno != ENOENT && !x->ctl_seen)
-      exec_log(x, DBFORK_LOG_WARN, "control file %s: %s", path, strerror(errno));
-    x->ctl_seen = errno != ENOENT; /* a missing file read again once it appears */
+    int err = errno;
+    if (err != ENOENT && !x->ctl_seen)
+      exec_log(x, DBFORK_LOG_WARN, "control file %s: %s", path, strerror(err));
+    x->ctl_seen = err != ENOENT; /* a missing file read again once it appears */
     x->ctl_ino = 0;
     return;
   }
