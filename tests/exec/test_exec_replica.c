@@ -287,6 +287,61 @@ TEST(test_exec_replica_lag_pauses_no_chunk_starts_while_lagging) {
   rp_stop(&pr);
 }
 
+/* The job's session on the replica killed and its account locked: the
+ * replica cannot be reached, so the job waits, reconnecting, and goes on
+ * once it can connect again. */
+TEST(test_exec_replica_lost_mid_run_pauses_and_reconnects) {
+  rp_pair pr;
+  et_env e;
+  et_proc p;
+  et_run r;
+  char dsn[200], sql[400];
+  long long t_lost, t_back, n_lost;
+  rp_start(&pr);
+  rp_env(&e, &pr, 40000);
+  snprintf(dsn, sizeof dsn, "h=127.0.0.1,P=%d", pr.rport);
+  rp_exec_start(&p, &e, &pr, "--table", "t", "--chunk-rows", "200", "--replica", dsn, "--json",
+                "UPDATE t SET n = n + 1 WHERE {chunk} AND SLEEP(0.00025) = 0", NULL);
+  et_wait_for(e.m, "SELECT COUNT(*) FROM rdb.dbfork_exec_progress", 20, 30000, "20 chunks");
+  tu_exec(pr.r, "ALTER USER 'dbfork'@'127.0.0.1' ACCOUNT LOCK");
+  {
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    int killed = 0;
+    if (mysql_query(pr.r,
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'dbfork' AND ID "
+                    "<> CONNECTION_ID()") ||
+        !(res = mysql_store_result(pr.r)))
+      FAIL("processlist: %s", mysql_error(pr.r));
+    while ((row = mysql_fetch_row(res)) != NULL) {
+      tu_exec(pr.r, "KILL %s", row[0]);
+      killed++;
+    }
+    mysql_free_result(res);
+    CHECK_EQ_INT(killed, 1); /* the job's one session on the replica */
+  }
+  t_lost = now_us(e.m);
+  tu_sleep_ms(3000);
+  n_lost = tu_query_ll(e.m, "SELECT COUNT(*) FROM rdb.dbfork_exec_progress");
+  CHECK(n_lost < 200);
+  t_back = now_us(e.m);
+  tu_exec(pr.r, "ALTER USER 'dbfork'@'127.0.0.1' ACCOUNT UNLOCK");
+  et_wait(&p, &e, &r, 120000);
+  CHECK_EXIT(&r, 0);
+  CHECK_CONTAINS(r.err, "paused; reconnecting every 2 s");
+  CHECK_CONTAINS(r.err, "going on");
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM rdb.t WHERE n <> 1"), 0);
+  snprintf(sql, sizeof sql,
+           "SELECT COUNT(*) FROM rdb.dbfork_exec_progress WHERE " CHUNK_START_US
+           " BETWEEN %lld AND %lld",
+           t_lost + 600000, t_back);
+  CHECK_EQ_INT(tu_query_ll(e.m, "%s", sql), 0);
+  CHECK(et_json_num(r.out, "lag_paused_seconds") >= 2.0);
+  et_run_free(&r);
+  rp_env_free(&e);
+  rp_stop(&pr);
+}
+
 TEST(test_exec_replica_bad_dsn_or_unreachable_is_one_line_naming_it) {
   et_env e;
   et_run r;
