@@ -127,9 +127,12 @@ int dbfork_exec_new(dbfork_exec **out, const dbfork_options *conn_in,
     return job_refuse(conn, "option --workers=%d: out of range 1..4096", conn->workers);
   if (eo->max_workers < 0 || eo->max_workers > 4096)
     return job_refuse(conn, "option --max-workers=%d: out of range 1..4096", eo->max_workers);
-  if (eo->nreplicas > EXEC_MAX_REPLICAS || (eo->nreplicas && !eo->replicas))
+  if (eo->nreplicas > EXEC_MAX_REPLICAS)
     return job_refuse(conn, "option --replica: %zu replicas (at most %d)", eo->nreplicas,
                       EXEC_MAX_REPLICAS);
+  if (eo->nreplicas && !eo->replicas)
+    return job_refuse(conn, "option --replica: nreplicas is %zu but replicas is NULL",
+                      eo->nreplicas);
   if (eo->max_lag < 0 || eo->max_lag > 86400 || eo->max_lag != eo->max_lag)
     return job_refuse(conn, "option --max-lag: %g is not within 0 .. 86400 seconds", eo->max_lag);
   if (eo->max_lag > 0 && !eo->nreplicas)
