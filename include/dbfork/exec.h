@@ -80,6 +80,42 @@
  * runs (dbfork_exec_set_workers), between 1 and the worker processes
  * forked (max_workers).
  *
+ * Replicas. With `replicas`, the parent opens a connection of its own to
+ * each (in prepare: one that cannot be reached fails prepare with
+ * DBFORK_ECONNECT, one that is not a replica with DBFORK_EINVAL, the
+ * message naming the DSN) and, at most every 0.5 s while chunks are handed
+ * out, reads its lag: Seconds_Behind_Master of SHOW ALL SLAVES STATUS
+ * (MariaDB; the largest over its replication connections), or, where that
+ * statement does not exist, of SHOW REPLICA STATUS / SHOW SLAVE STATUS,
+ * found by column name (Seconds_Behind_Source in MySQL 8.0.22 and later;
+ * only MariaDB 10.11 is tested). No chunk starts while a replica's lag is
+ * above max_lag, as for max_load (chunks running go on). NULL (replication
+ * stopped), no replication any more, and a replica whose connection is lost
+ * all count as lagging: the job waits, logging one line (WARN) naming the
+ * DSN when that starts and one when it is over, and reconnects at most
+ * every 2 s; it never goes on without the replica. Each check blocks the
+ * loop for one short query per replica (a reconnect: at most 2 s).
+ *
+ * A DSN is comma-separated key=value pairs (no value may hold a comma), as
+ * the Percona toolkit writes them: h=host, P=port, S=unix socket, u=user, p=password, F=an option
+ * file read for the connection (its [client] and defaults_group groups). Host, port and socket are
+ * the DSN's only (a replica is another server; P without h or S means h=127.0.0.1, since the client
+ * library would use the local socket and ignore the port); user and password are the DSN's, else
+ * F's when F is given, else those of *conn; TLS and, without F, the option
+ * files are those of *conn. A DSN without h, S, P and F, an unknown key, a
+ * repeated key or a pair without '=' is refused by dbfork_exec_new.
+ * Messages show the DSN with its password masked.
+ *
+ * The control file. With `control_file`, the job reads that file about once
+ * a second while it runs, when it changed (its size, time or inode): each
+ * line is `workers=N` (as dbfork_exec_set_workers), `pause` (no chunk
+ * starts, as for max_load, until a line `resume`), `resume`, a comment
+ * from '#' or empty; the last of each kind wins. A file that does not exist
+ * is fine (nothing changes). A bad line is logged (WARN, "file:line: why")
+ * once per change of the file and ignored; nothing in the file stops the
+ * job. The library reads it, so `dbfork exec --control-file` and a program
+ * linking libdbfork-exec behave alike.
+ *
  * Errors. Functions return 0 or a negative DBFORK_E* code (dbfork.h);
  * dbfork_exec_last_error() holds one line naming the option, the statement,
  * the chunk or the server's message. The library never prints and never
@@ -173,6 +209,13 @@ typedef struct dbfork_exec_options {
                                      options' workers, which is how many run at first */
   dbfork_exec_chunk_fn on_chunk;  /* each chunk as it ends; may be NULL */
   void *ud;
+  /* Appended after 1.0 (older callers' size leaves them 0). */
+  const char *const *replicas; /* nreplicas DSNs (see Replicas above), copied */
+  size_t nreplicas;            /* at most 64 */
+  double max_lag;              /* seconds of replica lag above which no chunk starts;
+                                  default 1.0 when replicas are given */
+  const char *control_file;    /* a path read about once a second (see The control
+                                  file above); NULL: none */
 } dbfork_exec_options;
 
 /* Fills *o with the defaults (all zero) and its size. Always call it first,
@@ -222,10 +265,12 @@ DBFORK_EXTERN int dbfork_exec_explain(dbfork_exec *x, unsigned int chunks, char 
  *                   exist, the table has no usable key, until_key has the
  *                   wrong number of values, a statement has a syntax error
  *                   or names an unknown table or column (the server's
- *                   message, naming the statement)
+ *                   message, naming the statement), a replica DSN names a
+ *                   server that replicates from nobody
  *   DBFORK_EACCES   the account lacks a privilege a statement or the exec
  *                   tables need (the server's message)
- *   DBFORK_ECONNECT the parent's connection failed
+ *   DBFORK_ECONNECT the parent's connection failed, or one to a replica
+ *                   (the message names its DSN)
  *   DBFORK_EBUSY    another run of the same job is running now
  *   DBFORK_ESQL     another statement of exec's own failed
  *   DBFORK_ENOMEM, DBFORK_ESTATE (called twice or after run). */
@@ -272,8 +317,8 @@ DBFORK_EXTERN int dbfork_exec_stop(dbfork_exec *x);
 
 /* Sets how many chunks run at once, 1 .. max_workers (the worker processes
  * forked), while the job runs or before: more start at once, fewer as
- * chunks end. Safe from any callback on the loop thread. Returns 0, or
- * DBFORK_EINVAL (x NULL, n out of range: nothing changes). */
+ * chunks end. A line workers=N in the control file calls it. Safe from any callback on the loop
+ * thread. Returns 0, or DBFORK_EINVAL (x NULL, n out of range: nothing changes). */
 DBFORK_EXTERN int dbfork_exec_set_workers(dbfork_exec *x, int n);
 
 /* Frees the job; stops it first if it runs, and waits for its workers to
@@ -306,14 +351,28 @@ typedef struct dbfork_exec_stats {
   uint64_t requeues; /* chunks sent to the back of the queue */
   uint64_t given_up; /* chunks given up (DBFORK_EXEC_CHUNK_GAVE_UP) */
   uint64_t retries;  /* attempts beyond the first, the pool's retries included */
-  uint64_t pauses;   /* times the job paused for max_load */
+  uint64_t pauses;   /* times the job paused (max_load, max_lag, the control file) */
   double paused_seconds;
   uint64_t threads_running; /* the last Threads_running seen (max_load, critical_load) */
   uint64_t chunk_rows;      /* keys per chunk now (tuned, or chunk_rows) */
   double eta_seconds;       /* estimate from rows_estimate and this run's rate; 0 unknown */
   int done;                 /* 1 once the job has ended */
   int status;               /* then: its result, as dbfork_exec_run returns it */
+  /* Appended after 1.0 (copied only as far as the caller's size). */
+  int paused;                /* why no chunk starts now: DBFORK_EXEC_PAUSED_* bits, 0 none */
+  double replica_lag;        /* the largest replica lag at the last check, seconds; -1 when a
+                                replica's replication is stopped or it cannot be reached; 0
+                                without replicas */
+  uint64_t lag_pauses;       /* times a replica began to lag (a pause for max_lag) */
+  double lag_paused_seconds; /* time some replica lagged, while the job ran */
 } dbfork_exec_stats;
+
+/* dbfork_exec_stats.paused */
+enum {
+  DBFORK_EXEC_PAUSED_LOAD = 1,   /* Threads_running above max_load */
+  DBFORK_EXEC_PAUSED_LAG = 2,    /* a replica above max_lag, stopped or lost */
+  DBFORK_EXEC_PAUSED_CONTROL = 4 /* `pause` in the control file */
+};
 
 /* Fills *st; valid any time after dbfork_exec_new, on the loop thread.
  * Call it as dbfork_exec_stats_get(x, &st): the macro passes the caller's

@@ -21,7 +21,8 @@ typedef struct exec_cli {
   struct uv_loop_s *loop;
   cli_conn c;
   dbfork_exec_options eo;
-  char table[300]; /* as given, with the default database */
+  const char *replicas[64]; /* --replica, in eo.replicas */
+  char table[300];          /* as given, with the default database */
   int dry_run, json, quiet, verbose, tty;
   double t0, last_print;
   char first_error[2048];

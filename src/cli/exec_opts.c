@@ -24,6 +24,9 @@ enum {
   OPT_MAX_LOAD,
   OPT_CRITICAL_LOAD,
   OPT_MAX_WORKERS,
+  OPT_REPLICA,
+  OPT_MAX_LAG,
+  OPT_CONTROL_FILE,
   OPT_JSON,
   OPT_HELP
 };
@@ -42,6 +45,9 @@ static const struct option exec_longopts[] = {
     {"max-load", required_argument, NULL, OPT_MAX_LOAD},
     {"critical-load", required_argument, NULL, OPT_CRITICAL_LOAD},
     {"max-workers", required_argument, NULL, OPT_MAX_WORKERS},
+    {"replica", required_argument, NULL, OPT_REPLICA},
+    {"max-lag", required_argument, NULL, OPT_MAX_LAG},
+    {"control-file", required_argument, NULL, OPT_CONTROL_FILE},
     {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, OPT_HELP},
@@ -98,6 +104,16 @@ static void exec_usage(FILE *f) {
       "      --critical-load=N       stop (exit 2, resumable) when Threads_running > N\n"
       "      --max-workers=N         worker processes forked (default -w); SIGUSR1 / SIGUSR2\n"
       "                              run one chunk more / fewer at once, within 1 .. N\n"
+      "      --replica=DSN           start no chunk while this replica lags more than\n"
+      "                              --max-lag, its replication is stopped or it cannot be\n"
+      "                              reached (repeatable). DSN: h=host,P=port,S=socket,\n"
+      "                              u=user,p=password,F=option file; u and p default to\n"
+      "                              F's, else this command's; P alone means h=127.0.0.1\n"
+      "      --max-lag=S             seconds of replica lag allowed (default 1.0), read as\n"
+      "                              Seconds_Behind_Master at most every 0.5 s\n"
+      "      --control-file=PATH     read about once a second when it changes: a line\n"
+      "                              workers=N (as SIGUSR1/SIGUSR2), pause, resume, or a\n"
+      "                              # comment; a bad line is logged once and ignored\n"
       "      --progress-db=DB        where exec's tables go (default the table's database)\n"
       "      --restart               forget earlier runs of this job and run it as new\n"
       "      --dry-run               print the plan, the first chunks' SQL and EXPLAIN;\n"
@@ -166,6 +182,26 @@ int exec_opts_parse(exec_cli *e, int argc, char **argv) {
       case OPT_MAX_WORKERS:
         e->eo.max_workers = (int)num(e, "--max-workers", optarg, 1, 1024, &bad);
         break;
+      case OPT_REPLICA:
+        if (e->eo.nreplicas >= sizeof e->replicas / sizeof e->replicas[0]) {
+          exec_cli_error(e, "option --replica: more than %zu replicas",
+                         sizeof e->replicas / sizeof e->replicas[0]);
+          bad = 1;
+          break;
+        }
+        e->replicas[e->eo.nreplicas++] = optarg;
+        e->eo.replicas = e->replicas;
+        break;
+      case OPT_MAX_LAG:
+        errno = 0;
+        e->eo.max_lag = strtod(optarg, &end);
+        if (end == optarg || *end || errno || !(e->eo.max_lag > 0) || e->eo.max_lag > 86400) {
+          exec_cli_error(e, "option --max-lag: '%s' is not a number of seconds within 0 .. 86400",
+                         optarg);
+          bad = 1;
+        }
+        break;
+      case OPT_CONTROL_FILE: e->eo.control_file = optarg; break;
       case OPT_JSON: e->json = 1; break;
       case OPT_HELP: exec_usage(stdout); return EXIT_OK;
       default:
@@ -196,6 +232,10 @@ int exec_opts_parse(exec_cli *e, int argc, char **argv) {
   e->eo.sql = argv[optind];
   if (!e->eo.table) {
     exec_cli_error(e, "option --table: it is required");
+    return EXIT_USAGE;
+  }
+  if (e->eo.max_lag > 0 && !e->eo.nreplicas) {
+    exec_cli_error(e, "option --max-lag: no --replica given to measure the lag on");
     return EXIT_USAGE;
   }
   if (e->eo.max_workers && e->c.workers > e->eo.max_workers) {

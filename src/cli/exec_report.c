@@ -56,7 +56,7 @@ void exec_cli_on_chunk(dbfork_exec *x, const dbfork_exec_chunk *c, void *ud) {
 void exec_cli_progress(exec_cli *e, int final) {
   dbfork_exec_stats st;
   double now = cli_now(), el = now - e->t0, frac, rate;
-  char b1[32], b2[32], line[300];
+  char b1[32], b2[32], line[300], lag[32];
   int n;
   if (e->quiet || e->json || !e->x || !e->started) return;
   if (!final && now - e->last_print < (e->tty ? 0.2 : 5.0)) return;
@@ -66,12 +66,23 @@ void exec_cli_progress(exec_cli *e, int final) {
   frac = st.rows_estimate ? (double)(st.rows_done + st.rows_before) / (double)st.rows_estimate : 0;
   if (frac > 1 || (final && st.status == 0)) frac = 1;
   rate = el > 0 ? (double)st.rows_done / el : 0;
+  lag[0] = '\0';
+  if (e->eo.nreplicas) {
+    if (st.replica_lag < 0)
+      snprintf(lag, sizeof lag, "  lag ?");
+    else
+      snprintf(lag, sizeof lag, "  lag %.0fs", st.replica_lag);
+  }
   n = snprintf(line, sizeof line,
-               "~%5.1f%%  %s rows  %s rows/s  %llu chunks  ETA %.0fs  %d/%d busy%s", frac * 100,
-               cli_num(st.rows_affected, b1, sizeof b1),
+               "~%5.1f%%  %s rows  %s rows/s  %llu chunks  ETA %.0fs  %d/%d busy%s%s%s%s%s%s",
+               frac * 100, cli_num(st.rows_affected, b1, sizeof b1),
                cli_num((unsigned long long)rate, b2, sizeof b2), (unsigned long long)st.chunks_done,
-               final ? 0.0 : st.eta_seconds, st.workers_busy, st.workers_active,
-               st.threads_running && st.pauses ? "  (paused for load)" : "");
+               final ? 0.0 : st.eta_seconds, st.workers_busy, st.workers_active, lag,
+               st.paused && !final ? "  (paused:" : "",
+               st.paused & DBFORK_EXEC_PAUSED_LOAD && !final ? " load" : "",
+               st.paused & DBFORK_EXEC_PAUSED_LAG && !final ? " replica lag" : "",
+               st.paused & DBFORK_EXEC_PAUSED_CONTROL && !final ? " control file" : "",
+               st.paused && !final ? ")" : "");
   if (e->tty) {
     fprintf(stderr, "\r%s%*s", line, e->bar_len > n ? e->bar_len - n : 0, "");
     e->bar_len = n;
@@ -141,6 +152,9 @@ int exec_cli_summary(exec_cli *e, int status) {
         (unsigned long long)st.requeues, (unsigned long long)st.given_up,
         (unsigned long long)st.retries, (unsigned long long)st.pauses, st.paused_seconds,
         (unsigned long long)st.chunk_rows, secs, secs > 0 ? st.rows_done / secs : 0);
+    if (e->eo.nreplicas)
+      printf(",\"replica_lag\":%.0f,\"lag_pauses\":%llu,\"lag_paused_seconds\":%.3f",
+             st.replica_lag, (unsigned long long)st.lag_pauses, st.lag_paused_seconds);
     if (e->first_error[0]) {
       printf(",\"error\":");
       cli_json_string(stdout, e->first_error);
@@ -161,8 +175,9 @@ int exec_cli_summary(exec_cli *e, int status) {
     printf("  retries        %llu (%llu chunks sent to the back of the queue)\n",
            (unsigned long long)st.retries, (unsigned long long)st.requeues);
     if (st.pauses)
-      printf("  paused         %llu times, %.1f s (--max-load)\n", (unsigned long long)st.pauses,
-             st.paused_seconds);
+      printf("  paused         %llu times, %.1f s (%llu times, %.1f s for replica lag)\n",
+             (unsigned long long)st.pauses, st.paused_seconds, (unsigned long long)st.lag_pauses,
+             st.lag_paused_seconds);
     printf("  time           %.3f s\n", secs);
     printf("  rate           %s keys/s\n",
            cli_num((unsigned long long)(secs > 0 ? st.rows_done / secs : 0), b1, sizeof b1));

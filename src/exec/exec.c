@@ -24,8 +24,7 @@ static const char *const phase_names[] = {"new", "prepared", "running", "ended"}
 #define CONN_OPTIONS_SIZE_1_0 DBFORK_ABI_SIZE_TO(dbfork_options, log_level)
 #define STRUCT_SIZE_MAX 65536
 
-static void xlog(dbfork_exec *x, int level, const char *fmt, ...) DBFORK_PRINTF(3, 4);
-static void xlog(dbfork_exec *x, int level, const char *fmt, ...) {
+void exec_log(dbfork_exec *x, int level, const char *fmt, ...) {
   char msg[512];
   va_list ap;
   if (!x->po.log || level > (x->po.log_level ? x->po.log_level : DBFORK_LOG_INFO)) return;
@@ -43,8 +42,8 @@ double exec_now(void) {
 
 void exec_enter(dbfork_exec *x, int phase) {
   if (x->phase == phase) return;
-  xlog(x, DBFORK_LOG_DEBUG, "exec %s: %s -> %s", x->c.t.job_id[0] ? x->c.t.job_id : "(new)",
-       phase_names[x->phase], phase_names[phase]);
+  exec_log(x, DBFORK_LOG_DEBUG, "exec %s: %s -> %s", x->c.t.job_id[0] ? x->c.t.job_id : "(new)",
+           phase_names[x->phase], phase_names[phase]);
   x->phase = phase;
   if (phase == EXEC_ENDED) {
     exec_job_unlock(x);
@@ -128,9 +127,40 @@ int dbfork_exec_new(dbfork_exec **out, const dbfork_options *conn_in,
     return job_refuse(conn, "option --workers=%d: out of range 1..4096", conn->workers);
   if (eo->max_workers < 0 || eo->max_workers > 4096)
     return job_refuse(conn, "option --max-workers=%d: out of range 1..4096", eo->max_workers);
+  if (eo->nreplicas > EXEC_MAX_REPLICAS)
+    return job_refuse(conn, "option --replica: %zu replicas (at most %d)", eo->nreplicas,
+                      EXEC_MAX_REPLICAS);
+  if (eo->nreplicas && !eo->replicas)
+    return job_refuse(conn, "option --replica: nreplicas is %zu but replicas is NULL",
+                      eo->nreplicas);
+  if (eo->max_lag < 0 || eo->max_lag > 86400 || eo->max_lag != eo->max_lag)
+    return job_refuse(conn, "option --max-lag: %g is not within 0 .. 86400 seconds", eo->max_lag);
+  if (eo->max_lag > 0 && !eo->nreplicas)
+    return job_refuse(conn, "option --max-lag: no --replica given to measure the lag on");
+  if (eo->control_file && !*eo->control_file)
+    return job_refuse(conn, "option --control-file: empty path");
   if (!(x = calloc(1, sizeof *x))) return DBFORK_ENOMEM;
   x->po = *conn;
   x->eo = *eo;
+  x->eo.replicas = NULL; /* parsed into x->reps below; the caller's array is not kept */
+  if (eo->nreplicas && !(x->reps = calloc(eo->nreplicas, sizeof *x->reps))) {
+    free(x);
+    return DBFORK_ENOMEM;
+  }
+  for (x->nreps = 0; x->nreps < eo->nreplicas; x->nreps++) {
+    const char *dsn = eo->replicas[x->nreps];
+    if (!dsn || exec_dsn_parse(dsn, &x->reps[x->nreps].d, why, sizeof why)) {
+      char shown[200];
+      const char *pw = dsn ? strstr(dsn, "p=") : NULL;
+      /* the DSN as given, cut before a password */
+      snprintf(shown, sizeof shown, "%.*s%s", dsn ? (int)(pw ? pw - dsn : (int)strlen(dsn)) : 6,
+               dsn ? dsn : "(null)", pw ? "p=***..." : "");
+      job_refuse(conn, "option --replica=%s: %s", shown, dsn ? why : "NULL");
+      dbfork_exec_free(x);
+      return DBFORK_EINVAL;
+    }
+  }
+  if (x->nreps && !x->eo.max_lag) x->eo.max_lag = 1.0;
   n = exec_split(eo->sql, x->c.stmts, EXEC_MAX_STMTS, why, sizeof why);
   if (n <= 0) {
     dbfork_exec_free(x);
@@ -147,7 +177,8 @@ int dbfork_exec_new(dbfork_exec **out, const dbfork_options *conn_in,
       return DBFORK_EINVAL;
     }
   if (job_own_conn(&x->strs, &x->po) || own(x, &x->eo.table) || own(x, &x->eo.sql) ||
-      own(x, &x->eo.chunk_column) || own(x, &x->eo.until_key) || own(x, &x->eo.progress_db)) {
+      own(x, &x->eo.chunk_column) || own(x, &x->eo.until_key) || own(x, &x->eo.progress_db) ||
+      own(x, &x->eo.control_file)) {
     dbfork_exec_free(x);
     return DBFORK_ENOMEM;
   }
@@ -210,8 +241,8 @@ int dbfork_exec_explain(dbfork_exec *x, unsigned int chunks, char **text) {
 
 static int prepare(dbfork_exec *x) {
   int rc;
-  if ((rc = common(x)) || (rc = exec_job_lock(x)) || (rc = exec_tables_prepare(x)) ||
-      (rc = exec_prepare_job(x)))
+  if ((rc = common(x)) || (rc = exec_replicas_open(x)) || (rc = exec_job_lock(x)) ||
+      (rc = exec_tables_prepare(x)) || (rc = exec_prepare_job(x)))
     return rc;
   return 0;
 }
@@ -261,6 +292,7 @@ static int start_workers(dbfork_exec *x) {
   if (rc) return exec_set_err(x, rc, "cannot create the job: %s", dbfork_strerror(rc));
   x->t_start = exec_now();
   exec_enter(x, EXEC_RUNNING);
+  exec_control_start(x);
   return job_start(x->job);
 }
 
@@ -365,7 +397,7 @@ int(dbfork_exec_stats_get)(dbfork_exec *x, dbfork_exec_stats *out, size_t out_si
     job_counts_get(x->job, &n);
     st->retries = n.retries;
   }
-  if (x->pause_t0) st->paused_seconds += exec_now() - x->pause_t0;
+  exec_throttle_stats(x, st);
   if (x->t_start && st->rows_done) {
     double el = exec_now() - x->t_start, rate = (double)st->rows_done / el;
     double left = (double)st->rows_estimate - (double)(st->rows_done + st->rows_before);
@@ -387,7 +419,7 @@ void dbfork_exec_free(dbfork_exec *x) {
     uv_run(x->po.loop, UV_RUN_NOWAIT);
   }
   if (x->pool && x->phase == EXEC_ENDED) dbfork_pool_join(x->pool);
-  if (x->pause_timer_init) {
+  if (x->pause_timer_init || x->ctl_timer_init) {
     exec_pause_close(x);
     uv_run(dbfork_pool_loop(x->pool), UV_RUN_NOWAIT);
   }
@@ -395,6 +427,8 @@ void dbfork_exec_free(dbfork_exec *x) {
   dbfork_pool_free(x->pool);
   exec_job_unlock(x);
   if (x->m) dbfork_mysql_close(x->m);
+  exec_replicas_close(x);
+  free(x->reps);
   for (i = 0; i < x->c.nstmts; i++) free(x->c.stmts[i]);
   exec_tuple_clear(&x->until);
   exec_tuple_clear(&x->cursor);

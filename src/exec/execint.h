@@ -8,7 +8,11 @@
  *   tables.c   the SQL of exec's own tables (job, plan, progress), their
  *              names, the job's lock, resume
  *   parent.c   the job core's callbacks: chunks cut and handed out, replies
- *              in, chunk size tuning, throttling, events up
+ *              in, chunk size tuning, events up
+ *   throttle.c when no chunk may start: Threads_running, the replicas' lag,
+ *              the control file; the pause timer
+ *   dsn.c      replica DSNs (h=..,P=..) parsed (pure)
+ *   replica.c  the parent's connections to the replicas, their lag read
  *   worker.c   the worker half: claim, statements, progress row
  *   explain.c  the dry run
  *   exec_wire.c  the chunk and reply codecs (exec_wire.h)
@@ -73,6 +77,29 @@ typedef struct exec_conf {
 
 enum { EXEC_NEW, EXEC_PREPARED, EXEC_RUNNING, EXEC_ENDED };
 
+#define EXEC_MAX_REPLICAS 64
+
+/* A replica DSN, parsed: "" / 0 for a key not given. */
+typedef struct exec_dsn {
+  char host[256], sock[256], user[128], pass[256], file[512];
+  unsigned port;
+  int has_user, has_pass;
+  char shown[1400]; /* the DSN as given, with p=... masked */
+} exec_dsn;
+
+/* A replica as the parent watches it. */
+typedef struct exec_replica {
+  exec_dsn d;
+  MYSQL *m;   /* NULL while lost */
+  int stmt;   /* which status statement works: 0 not known yet, 1 SHOW ALL SLAVES
+                 STATUS, 2 SHOW REPLICA STATUS, 3 SHOW SLAVE STATUS */
+  double lag; /* the last read: seconds, or EXEC_LAG_* */
+  int state;  /* what was logged last: 0 fine, 1 over, 2 stopped, 3 lost */
+  double last_connect;
+} exec_replica;
+#define EXEC_LAG_STOPPED (-1.0) /* Seconds_Behind_Master NULL, or no replication */
+#define EXEC_LAG_LOST (-2.0)    /* cannot be reached */
+
 /* A chunk of an earlier run that has a plan row and no progress row. */
 typedef struct exec_pending {
   uint64_t chunk, rows_planned;
@@ -102,6 +129,19 @@ struct dbfork_exec {
   int pause_timer_init, pause_timer_on;
   double pause_t0;
   double last_load_check;
+  int pause_why; /* DBFORK_EXEC_PAUSED_* bits at the last check */
+
+  /* replicas (dsn.c, throttle.c) */
+  exec_replica *reps;
+  size_t nreps;
+  double last_lag_check, lag_t0;
+
+  /* the control file (throttle.c) */
+  uv_timer_t ctl_timer;
+  int ctl_timer_init, ctl_paused;
+  unsigned long long ctl_ino, ctl_size;
+  long long ctl_mtime_ns;
+  int ctl_seen; /* the file's identity above is set */
 
   /* the plan */
   exec_tuple until;  /* the last key (until.n == 0: the table was empty) */
@@ -117,6 +157,7 @@ struct dbfork_exec {
 
 /* exec.c */
 void exec_enter(dbfork_exec *x, int phase);
+void exec_log(dbfork_exec *x, int level, const char *fmt, ...) DBFORK_PRINTF(3, 4);
 int exec_set_err(dbfork_exec *x, int code, const char *fmt, ...) DBFORK_PRINTF(3, 4);
 double exec_now(void);
 /* The first column of the first row as an integer: 0, or -1 (l->err set
@@ -168,7 +209,34 @@ int exec_record(dbfork_worker *w, const exec_conf *c, const exec_chunk_msg *m, c
 
 /* parent.c */
 extern const job_ops exec_job_ops;
+
+/* throttle.c */
+/* 1 while no chunk may start (the pause timer then pokes the job again),
+ * 0 to go on, < 0 to stop the job (critical_load). */
+int exec_throttled(dbfork_exec *x, job *j);
+/* Ends the pause accounting and closes the timers (the job finished). */
+void exec_throttle_end(dbfork_exec *x);
+/* Closes the timers (no-op when closed); the caller runs the loop once. */
 void exec_pause_close(dbfork_exec *x);
+/* Starts the control file's timer (no-op without control_file). */
+void exec_control_start(dbfork_exec *x);
+/* Pause accounting folded into *st (stats_get). */
+void exec_throttle_stats(const dbfork_exec *x, dbfork_exec_stats *st);
+
+/* dsn.c */
+/* Parses a DSN into *d: 0, or -1 with why (naming the key). Pure. */
+int exec_dsn_parse(const char *s, exec_dsn *d, char *why, size_t whylen);
+
+/* replica.c */
+/* Connects to every replica and reads its lag once (prepare): 0, or
+ * DBFORK_ECONNECT / DBFORK_EINVAL (not a replica) with x->err naming it. */
+int exec_replicas_open(dbfork_exec *x);
+/* (Re)connects r: 0 or DBFORK_ECONNECT with the message in err. */
+int exec_replica_connect(dbfork_exec *x, exec_replica *r, char *err, size_t errlen);
+/* Reads r's lag into r->lag (seconds, EXEC_LAG_STOPPED); 0, or -1 when the
+ * connection failed (r->m closed, r->lag = EXEC_LAG_LOST, err set). */
+int exec_replica_read(exec_replica *r, char *err, size_t errlen);
+void exec_replicas_close(dbfork_exec *x);
 
 /* worker.c */
 int exec_on_connect(dbfork_worker *w, void *arg);

@@ -2,8 +2,8 @@
  * parent.c — exec's side of the job core (job_ops): chunks are cut from the
  * index as the job goes and handed out, replies come up and become counts
  * and events for the caller's callback. Also here: the chunk size tuned to
- * chunk_time, the probe (the first chunk runs alone), and the throttle on
- * Threads_running (max_load, critical_load).
+ * chunk_time and the probe (the first chunk runs alone); when no chunk may
+ * start is throttle.c's.
  */
 #include "execint.h"
 
@@ -12,9 +12,6 @@
 #include <string.h>
 
 static dbfork_exec *X_of(job *j) { return job_ud(j); }
-
-#define LOAD_CHECK_EVERY 0.1 /* seconds between two reads of Threads_running */
-#define PAUSE_RETRY_MS 250
 
 /* A part whose description is the encoded chunk message. */
 static job_part *make_part(dbfork_exec *x, uint64_t chunk, const exec_tuple *from,
@@ -41,74 +38,6 @@ static job_part *make_part(dbfork_exec *x, uint64_t chunk, const exec_tuple *fro
   return p;
 }
 
-static void on_pause_timer(uv_timer_t *t) {
-  dbfork_exec *x = t->data;
-  x->pause_timer_on = 0;
-  if (x->job) job_poke(x->job);
-}
-
-void exec_pause_close(dbfork_exec *x) {
-  if (x->pause_timer_init) {
-    uv_close((uv_handle_t *)&x->pause_timer, NULL);
-    x->pause_timer_init = 0;
-  }
-}
-
-/* SHOW GLOBAL STATUS, which MySQL and MariaDB both have (the status
- * tables are in different schemas). 0, or DBFORK_ESQL with x->err. */
-static int threads_running(dbfork_exec *x, uint64_t *out) {
-  MYSQL_RES *r;
-  MYSQL_ROW row;
-  if (mysql_query(x->m, "SHOW GLOBAL STATUS LIKE 'Threads_running'") ||
-      !(r = mysql_store_result(x->m)))
-    return exec_set_err(x, DBFORK_ESQL, "reading Threads_running: %s (MySQL error %u)",
-                        mysql_error(x->m), mysql_errno(x->m));
-  row = mysql_fetch_row(r);
-  *out = row && row[1] ? strtoull(row[1], NULL, 10) : 0;
-  mysql_free_result(r);
-  return 0;
-}
-
-/* 1 while chunks must wait for the server's load, 0 to go on, < 0 to stop
- * the job (critical_load). */
-static int throttled(dbfork_exec *x, job *j) {
-  uint64_t running = 0;
-  double now = exec_now();
-  int over;
-  if (!x->eo.max_load && !x->eo.critical_load) return 0;
-  if (now - x->last_load_check >= LOAD_CHECK_EVERY || !x->last_load_check) {
-    x->last_load_check = now;
-    if (threads_running(x, &running)) return job_fail(j, DBFORK_ESQL, "%s", x->err);
-    x->st.threads_running = running;
-  }
-  running = x->st.threads_running;
-  if (x->eo.critical_load && running > x->eo.critical_load) {
-    exec_set_err(x, DBFORK_EBUSY,
-                 "Threads_running is %llu, above --critical-load=%u: stopped; rerun the same "
-                 "command to resume",
-                 (unsigned long long)running, x->eo.critical_load);
-    return job_fail(j, DBFORK_EBUSY, "%s", x->err);
-  }
-  over = x->eo.max_load && running > x->eo.max_load;
-  if (over && !x->pause_t0) {
-    x->pause_t0 = now;
-    x->st.pauses++;
-  } else if (!over && x->pause_t0) {
-    x->st.paused_seconds += now - x->pause_t0;
-    x->pause_t0 = 0;
-  }
-  if (over && !x->pause_timer_on) {
-    if (!x->pause_timer_init) {
-      uv_timer_init(dbfork_pool_loop(x->pool), &x->pause_timer);
-      x->pause_timer.data = x;
-      x->pause_timer_init = 1;
-    }
-    uv_timer_start(&x->pause_timer, on_pause_timer, PAUSE_RETRY_MS, 0);
-    x->pause_timer_on = 1;
-  }
-  return over;
-}
-
 static int op_next(job *j, job_part **out) {
   dbfork_exec *x = X_of(j);
   exec_tuple to = {0};
@@ -117,7 +46,7 @@ static int op_next(job *j, job_part **out) {
   /* The first chunk runs alone: a statement that fails on it has changed
    * nothing anywhere else. */
   if (x->first_out && !x->first_done) return JOB_NEXT_LATER;
-  if ((rc = throttled(x, j)) < 0) return rc;
+  if ((rc = exec_throttled(x, j)) < 0) return rc;
   if (rc) return JOB_NEXT_LATER;
   if (x->headpend < x->npend) {
     exec_pending *pd = &x->pend[x->headpend++];
@@ -261,15 +190,7 @@ static int op_ended(job *j, const job_part *p, const dbfork_result *r, int actio
 
 static void op_finished(job *j, int status) {
   dbfork_exec *x = X_of(j);
-  if (x->pause_t0) {
-    x->st.paused_seconds += exec_now() - x->pause_t0;
-    x->pause_t0 = 0;
-  }
-  if (x->pause_timer_on) {
-    uv_timer_stop(&x->pause_timer);
-    x->pause_timer_on = 0;
-  }
-  exec_pause_close(x); /* now, while the loop runs: the close completes before the free */
+  exec_throttle_end(x);
   if (status && !x->err[0]) exec_set_err(x, status, "%s", job_error(j));
   if (!status && x->plan_end && exec_job_complete(x)) status = DBFORK_ESQL;
   x->status = status;

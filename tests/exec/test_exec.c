@@ -1,6 +1,7 @@
 /*
  * test_exec.c — `dbfork exec` against the real server: a non-idempotent
- * UPDATE over 200k rows with 2 and 4 workers, a composite primary key,
+ * UPDATE over 200k rows with 2 and 4 workers and over 2M rows, a
+ * composite primary key,
  * --chunk-column, a rerun of a completed job, --dry-run, and the bad
  * inputs (each a one-line error, exit 64 or 2, nothing applied). Every
  * check is on what the server stores.
@@ -51,6 +52,31 @@ static void increment(int workers) {
 
 TEST(test_exec_increments_every_row_once_with_2_workers) { increment(2); }
 TEST(test_exec_increments_every_row_once_with_4_workers) { increment(4); }
+
+/* The issue's size: 2M rows, the same non-idempotent UPDATE with 4 workers,
+ * then run again as new (--restart) with 2: every row +1 each time, and
+ * the progress rows of each run cover the table exactly once. */
+TEST(test_exec_2m_rows_incremented_once_with_4_then_2_workers) {
+  et_env e;
+  et_run r;
+  const long rows = 2000000;
+  et_setup(&e);
+  et_counter_table(&e, "big", rows);
+  et_exec(&r, &e, "-w4", "--table", "big", "--json", "UPDATE big SET n = n + 1 WHERE {chunk}",
+          NULL);
+  CHECK_EXIT(&r, 0);
+  check_once(&e, "big", rows);
+  CHECK_EQ_INT(et_json_num(r.out, "rows_affected"), rows);
+  et_run_free(&r);
+  et_exec(&r, &e, "-w2", "--table", "big", "--restart", "--json",
+          "UPDATE big SET n = n + 1 WHERE {chunk}", NULL);
+  CHECK_EXIT(&r, 0);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM big WHERE n <> 2"), 0);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT SUM(rows_affected) FROM dbfork_exec_progress"), rows);
+  CHECK_EQ_INT(et_json_num(r.out, "rows_affected"), rows);
+  et_run_free(&r);
+  et_teardown(&e);
+}
 
 TEST(test_exec_tunes_chunks_to_chunk_time) {
   et_env e;

@@ -9,6 +9,8 @@
 
 #include "exectest.h"
 
+#include <dbfork/abi.h>
+
 typedef struct seen {
   dbfork_exec *x;
   int stop_after, done_calls, status;
@@ -131,5 +133,51 @@ TEST(test_exec_api_explain_and_misuse) {
   CHECK_ERR(dbfork_exec_prepare(x), DBFORK_ESTATE);
   dbfork_exec_free(x);
   CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM t WHERE n <> 0"), 0);
+  et_teardown(&e);
+}
+
+/* A caller built against the 1.0 header (its options and stats end at
+ * `ud` / `status`) keeps working: what lies past its size is never read
+ * nor written. And the fields appended after 1.0 are checked. */
+TEST(test_exec_api_options_of_1_0_still_work_and_new_fields_are_checked) {
+  et_env e;
+  dbfork_options o;
+  dbfork_exec_options eo;
+  dbfork_exec *x = NULL;
+  dbfork_exec_stats st;
+  const char *bad_dsn[] = {"h=a,Z=1"};
+  et_setup(&e);
+  et_counter_table(&e, "t", 3000);
+  tu_options(&o);
+  o.database = e.db;
+  (dbfork_exec_options_init)(&eo, DBFORK_ABI_SIZE_TO(dbfork_exec_options, ud));
+  eo.table = "t";
+  eo.sql = "UPDATE t SET n = n + 1 WHERE {chunk}";
+  eo.chunk_rows = 1000;
+  eo.max_lag = -5; /* past a 1.0 caller's size: not read */
+  eo.control_file = "";
+  CHECK_OK(dbfork_exec_new(&x, &o, &eo));
+  CHECK_OK(dbfork_exec_run(x));
+  memset(&st, 0, sizeof st);
+  st.replica_lag = 42;
+  CHECK_OK((dbfork_exec_stats_get)(x, &st, DBFORK_ABI_SIZE_TO(dbfork_exec_stats, status)));
+  CHECK_EQ_INT(st.chunks_done, 3);
+  CHECK(st.replica_lag == 42); /* not written past the 1.0 size */
+  dbfork_exec_free(x);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM t WHERE n <> 1"), 0);
+  /* the full size: the appended fields are checked */
+  dbfork_exec_options_init(&eo);
+  eo.table = "t";
+  eo.sql = "UPDATE t SET n = n + 1 WHERE {chunk}";
+  eo.replicas = bad_dsn;
+  eo.nreplicas = 1;
+  CHECK_ERR(dbfork_exec_new(&x, &o, &eo), DBFORK_EINVAL);
+  CHECK(x == NULL);
+  eo.nreplicas = 0;
+  eo.max_lag = 2; /* no replica to measure it on */
+  CHECK_ERR(dbfork_exec_new(&x, &o, &eo), DBFORK_EINVAL);
+  eo.max_lag = 0;
+  eo.control_file = "";
+  CHECK_ERR(dbfork_exec_new(&x, &o, &eo), DBFORK_EINVAL);
   et_teardown(&e);
 }

@@ -1,8 +1,9 @@
 /*
  * test_exec_throttle.c — throttling and the worker count: --max-load
  * pauses while sessions are held running (SELECT SLEEP: the fake load),
- * --critical-load stops the job (resumable), and SIGUSR1 / SIGUSR2 change
- * how many chunks run at once, seen in the progress rows' times.
+ * --critical-load stops the job (resumable), and SIGUSR1 / SIGUSR2 or the
+ * control file change how many chunks run at once, seen in the progress
+ * rows' times and the server's processlist.
  */
 #include "exectest.h"
 
@@ -137,6 +138,94 @@ TEST(test_exec_critical_load_stops_and_a_rerun_resumes) {
           "UPDATE t SET n = n + 1 WHERE {chunk}", NULL);
   CHECK_EXIT(&r, 0);
   CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM t WHERE n <> 1"), 0);
+  et_run_free(&r);
+  et_teardown(&e);
+}
+
+/* The most UPDATEs of t running at once in the server's processlist,
+ * sampled every 10 ms for ms milliseconds. */
+static int max_running(et_env *e, int ms) {
+  long long t0 = tu_now_ms();
+  int best = 0, c;
+  char sql[300];
+  snprintf(sql, sizeof sql,
+           "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '%s' AND INFO LIKE "
+           "'UPDATE t SET n = n + 1%%'",
+           e->db);
+  while (tu_now_ms() - t0 < ms) {
+    c = (int)tu_query_ll(e->m, "%s", sql);
+    if (c > best) best = c;
+    tu_sleep_ms(10);
+  }
+  return best;
+}
+
+static void write_file(const char *path, const char *text) {
+  char tmp[200];
+  FILE *f;
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  if (!(f = fopen(tmp, "w"))) FAIL("%s: %s", tmp, strerror(errno));
+  fputs(text, f);
+  fclose(f);
+  if (rename(tmp, path)) FAIL("rename %s: %s", path, strerror(errno));
+}
+
+TEST(test_exec_control_file_sets_workers_pauses_and_resumes) {
+  et_env e;
+  et_proc p;
+  et_run r;
+  char ctl[128], sql[400];
+  long long at_up, at_down, n_paused, conns;
+  int before, during, after, paused_running;
+  et_setup(&e);
+  et_counter_table(&e, "t", 3000);
+  snprintf(ctl, sizeof ctl, "%s/control", e.dir);
+  write_file(ctl, "# dbfork exec control file\nworkers=1\n");
+  /* 20 rows a chunk, 5 ms a row: 100 ms a chunk, 150 chunks */
+  et_start(&p, &e, "-w2", "--max-workers", "3", "--table", "t", "--chunk-rows", "20",
+           "--control-file", ctl, "--json",
+           "UPDATE t SET n = n + 1 WHERE {chunk} AND SLEEP(0.005) = 0", NULL);
+  et_wait_for(e.m, "SELECT COUNT(*) FROM dbfork_exec_progress", 4, 30000, "4 chunks");
+  before = max_running(&e, 800); /* the file said 1, over -w2 */
+  at_up = tu_query_ll(e.m, "SELECT UNIX_TIMESTAMP(NOW(6)) * 1000000");
+  write_file(ctl, "workers=3\nbogus line\n");
+  tu_sleep_ms(1300); /* read about once a second */
+  during = max_running(&e, 1500);
+  at_down = tu_query_ll(e.m, "SELECT UNIX_TIMESTAMP(NOW(6)) * 1000000");
+  write_file(ctl, "workers=1\nbogus line\npause\n");
+  tu_sleep_ms(1600); /* read, and the chunks running end */
+  paused_running = max_running(&e, 300);
+  n_paused = tu_query_ll(e.m, "SELECT COUNT(*) FROM dbfork_exec_progress");
+  tu_sleep_ms(1500);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM dbfork_exec_progress"), n_paused);
+  write_file(ctl, "workers=1\nresume\n");
+  tu_sleep_ms(1300);
+  after = max_running(&e, 1000);
+  et_wait(&p, &e, &r, 120000);
+  CHECK_EXIT(&r, 0);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM t WHERE n <> 1"), 0);
+  CHECK_EQ_INT(before, 1);
+  CHECK_EQ_INT(during, 3);
+  CHECK_EQ_INT(paused_running, 0);
+  CHECK_EQ_INT(after, 1);
+  /* the progress rows agree: 3 sessions ran chunks between the two changes */
+  snprintf(sql, sizeof sql,
+           "SELECT COUNT(DISTINCT connection_id) FROM dbfork_exec_progress WHERE "
+           "UNIX_TIMESTAMP(committed_at) * 1000000 - duration_ms * 1000 BETWEEN %lld AND %lld",
+           at_up + 1200000, at_down);
+  conns = tu_query_ll(e.m, "%s", sql);
+  CHECK_EQ_INT(conns, 3);
+  CHECK(et_json_num(r.out, "pauses") >= 1);
+  /* the bad line: logged with file and line, once per change of the file */
+  {
+    char want[200];
+    const char *s = r.err;
+    int seen = 0;
+    snprintf(want, sizeof want, "%s:2: 'bogus line' is not workers=N, pause or resume", ctl);
+    while ((s = strstr(s, want)) != NULL) seen++, s++;
+    CHECK_EQ_INT(seen, 2);
+  }
+  CHECK_CONTAINS(r.err, "3 chunks at once now (was 1)");
   et_run_free(&r);
   et_teardown(&e);
 }

@@ -70,3 +70,32 @@ TEST(test_exec_wire_round_trips_and_refuses_truncation) {
         r2.duration_us == 123456);
   CHECK_EQ_INT(exec_reply_decode(&r2, rb, sizeof rb - 1), -1);
 }
+
+TEST(test_exec_dsn_parses_pt_keys_and_refuses_naming_the_key) {
+  exec_dsn d;
+  char why[300];
+  CHECK_EQ_INT(exec_dsn_parse("h=db2,P=3307,u=me,p=s3cr,t", &d, why, sizeof why), -1);
+  CHECK_EQ_INT(exec_dsn_parse("h=db2,P=3307,u=me,p=s3cret", &d, why, sizeof why), 0);
+  CHECK_EQ_STR(d.host, "db2");
+  CHECK_EQ_INT(d.port, 3307);
+  CHECK_EQ_STR(d.user, "me");
+  CHECK_EQ_STR(d.pass, "s3cret");
+  CHECK_EQ_STR(d.shown, "h=db2,P=3307,u=me,p=***");
+  CHECK_EQ_INT(exec_dsn_parse("S=/run/r.sock,F=/etc/r.cnf,p=", &d, why, sizeof why), 0);
+  CHECK_EQ_STR(d.sock, "/run/r.sock");
+  CHECK_EQ_STR(d.file, "/etc/r.cnf");
+  CHECK(d.has_pass && !d.pass[0] && !d.has_user);
+  CHECK_EQ_INT(exec_dsn_parse("P=3307", &d, why, sizeof why), 0);
+  CHECK_EQ_INT(exec_dsn_parse("h=a,X=1", &d, why, sizeof why), -1);
+  CHECK(strstr(why, "unknown key X=") != NULL);
+  CHECK_EQ_INT(exec_dsn_parse("h=a,h=b", &d, why, sizeof why), -1);
+  CHECK(strstr(why, "h= is given twice") != NULL);
+  CHECK_EQ_INT(exec_dsn_parse("h=a,P=70000", &d, why, sizeof why), -1);
+  CHECK(strstr(why, "P=70000") != NULL);
+  CHECK_EQ_INT(exec_dsn_parse("u=me,p=x", &d, why, sizeof why), -1);
+  CHECK(strstr(why, "names no server") != NULL);
+  CHECK_EQ_INT(exec_dsn_parse("h=", &d, why, sizeof why), -1);
+  CHECK_EQ_INT(exec_dsn_parse("", &d, why, sizeof why), -1);
+  CHECK_EQ_INT(exec_dsn_parse("host=a", &d, why, sizeof why), -1);
+  CHECK(strstr(why, "one-letter key") != NULL);
+}
