@@ -393,13 +393,30 @@ int exec_cut(dbfork_exec *x, const exec_tuple *from, uint64_t rows, exec_tuple *
   char keys[4096], desc[4096], *cond, *sql = NULL;
   int rc;
   if (!x->until.n) return 0;
+  if (rows < 1) rows = 1;
   if (!(cond = exec_condition(&x->c, from, &x->until)))
     return exec_set_err(x, DBFORK_ENOMEM, "out of memory");
   key_list(&x->c, keys, sizeof keys, "");
   key_list(&x->c, desc, sizeof desc, " DESC");
-  /* The rows-th key after `from` (or the last one before until), and how
-   * many keys there are up to it: a range scan of at most `rows` entries of
-   * the index, from `from` on. */
+  /* The rows-th key after `from`: a range scan of `rows` entries of the
+   * index from `from` on, read in place (LIMIT rows-1, 1 counts from the
+   * seek, not from the start of the index; pt-online-schema-change's
+   * nibbles do the same). Only when fewer keys are left before `until` is
+   * the last of them and their count read (materialised: at most `rows`
+   * keys, once per job). */
+  rc = asprintf(&sql, "SELECT %s, %llu FROM %s FORCE INDEX (%s) WHERE %s ORDER BY %s LIMIT %llu, 1",
+                keys, (unsigned long long)rows, x->c.table, x->c.index, cond, keys,
+                (unsigned long long)(rows - 1));
+  if (rc < 0) {
+    free(cond);
+    return exec_set_err(x, DBFORK_ENOMEM, "out of memory");
+  }
+  rc = read_tuple(x, sql, to, count);
+  free(sql);
+  if (rc) {
+    free(cond);
+    return rc;
+  }
   rc = asprintf(&sql,
                 "SELECT %s, COUNT(*) OVER () FROM (SELECT %s FROM %s FORCE INDEX (%s) WHERE %s "
                 "ORDER BY %s LIMIT %llu) dbfork_chunk ORDER BY %s LIMIT 1",
