@@ -42,13 +42,15 @@
  *
  * Chunks. The plan is made as the job goes, from the index: the upper key
  * of the next chunk is the N-th key after the previous chunk's upper key,
- * read by a range scan of the index from there (no full scan, no OFFSET
- * from the start of the table). N is chunk_rows, or by default tuned as the
- * job goes so that a chunk takes about chunk_time seconds (0.5), from the
- * times of the recent chunks. The job ends at until_key, by default the
- * largest key when the job first started (kept for its reruns): rows
- * inserted beyond it later are not touched; rows inserted meanwhile inside
- * the range are touched if their chunk had not run yet.
+ * read by a range scan of N entries of the index from there (no full scan,
+ * no OFFSET from the start of the table), one chunk ahead of the workers.
+ * N is chunk_rows, or by default tuned as the job goes so that a chunk
+ * takes about chunk_time seconds (0.5), from the times of the recent
+ * chunks, and smaller near the end so that the workers finish together.
+ * The job ends at until_key, by default the largest key when the job first
+ * started (kept for its reruns): rows inserted beyond it later are not
+ * touched; rows inserted meanwhile inside the range are touched if their
+ * chunk had not run yet.
  *
  * Exactly once. Each chunk runs in one worker transaction: first the claim
  * (the chunk's plan row is locked), then every statement, then the INSERT of
@@ -69,7 +71,7 @@
  * Tables. Three tables, by default in the target's database, created if
  * missing (their definitions are in sql/ of the source tree):
  * dbfork_exec_job (one row per job: table, key, statements, until key,
- * completion), dbfork_exec_plan (one row per chunk handed out: its key
+ * completion), dbfork_exec_plan (one row per chunk cut: its key
  * range) and dbfork_exec_progress (one row per committed chunk; query it
  * afterwards). `progress_db` puts them in another database.
  *

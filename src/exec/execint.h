@@ -12,6 +12,7 @@
  *   throttle.c when no chunk may start: Threads_running, the replicas' lag,
  *              the control file; the pause timer
  *   dsn.c      replica DSNs (h=..,P=..) parsed (pure)
+ *   tail.c     smaller chunks near the end of the job (pure)
  *   replica.c  the parent's connections to the replicas, their lag read
  *   worker.c   the worker half: claim, statements, progress row
  *   explain.c  the dry run
@@ -150,8 +151,14 @@ struct dbfork_exec {
   uint64_t next_chunk;
   exec_pending *pend; /* chunks of earlier runs to run again, in order */
   size_t npend, headpend;
-  int first_out, first_done; /* the probe chunk: handed out, committed */
-  double rows_next;          /* keys for the next chunk (tuned) */
+  int first_out, first_done;     /* the probe chunk: handed out, committed */
+  double rows_next;              /* keys for the next chunk (tuned) */
+  double tail_k0;                /* the integer key after this run's first cut ... */
+  uint64_t tail_rows0, cut_rows; /* ... keys cut up to then, and since the start */
+  int tail_k0_set;
+  job_part *ahead; /* the next fresh chunk, cut ahead (parent.c) */
+  uv_timer_t ahead_timer;
+  int ahead_timer_init, ahead_timer_on;
   double t_start;
 };
 
@@ -216,7 +223,8 @@ extern const job_ops exec_job_ops;
 int exec_throttled(dbfork_exec *x, job *j);
 /* Ends the pause accounting and closes the timers (the job finished). */
 void exec_throttle_end(dbfork_exec *x);
-/* Closes the timers (no-op when closed); the caller runs the loop once. */
+/* Closes the parent's timers (pause, control file, cut ahead; no-op when
+ * closed); the caller runs the loop once. */
 void exec_pause_close(dbfork_exec *x);
 /* Starts the control file's timer (no-op without control_file). */
 void exec_control_start(dbfork_exec *x);
@@ -226,6 +234,12 @@ void exec_throttle_stats(const dbfork_exec *x, dbfork_exec_stats *st);
 /* dsn.c */
 /* Parses a DSN into *d: 0, or -1 with why (naming the key). Pure. */
 int exec_dsn_parse(const char *s, exec_dsn *d, char *why, size_t whylen);
+
+/* tail.c (pure) */
+/* The keys of the next chunk near the end: `rows` as tuned, less when
+ * keys_left (an estimate; < 0 unknown) is within a few chunks of the
+ * `workers` running. */
+uint64_t exec_tail_rows(uint64_t rows, double keys_left, int workers);
 
 /* replica.c */
 /* Connects to every replica and reads its lag once (prepare): 0, or

@@ -38,10 +38,79 @@ static job_part *make_part(dbfork_exec *x, uint64_t chunk, const exec_tuple *fro
   return p;
 }
 
-static int op_next(job *j, job_part **out) {
-  dbfork_exec *x = X_of(j);
+/* Keys left after the cursor, estimated: for a single integer key, the
+ * key span left times the density of the keys cut so far by this run;
+ * otherwise the server's row estimate less the keys planned. -1 unknown. */
+static double keys_left(dbfork_exec *x) {
+  if (x->c.nkey == 1 && x->c.knum[0] == 1 && x->cursor.n == 1 && x->until.n == 1) {
+    double k = strtod(x->cursor.lit[0], NULL), u = strtod(x->until.lit[0], NULL);
+    if (!x->tail_k0_set) {
+      x->tail_k0 = k;
+      x->tail_rows0 = x->cut_rows;
+      x->tail_k0_set = 1;
+      return -1;
+    }
+    if (k <= x->tail_k0 || x->cut_rows <= x->tail_rows0) return -1;
+    return (u > k ? u - k : 0) * (double)(x->cut_rows - x->tail_rows0) / (k - x->tail_k0);
+  }
+  if (!x->st.rows_estimate || x->cursor.n == 0) return -1;
+  return (double)x->st.rows_estimate - (double)(x->st.rows_before + x->st.rows_planned);
+}
+
+/* Cuts the next fresh chunk at the cursor, stores its plan row and makes its
+ * part: 1 and *out, 0 at the end of the plan, or a negative code (the job
+ * failed with x->err). */
+static int cut_next(dbfork_exec *x, job_part **out) {
   exec_tuple to = {0};
   uint64_t rows, count = 0;
+  int rc;
+  rows = x->eo.chunk_rows ? x->eo.chunk_rows : (uint64_t)(x->rows_next + 0.5);
+  if (rows < 1) rows = 1;
+  x->st.chunk_rows = rows;
+  if (!x->eo.chunk_rows) rows = exec_tail_rows(rows, keys_left(x), x->st.workers_active);
+  rc = exec_cut(x, &x->cursor, rows, &to, &count);
+  if (rc < 0) return job_fail(x->job, rc, "%s", x->err);
+  if (rc == 0) {
+    x->plan_end = 1;
+    return 0;
+  }
+  if ((rc = exec_plan_store(x, x->next_chunk, &x->cursor, &to, count))) {
+    exec_tuple_clear(&to);
+    return job_fail(x->job, rc, "%s", x->err);
+  }
+  *out = make_part(x, x->next_chunk, &x->cursor, &to, count);
+  x->next_chunk++;
+  x->cut_rows += count;
+  exec_tuple_clear(&x->cursor);
+  x->cursor = to;
+  if (!*out) return job_fail(x->job, DBFORK_ENOMEM, "%s", x->err);
+  return 1;
+}
+
+/* One chunk is cut ahead, on the loop's next turn after a chunk was handed
+ * out: the index scan and the plan row of a worker's next chunk then run
+ * while the workers run theirs, not while one of them waits for it. */
+static void on_ahead_timer(uv_timer_t *t) {
+  dbfork_exec *x = t->data;
+  job_part *p = NULL;
+  x->ahead_timer_on = 0;
+  if (x->ahead || x->plan_end || !x->job || job_stopping(x->job)) return;
+  if (cut_next(x, &p) == 1) x->ahead = p;
+}
+
+static void cut_ahead(dbfork_exec *x) {
+  if (x->ahead || x->plan_end || x->ahead_timer_on) return;
+  if (!x->ahead_timer_init) {
+    uv_timer_init(dbfork_pool_loop(x->pool), &x->ahead_timer);
+    x->ahead_timer.data = x;
+    x->ahead_timer_init = 1;
+  }
+  uv_timer_start(&x->ahead_timer, on_ahead_timer, 0, 0);
+  x->ahead_timer_on = 1;
+}
+
+static int op_next(job *j, job_part **out) {
+  dbfork_exec *x = X_of(j);
   int rc;
   /* The first chunk runs alone: a statement that fails on it has changed
    * nothing anywhere else. */
@@ -51,27 +120,16 @@ static int op_next(job *j, job_part **out) {
   if (x->headpend < x->npend) {
     exec_pending *pd = &x->pend[x->headpend++];
     *out = make_part(x, pd->chunk, &pd->from, &pd->to, pd->rows_planned);
+    if (!*out) return job_fail(j, DBFORK_ENOMEM, "%s", x->err);
+  } else if (x->ahead) {
+    *out = x->ahead;
+    x->ahead = NULL;
+    cut_ahead(x);
   } else {
     if (x->plan_end) return 0;
-    rows = x->eo.chunk_rows ? x->eo.chunk_rows : (uint64_t)(x->rows_next + 0.5);
-    if (rows < 1) rows = 1;
-    x->st.chunk_rows = rows;
-    rc = exec_cut(x, &x->cursor, rows, &to, &count);
-    if (rc < 0) return job_fail(j, rc, "%s", x->err);
-    if (rc == 0) {
-      x->plan_end = 1;
-      return 0;
-    }
-    if ((rc = exec_plan_store(x, x->next_chunk, &x->cursor, &to, count))) {
-      exec_tuple_clear(&to);
-      return job_fail(j, rc, "%s", x->err);
-    }
-    *out = make_part(x, x->next_chunk, &x->cursor, &to, count);
-    x->next_chunk++;
-    exec_tuple_clear(&x->cursor);
-    x->cursor = to;
+    if ((rc = cut_next(x, out)) <= 0) return rc;
+    cut_ahead(x);
   }
-  if (!*out) return job_fail(j, DBFORK_ENOMEM, "out of memory");
   {
     exec_chunk_msg m;
     exec_chunk_decode(&m, (*out)->desc, (*out)->desc_len);
@@ -190,6 +248,8 @@ static int op_ended(job *j, const job_part *p, const dbfork_result *r, int actio
 
 static void op_finished(job *j, int status) {
   dbfork_exec *x = X_of(j);
+  free(x->ahead); /* cut ahead and never handed out: its plan row is run by a rerun */
+  x->ahead = NULL;
   exec_throttle_end(x);
   if (status && !x->err[0]) exec_set_err(x, status, "%s", job_error(j));
   if (!status && x->plan_end && exec_job_complete(x)) status = DBFORK_ESQL;

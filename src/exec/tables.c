@@ -2,7 +2,7 @@
  * tables.c — the SQL of exec's own tables, all of it, and their names:
  *
  *   dbfork_exec_job       one row per job (sql/exec_job.sql)
- *   dbfork_exec_plan      one row per chunk handed out, the claim's lock
+ *   dbfork_exec_plan      one row per chunk cut (handed out or next), the claim's lock
  *   dbfork_exec_progress  one row per committed chunk (job core + ours)
  *
  * Parent side: create the tables, the job's lock, the job row, what earlier

@@ -192,6 +192,8 @@ int job_poke(job *j);
 int job_set_window(job *j, unsigned window);
 /* 1 once ops->finished was called. */
 int job_finished(const job *j);
+/* 1 once nothing more is started (job_stop, a failure) or finished. */
+int job_stopping(const job *j);
 const char *job_error(const job *j); /* the first failure's message, "" if none */
 void *job_ud(const job *j);
 void job_free(job *j); /* NULL is fine; frees parts not yet run */

@@ -144,6 +144,7 @@ int job_new(job **out, const job_config *cfg) {
 
 void *job_ud(const job *j) { return j->cfg.ud; }
 int job_finished(const job *j) { return j->phase == PH_FINISHED; }
+int job_stopping(const job *j) { return j->stopping || j->phase == PH_FINISHED; }
 const char *job_error(const job *j) { return j->err; }
 
 void job_counts_get(const job *j, job_counts *c) {

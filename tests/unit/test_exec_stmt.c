@@ -99,3 +99,19 @@ TEST(test_exec_dsn_parses_pt_keys_and_refuses_naming_the_key) {
   CHECK_EQ_INT(exec_dsn_parse("host=a", &d, why, sizeof why), -1);
   CHECK(strstr(why, "one-letter key") != NULL);
 }
+
+TEST(test_exec_tail_chunks_shrink_only_near_the_end) {
+  /* far from the end, or unknown: as tuned */
+  CHECK_EQ_INT(exec_tail_rows(200000, 2e6, 2), 200000);
+  CHECK_EQ_INT(exec_tail_rows(200000, -1, 2), 200000);
+  CHECK_EQ_INT(exec_tail_rows(200000, 800000, 2), 200000);
+  /* near it: half of each worker's share of what is left */
+  CHECK_EQ_INT(exec_tail_rows(200000, 400000, 2), 100000);
+  CHECK_EQ_INT(exec_tail_rows(200000, 400000, 4), 50000);
+  /* never below an eighth of the tuned size, nor below 100 keys */
+  CHECK_EQ_INT(exec_tail_rows(200000, 1000, 2), 25000);
+  CHECK_EQ_INT(exec_tail_rows(400, 10, 2), 100);
+  CHECK_EQ_INT(exec_tail_rows(50, 10, 2), 50);
+  CHECK_EQ_INT(exec_tail_rows(1, 0, 2), 1);
+  CHECK_EQ_INT(exec_tail_rows(200000, 0, 0), 200000);
+}
