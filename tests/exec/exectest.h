@@ -93,12 +93,28 @@ typedef struct et_proc {
 
 static int et__seq;
 
+/* Appends `--database=db`, then the va_list's arguments up to NULL, to
+ * p->argv[0, n) and starts it in the background. */
+static inline void et_spawn(et_proc *p, const et_env *e, int n, va_list ap) {
+  const char *a;
+  char out[128], err[128];
+  snprintf(p->db, sizeof p->db, "--database=%s", e->db);
+  p->argv[n++] = p->db;
+  while ((a = va_arg(ap, const char *)) != NULL) {
+    if (n >= ET_MAXARGS - 1) FAIL("too many arguments");
+    p->argv[n++] = (char *)a;
+  }
+  p->argv[n] = NULL;
+  p->seq = ++et__seq;
+  snprintf(out, sizeof out, "%s/out.%d", e->dir, p->seq);
+  snprintf(err, sizeof err, "%s/err.%d", e->dir, p->seq);
+  p->pid = tu_spawn(p->argv, out, err);
+}
+
 /* Starts `dbfork exec <conn> -D db args... NULL` in the background. */
 static inline void et_start(et_proc *p, const et_env *e, ...) {
   va_list ap;
-  const char *a;
   int n = 0;
-  char out[128], err[128];
   memset(p, 0, sizeof *p);
   p->argv[n++] = getenv("DBFORK_CLI");
   p->argv[n++] = (char *)"exec";
@@ -109,19 +125,9 @@ static inline void et_start(et_proc *p, const et_env *e, ...) {
   p->argv[n++] = getenv("DBFORK_TEST_USER");
   snprintf(p->pw, sizeof p->pw, "--password=%s", getenv("DBFORK_TEST_PASSWORD"));
   p->argv[n++] = p->pw;
-  snprintf(p->db, sizeof p->db, "--database=%s", e->db);
-  p->argv[n++] = p->db;
   va_start(ap, e);
-  while ((a = va_arg(ap, const char *)) != NULL) {
-    if (n >= ET_MAXARGS - 1) FAIL("too many arguments");
-    p->argv[n++] = (char *)a;
-  }
+  et_spawn(p, e, n, ap);
   va_end(ap);
-  p->argv[n] = NULL;
-  p->seq = ++et__seq;
-  snprintf(out, sizeof out, "%s/out.%d", e->dir, p->seq);
-  snprintf(err, sizeof err, "%s/err.%d", e->dir, p->seq);
-  p->pid = tu_spawn(p->argv, out, err);
 }
 
 static inline void et_wait(et_proc *p, const et_env *e, et_run *r, int timeout_ms) {

@@ -100,9 +100,7 @@ static void rp_caught_up(rp_pair *pr, const char *sql, long long want) {
 /* `dbfork exec` on the pair's primary, in the background. */
 static void rp_exec_start(et_proc *p, const et_env *e, const rp_pair *pr, ...) {
   va_list ap;
-  const char *a;
   int n = 0;
-  char out[128], err[128];
   static char port[16];
   memset(p, 0, sizeof *p);
   snprintf(port, sizeof port, "%d", pr->pport);
@@ -116,19 +114,9 @@ static void rp_exec_start(et_proc *p, const et_env *e, const rp_pair *pr, ...) {
   p->argv[n++] = (char *)"-u";
   p->argv[n++] = (char *)"dbfork";
   p->argv[n++] = (char *)"--password=" PW;
-  snprintf(p->db, sizeof p->db, "--database=%s", e->db);
-  p->argv[n++] = p->db;
   va_start(ap, pr);
-  while ((a = va_arg(ap, const char *)) != NULL) {
-    if (n >= ET_MAXARGS - 1) FAIL("too many arguments");
-    p->argv[n++] = (char *)a;
-  }
+  et_spawn(p, e, n, ap);
   va_end(ap);
-  p->argv[n] = NULL;
-  p->seq = ++et__seq;
-  snprintf(out, sizeof out, "%s/out.%d", e->dir, p->seq);
-  snprintf(err, sizeof err, "%s/err.%d", e->dir, p->seq);
-  p->pid = tu_spawn(p->argv, out, err);
 }
 
 /* The pair's primary as the test's et_env (database rdb, a directory). */
