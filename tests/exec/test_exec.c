@@ -95,6 +95,32 @@ TEST(test_exec_tunes_chunks_to_chunk_time) {
   et_teardown(&e);
 }
 
+/* Near the end the chunks get smaller (tail.c), and the chunk cut ahead of
+ * the workers is always handed out: every plan row has its progress row. */
+TEST(test_exec_last_chunks_shrink_and_every_chunk_cut_is_run) {
+  et_env e;
+  et_run r;
+  long long peak, before_last, plans;
+  et_setup(&e);
+  et_counter_table(&e, "t", 200000);
+  /* chunks far below 60 s: the tuned size grows by half at every chunk, so
+   * without the tail rule the chunk before the last would be the largest */
+  et_exec(&r, &e, "-w2", "--table", "t", "--chunk-time", "60", "--json",
+          "UPDATE t SET n = n + 1 WHERE {chunk}", NULL);
+  CHECK_EXIT(&r, 0);
+  check_once(&e, "t", 200000);
+  peak = tu_query_ll(e.m, "SELECT MAX(rows_planned) FROM dbfork_exec_progress");
+  before_last = tu_query_ll(e.m,
+                            "SELECT rows_planned FROM dbfork_exec_progress ORDER BY chunk_no DESC "
+                            "LIMIT 1 OFFSET 1");
+  CHECK(peak > 1000);
+  CHECK(before_last < peak);
+  plans = tu_query_ll(e.m, "SELECT COUNT(*) FROM dbfork_exec_plan");
+  CHECK_EQ_INT(plans, tu_query_ll(e.m, "SELECT COUNT(*) FROM dbfork_exec_progress"));
+  et_run_free(&r);
+  et_teardown(&e);
+}
+
 TEST(test_exec_composite_primary_key_in_key_order) {
   et_env e;
   et_run r;
