@@ -118,6 +118,33 @@
  * job. The library reads it, so `dbfork exec --control-file` and a program
  * linking libdbfork-exec behave alike.
  *
+ * One job, many processes. With `job_name`, any number of processes, on
+ * one host or several, run one job together against one server (or one
+ * cluster): the same name, table, key and statements in each. The job is
+ * known by its name (job_id is a hash of it). The first process to arrive
+ * stores the job's row (table, key, statements, until key); a later one
+ * whose table, key or statements differ is refused (DBFORK_EINVAL, naming
+ * what differs), and every one uses the stored until key. The plan is
+ * shared: a process cuts the next chunk after the last one any process
+ * cut, holding the lock of the job's row for the cut and the plan row's
+ * insert only. A worker claims its chunk with SELECT ... FOR UPDATE SKIP
+ * LOCKED on the chunk's plan row, inside the chunk's own transaction, so
+ * the claim, the work and the progress row commit together or not at all:
+ * a chunk another process is running is skipped, one it committed is found
+ * by its progress row; both count in chunks_elsewhere. Once no key is left
+ * to cut, a process runs, with the same claims, every chunk of the plan
+ * that has no progress row (a process that died left them: its sessions'
+ * locks ended with it), looks again every half second while others still
+ * run some, and ends when every chunk has its progress row, marking the
+ * job completed. Every row is changed exactly once, as with one process.
+ * The smaller chunks near the end are not cut (how many workers the other
+ * processes have is not known). `restart` forgets the job for every
+ * process: use it only when none runs. Without job_name, a second process
+ * of the same job is refused while one runs (DBFORK_EBUSY). Not built yet:
+ * a frozen process (SIGSTOP, a partitioned host) keeps its sessions' locks
+ * until the server drops its connections (wait_timeout); heartbeats and
+ * the KILL of such a process's sessions, and shared loads, are not built.
+ *
  * Errors. Functions return 0 or a negative DBFORK_E* code (dbfork.h);
  * dbfork_exec_last_error() holds one line naming the option, the statement,
  * the chunk or the server's message. The library never prints and never
@@ -218,6 +245,9 @@ typedef struct dbfork_exec_options {
                                   default 1.0 when replicas are given */
   const char *control_file;    /* a path read about once a second (see The control
                                   file above); NULL: none */
+  const char *job_name;        /* a job shared by processes on several hosts (see One
+                                  job, many processes above): 1-64 of A-Z a-z 0-9 _ . -;
+                                  NULL: a job of one process */
 } dbfork_exec_options;
 
 /* Fills *o with the defaults (all zero) and its size. Always call it first,
@@ -367,6 +397,11 @@ typedef struct dbfork_exec_stats {
                                 without replicas */
   uint64_t lag_pauses;       /* times a replica began to lag (a pause for max_lag) */
   double lag_paused_seconds; /* time some replica lagged, while the job ran */
+  uint64_t chunks_elsewhere; /* job_name: chunks this run found committed (or being run) by
+                                another process when its worker claimed them */
+  uint64_t job_chunks_done;  /* job_name: chunks of the job committed by every process, read
+                                when the run ended */
+  uint64_t job_rows_done;    /* ... and their keys */
 } dbfork_exec_stats;
 
 /* dbfork_exec_stats.paused */

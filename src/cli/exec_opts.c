@@ -27,6 +27,7 @@ enum {
   OPT_REPLICA,
   OPT_MAX_LAG,
   OPT_CONTROL_FILE,
+  OPT_JOB,
   OPT_JSON,
   OPT_HELP
 };
@@ -48,6 +49,7 @@ static const struct option exec_longopts[] = {
     {"replica", required_argument, NULL, OPT_REPLICA},
     {"max-lag", required_argument, NULL, OPT_MAX_LAG},
     {"control-file", required_argument, NULL, OPT_CONTROL_FILE},
+    {"job", required_argument, NULL, OPT_JOB},
     {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, OPT_HELP},
@@ -114,6 +116,9 @@ static void exec_usage(FILE *f) {
       "      --control-file=PATH     read about once a second when it changes: a line\n"
       "                              workers=N (as SIGUSR1/SIGUSR2), pause, resume, or a\n"
       "                              # comment; a bad line is logged once and ignored\n"
+      "      --job=NAME              share the job with every process given the same NAME\n"
+      "                              (other hosts included): they cut one plan and each\n"
+      "                              chunk runs once; the same table and SQL are required\n"
       "      --progress-db=DB        where exec's tables go (default the table's database)\n"
       "      --restart               forget earlier runs of this job and run it as new\n"
       "      --dry-run               print the plan, the first chunks' SQL and EXPLAIN;\n"
@@ -202,6 +207,7 @@ int exec_opts_parse(exec_cli *e, int argc, char **argv) {
         }
         break;
       case OPT_CONTROL_FILE: e->eo.control_file = optarg; break;
+      case OPT_JOB: e->eo.job_name = optarg; break;
       case OPT_JSON: e->json = 1; break;
       case OPT_HELP: exec_usage(stdout); return EXIT_OK;
       default:

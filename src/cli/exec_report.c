@@ -155,6 +155,13 @@ int exec_cli_summary(exec_cli *e, int status) {
     if (e->eo.nreplicas)
       printf(",\"replica_lag\":%.0f,\"lag_pauses\":%llu,\"lag_paused_seconds\":%.3f",
              st.replica_lag, (unsigned long long)st.lag_pauses, st.lag_paused_seconds);
+    if (e->eo.job_name) {
+      printf(",\"job_name\":");
+      cli_json_string(stdout, e->eo.job_name);
+      printf(",\"chunks_elsewhere\":%llu,\"job_chunks_done\":%llu,\"job_rows_done\":%llu",
+             (unsigned long long)st.chunks_elsewhere, (unsigned long long)st.job_chunks_done,
+             (unsigned long long)st.job_rows_done);
+    }
     if (e->first_error[0]) {
       printf(",\"error\":");
       cli_json_string(stdout, e->first_error);
@@ -172,6 +179,11 @@ int exec_cli_summary(exec_cli *e, int status) {
         (unsigned long long)st.chunks, (unsigned long long)st.chunks_done,
         (unsigned long long)st.chunks_before, (unsigned long long)st.chunks_failed,
         (unsigned long long)st.chunks_cancelled, (unsigned long long)st.given_up);
+    if (e->eo.job_name)
+      printf("  shared job     %s: %llu chunks met elsewhere; the job has %llu chunks, %s keys "
+             "committed\n",
+             e->eo.job_name, (unsigned long long)st.chunks_elsewhere,
+             (unsigned long long)st.job_chunks_done, cli_num(st.job_rows_done, b1, sizeof b1));
     printf("  retries        %llu (%llu chunks sent to the back of the queue)\n",
            (unsigned long long)st.retries, (unsigned long long)st.requeues);
     if (st.pauses)

@@ -139,6 +139,19 @@ int dbfork_exec_new(dbfork_exec **out, const dbfork_options *conn_in,
     return job_refuse(conn, "option --max-lag: no --replica given to measure the lag on");
   if (eo->control_file && !*eo->control_file)
     return job_refuse(conn, "option --control-file: empty path");
+  if (eo->job_name) {
+    size_t k, len = strlen(eo->job_name);
+    if (len < 1 || len > 64)
+      return job_refuse(conn, "option --job: '%s' is not 1 to 64 characters long", eo->job_name);
+    for (k = 0; k < len; k++) {
+      char ch = eo->job_name[k];
+      if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '_' || ch == '.' || ch == '-'))
+        return job_refuse(conn,
+                          "option --job: '%s' has '%c' at column %zu (only A-Z a-z 0-9 _ . -)",
+                          eo->job_name, ch, k + 1);
+    }
+  }
   if (!(x = calloc(1, sizeof *x))) return DBFORK_ENOMEM;
   x->po = *conn;
   x->eo = *eo;
@@ -178,7 +191,7 @@ int dbfork_exec_new(dbfork_exec **out, const dbfork_options *conn_in,
     }
   if (job_own_conn(&x->strs, &x->po) || own(x, &x->eo.table) || own(x, &x->eo.sql) ||
       own(x, &x->eo.chunk_column) || own(x, &x->eo.until_key) || own(x, &x->eo.progress_db) ||
-      own(x, &x->eo.control_file)) {
+      own(x, &x->eo.control_file) || own(x, &x->eo.job_name)) {
     dbfork_exec_free(x);
     return DBFORK_ENOMEM;
   }
@@ -241,8 +254,9 @@ int dbfork_exec_explain(dbfork_exec *x, unsigned int chunks, char **text) {
 
 static int prepare(dbfork_exec *x) {
   int rc;
-  if ((rc = common(x)) || (rc = exec_replicas_open(x)) || (rc = exec_job_lock(x)) ||
-      (rc = exec_tables_prepare(x)) || (rc = exec_prepare_job(x)))
+  if ((rc = common(x)) || (rc = exec_replicas_open(x)) ||
+      (!x->eo.job_name && (rc = exec_job_lock(x))) || (rc = exec_tables_prepare(x)) ||
+      (rc = exec_prepare_job(x)))
     return rc;
   return 0;
 }

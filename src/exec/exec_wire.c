@@ -80,7 +80,9 @@ void exec_reply_encode(const exec_reply *r, unsigned char out[EXEC_REPLY_SIZE]) 
 
 int exec_reply_decode(exec_reply *r, const void *buf, size_t len) {
   const unsigned char *p = buf;
-  if (!p || len != EXEC_REPLY_SIZE || p[0] != EXEC_WIRE_VERSION || (p[1] & ~1u)) return -1;
+  if (!p || len != EXEC_REPLY_SIZE || p[0] != EXEC_WIRE_VERSION ||
+      (p[1] & ~(unsigned)(EXEC_REPLY_RECOVERED | EXEC_REPLY_ELSEWHERE)))
+    return -1;
   r->flags = p[1];
   r->rows_matched = get64(p + 4);
   r->rows_affected = get64(p + 12);

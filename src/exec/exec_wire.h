@@ -22,6 +22,7 @@
 #define EXEC_WIRE_VERSION 1
 #define EXEC_REPLY_SIZE 28
 #define EXEC_REPLY_RECOVERED 0x01
+#define EXEC_REPLY_ELSEWHERE 0x02 /* a shared job's chunk locked by another process */
 
 typedef struct exec_chunk_msg {
   uint64_t chunk, rows_planned;

@@ -74,6 +74,7 @@ typedef struct exec_conf {
   job_tables t;        /* plan, progress, job id */
   char jobs[300];      /* the job table, quoted */
   char tdb_plain[130]; /* the database of the exec tables */
+  int shared;          /* job_name: claims skip chunks locked by another process */
 } exec_conf;
 
 enum { EXEC_NEW, EXEC_PREPARED, EXEC_RUNNING, EXEC_ENDED };
@@ -157,6 +158,8 @@ struct dbfork_exec {
   uint64_t tail_rows0, cut_rows; /* ... keys cut up to then, and since the start */
   int tail_k0_set;
   job_part *ahead; /* the next fresh chunk, cut ahead (parent.c) */
+  double rescan_at; /* job_name: when the plan's unfinished chunks may be looked at again */
+  int rescans;
   uv_timer_t ahead_timer;
   int ahead_timer_init, ahead_timer_on;
   double t_start;
@@ -208,6 +211,16 @@ void exec_job_unlock(dbfork_exec *x);
  * already done. 0 or a code. */
 int exec_prepare_job(dbfork_exec *x);
 int exec_job_complete(dbfork_exec *x);
+/* Shared jobs (job_name). Replaces x->pend with the plan's chunks that have
+ * no progress row: 1 if there are some, 0 none, < 0 (x->err). */
+int exec_read_unfinished(dbfork_exec *x);
+/* Opens the parent's transaction of a cut: the job's row locked, the cursor
+ * moved after the last chunk any process cut. 0 or < 0 (x->err). */
+int exec_shared_cut_begin(dbfork_exec *x);
+/* Commits (1) or rolls back (0) that transaction. 0 or < 0 (x->err). */
+int exec_shared_cut_end(dbfork_exec *x, int commit);
+/* The job's committed chunks and keys, every process's: into x->st. */
+int exec_job_totals(dbfork_exec *x);
 int exec_plan_store(dbfork_exec *x, uint64_t chunk, const exec_tuple *from, const exec_tuple *to,
                     uint64_t rows);
 /* worker side, in the chunk's transaction */

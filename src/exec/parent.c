@@ -63,20 +63,29 @@ static double keys_left(dbfork_exec *x) {
 static int cut_next(dbfork_exec *x, job_part **out) {
   exec_tuple to = {0};
   uint64_t rows, count = 0;
-  int rc;
+  int rc, code, shared = x->c.shared;
   rows = x->eo.chunk_rows ? x->eo.chunk_rows : (uint64_t)(x->rows_next + 0.5);
   if (rows < 1) rows = 1;
   x->st.chunk_rows = rows;
-  if (!x->eo.chunk_rows) rows = exec_tail_rows(rows, keys_left(x), x->st.workers_active);
+  if (!x->eo.chunk_rows && !shared)
+    rows = exec_tail_rows(rows, keys_left(x), x->st.workers_active);
+  /* a shared job: cut after the last chunk any process cut, under the job
+   * row's lock, and store the plan row in the same transaction */
+  if (shared && (rc = exec_shared_cut_begin(x))) {
+    exec_shared_cut_end(x, 0);
+    return job_fail(x->job, rc, "%s", x->err);
+  }
   rc = exec_cut(x, &x->cursor, rows, &to, &count);
-  if (rc < 0) return job_fail(x->job, rc, "%s", x->err);
+  if (rc > 0 && (code = exec_plan_store(x, x->next_chunk, &x->cursor, &to, count))) rc = code;
+  if (shared && rc >= 0 && (code = exec_shared_cut_end(x, 1))) rc = code;
+  if (rc < 0) {
+    if (shared) exec_shared_cut_end(x, 0);
+    exec_tuple_clear(&to);
+    return job_fail(x->job, rc, "%s", x->err);
+  }
   if (rc == 0) {
     x->plan_end = 1;
     return 0;
-  }
-  if ((rc = exec_plan_store(x, x->next_chunk, &x->cursor, &to, count))) {
-    exec_tuple_clear(&to);
-    return job_fail(x->job, rc, "%s", x->err);
   }
   *out = make_part(x, x->next_chunk, &x->cursor, &to, count);
   x->next_chunk++;
@@ -94,19 +103,57 @@ static void on_ahead_timer(uv_timer_t *t) {
   dbfork_exec *x = t->data;
   job_part *p = NULL;
   x->ahead_timer_on = 0;
-  if (x->ahead || x->plan_end || !x->job || job_stopping(x->job)) return;
+  if (!x->job || job_stopping(x->job)) return;
+  if (x->plan_end) { /* a shared job's next look at the unfinished chunks */
+    job_poke(x->job);
+    return;
+  }
+  if (x->ahead) return;
   if (cut_next(x, &p) == 1) x->ahead = p;
 }
 
-static void cut_ahead(dbfork_exec *x) {
-  if (x->ahead || x->plan_end || x->ahead_timer_on) return;
+/* The timer of the cut ahead, or, once the plan has ended, of the next look
+ * at a shared job's unfinished chunks: `ms` from now. */
+static void arm_timer(dbfork_exec *x, uint64_t ms) {
+  if (x->ahead_timer_on) return;
   if (!x->ahead_timer_init) {
     uv_timer_init(dbfork_pool_loop(x->pool), &x->ahead_timer);
     x->ahead_timer.data = x;
     x->ahead_timer_init = 1;
   }
-  uv_timer_start(&x->ahead_timer, on_ahead_timer, 0, 0);
+  uv_timer_start(&x->ahead_timer, on_ahead_timer, ms, 0);
   x->ahead_timer_on = 1;
+}
+
+static void cut_ahead(dbfork_exec *x) {
+  if (!x->ahead && !x->plan_end) arm_timer(x, 0);
+}
+
+/* A shared job whose plan has ended: the chunks of the plan without a
+ * progress row (another process runs them, or left them when it died) are
+ * handed out again, with claims that skip the ones locked elsewhere;
+ * looked at again every RESCAN_EVERY s while there are some, once this
+ * process runs none. Returns as op_next. */
+#define RESCAN_EVERY 0.5
+static int next_unfinished(dbfork_exec *x, job *j, job_part **out) {
+  job_counts n;
+  double now = exec_now();
+  int rc;
+  job_counts_get(j, &n);
+  if (n.in_flight) return JOB_NEXT_LATER; /* asked again when one ends */
+  if (n.waiting) return 0; /* this process's requeued chunks first; op_finished looks again */
+  if (x->rescans && now < x->rescan_at) {
+    arm_timer(x, (uint64_t)((x->rescan_at - now) * 1000) + 1);
+    return JOB_NEXT_LATER;
+  }
+  x->rescans++;
+  x->rescan_at = now + RESCAN_EVERY;
+  if ((rc = exec_read_unfinished(x)) <= 0) return rc < 0 ? job_fail(j, rc, "%s", x->err) : 0;
+  {
+    exec_pending *pd = &x->pend[x->headpend++];
+    *out = make_part(x, pd->chunk, &pd->from, &pd->to, pd->rows_planned);
+  }
+  return *out ? 1 : job_fail(j, DBFORK_ENOMEM, "%s", x->err);
 }
 
 static int op_next(job *j, job_part **out) {
@@ -125,9 +172,14 @@ static int op_next(job *j, job_part **out) {
     *out = x->ahead;
     x->ahead = NULL;
     cut_ahead(x);
+  } else if (x->plan_end) {
+    if (!x->c.shared) return 0;
+    if ((rc = next_unfinished(x, j, out)) != 1) return rc;
   } else {
-    if (x->plan_end) return 0;
-    if ((rc = cut_next(x, out)) <= 0) return rc;
+    if ((rc = cut_next(x, out)) <= 0) {
+      if (rc == 0 && x->c.shared) return next_unfinished(x, j, out);
+      return rc;
+    }
     cut_ahead(x);
   }
   {
@@ -210,6 +262,13 @@ static int op_ended(job *j, const job_part *p, const dbfork_result *r, int actio
                      (unsigned long long)m.chunk);
         return DBFORK_EPROTO;
       }
+      /* a shared job's chunk locked by another process, or committed by
+       * one before this first attempt claimed it */
+      if (x->c.shared && ((rep.flags & EXEC_REPLY_ELSEWHERE) ||
+                          ((rep.flags & EXEC_REPLY_RECOVERED) && !p->failures && r->attempts <= 1))) {
+        x->st.chunks_elsewhere++;
+        break;
+      }
       x->st.chunks_done++;
       x->st.rows_done += m.rows_planned;
       x->st.rows_matched += rep.rows_matched;
@@ -252,7 +311,19 @@ static void op_finished(job *j, int status) {
   x->ahead = NULL;
   exec_throttle_end(x);
   if (status && !x->err[0]) exec_set_err(x, status, "%s", job_error(j));
+  if (!status && x->plan_end && x->c.shared) {
+    /* complete only when every process's chunks are committed */
+    int left = exec_read_unfinished(x);
+    if (left < 0) status = left;
+    else if (left)
+      status = exec_set_err(x, DBFORK_EINCOMPLETE,
+                            "job '%s': %zu chunks are not committed yet (another process runs "
+                            "them, or one of this process's kept failing): run it again to take "
+                            "part in them",
+                            x->eo.job_name, x->npend);
+  }
   if (!status && x->plan_end && exec_job_complete(x)) status = DBFORK_ESQL;
+  if (x->c.shared && x->m) exec_job_totals(x);
   x->status = status;
   x->st.status = status;
   exec_enter(x, EXEC_ENDED);

@@ -48,6 +48,7 @@ int exec_tables_names(dbfork_exec *x) {
   if (!*db || strlen(db) > 64)
     return exec_set_err(x, DBFORK_EINVAL, "option --progress-db: '%s' is not a database name", db);
   snprintf(c->tdb_plain, sizeof c->tdb_plain, "%s", db);
+  c->shared = x->eo.job_name != NULL;
   quote(db, qd, sizeof qd);
   snprintf(c->jobs, sizeof c->jobs, "%s.`dbfork_exec_job`", qd);
   snprintf(c->t.plan, sizeof c->t.plan, "%s.`dbfork_exec_plan`", qd);
@@ -70,6 +71,13 @@ int exec_job_id(dbfork_exec *x) {
   const exec_conf *c = &x->c;
   uint64_t h = 14695981039346656037ull;
   int i;
+  if (x->eo.job_name) { /* a shared job: its name; the rest is checked against its row */
+    h = fnv(h, "job_name", 9);
+    h = fnv(h, x->eo.job_name, strlen(x->eo.job_name) + 1);
+    snprintf(x->c.t.job_id, sizeof x->c.t.job_id, "%016llx", (unsigned long long)h);
+    snprintf(x->st.job_id, sizeof x->st.job_id, "%s", x->c.t.job_id);
+    return 0;
+  }
   h = fnv(h, c->table, strlen(c->table) + 1);
   h = fnv(h, c->index, strlen(c->index) + 1);
   for (i = 0; i < c->nkey; i++) h = fnv(h, c->kq[i], strlen(c->kq[i]) + 1);
@@ -153,30 +161,40 @@ static int forget(dbfork_exec *x) {
   return job_exec(x->m, sql, "forgetting the job", x->err, sizeof x->err);
 }
 
+/* The job's table ("db.table"), key columns ("a,b") and statements
+ * ("s1; s2") as its row stores them: 0, or DBFORK_ENOMEM (x->err). */
+static int job_texts(dbfork_exec *x, char *tab, size_t tablen, char **keys, char **stmts) {
+  size_t n = 1;
+  int i;
+  for (i = 0; i < x->c.nstmts; i++) n += strlen(x->c.stmts[i]) + 2;
+  *stmts = calloc(1, n);
+  *keys = calloc(1, (size_t)x->c.nkey * 140 + 1);
+  if (!*stmts || !*keys) {
+    free(*stmts), free(*keys);
+    *stmts = *keys = NULL;
+    return exec_set_err(x, DBFORK_ENOMEM, "out of memory");
+  }
+  for (i = 0; i < x->c.nstmts; i++) {
+    if (i) strcat(*stmts, "; ");
+    strcat(*stmts, x->c.stmts[i]);
+  }
+  for (i = 0; i < x->c.nkey; i++) {
+    if (i) strcat(*keys, ",");
+    strcat(*keys, x->c.kname[i]);
+  }
+  snprintf(tab, tablen, "%s.%s", x->c.db_plain, x->c.table_plain);
+  return 0;
+}
+
 static int new_job(dbfork_exec *x) {
   char *keys = NULL, *stmts = NULL, *ulits = NULL, *utext = NULL, *e_keys = NULL, *e_st = NULL,
        *e_ut = NULL, *e_tab = NULL, *sql = NULL, tab[300];
-  size_t n = 1;
-  int i, rc = 0;
+  int rc = 0;
   /* x->until: as common() found it (exec.c) */
-  for (i = 0; i < x->c.nstmts; i++) n += strlen(x->c.stmts[i]) + 2;
-  if (!(stmts = calloc(1, n))) return exec_set_err(x, DBFORK_ENOMEM, "out of memory");
-  for (i = 0; i < x->c.nstmts; i++) {
-    if (i) strcat(stmts, "; ");
-    strcat(stmts, x->c.stmts[i]);
-  }
-  if (!(keys = calloc(1, (size_t)x->c.nkey * 140 + 1))) {
-    free(stmts);
-    return exec_set_err(x, DBFORK_ENOMEM, "out of memory");
-  }
-  for (i = 0; i < x->c.nkey; i++) {
-    if (i) strcat(keys, ",");
-    strcat(keys, x->c.kname[i]);
-  }
-  snprintf(tab, sizeof tab, "%s.%s", x->c.db_plain, x->c.table_plain);
+  if ((rc = job_texts(x, tab, sizeof tab, &keys, &stmts))) return rc;
   ulits = x->until.n ? exec_tuple_store(&x->until) : strdup("");
   utext = exec_tuple_text(&x->until);
-  e_keys = keys ? esc(x->m, keys) : NULL;
+  e_keys = esc(x->m, keys);
   e_st = esc(x->m, stmts);
   e_ut = utext ? esc(x->m, utext) : NULL;
   e_tab = esc(x->m, tab);
@@ -196,12 +214,43 @@ static int new_job(dbfork_exec *x) {
   return rc;
 }
 
+/* A shared job's row against this process's table, key and statements:
+ * 0, or DBFORK_EINVAL naming what differs. */
+static int same_job(dbfork_exec *x, const char *target, const char *keycols, const char *stmts) {
+  char tab[300], *keys = NULL, *mine = NULL, what[64] = "";
+  int rc;
+  if ((rc = job_texts(x, tab, sizeof tab, &keys, &mine))) return rc;
+  if (strcmp(target, tab)) strcat(what, "the table, ");
+  if (strcmp(keycols, keys)) strcat(what, "the key, ");
+  if (strcmp(stmts, mine)) strcat(what, "the statements, ");
+  free(keys), free(mine);
+  if (!what[0]) return 0;
+  what[strlen(what) - 2] = 0;
+  return exec_set_err(x, DBFORK_EINVAL,
+                      "option --job: job '%s' runs \"%s\" on %s by (%s); %s of this process "
+                      "differ: run the job's, or name another job",
+                      x->eo.job_name, stmts, target, keycols, what);
+}
+
 /* Earlier runs' chunks: committed ones counted, the others to run again;
  * the cursor after the last one. */
-static int read_plan(dbfork_exec *x) {
+static void pend_clear(dbfork_exec *x) {
+  size_t k;
+  for (k = 0; k < x->npend; k++) {
+    exec_tuple_clear(&x->pend[k].from);
+    exec_tuple_clear(&x->pend[k].to);
+  }
+  x->npend = x->headpend = 0;
+}
+
+/* rescan 0: at the start, earlier runs' committed chunks counted, the
+ * others to run again, the cursor after the last chunk. rescan 1: only the
+ * chunks without a progress row, to run again (x->pend replaced). */
+static int read_plan(dbfork_exec *x, int rescan) {
   char sql[1400];
   MYSQL_RES *r;
   MYSQL_ROW row;
+  if (rescan) pend_clear(x);
   snprintf(sql, sizeof sql,
            "SELECT p.chunk_no, IFNULL(p.from_lits, ''), p.to_lits, p.rows_planned, g.chunk_no IS "
            "NOT NULL FROM %s p LEFT JOIN %s g ON g.job_id = p.job_id AND g.chunk_no = p.chunk_no "
@@ -223,9 +272,13 @@ static int read_plan(dbfork_exec *x) {
                           (unsigned long long)chunk, x->c.t.job_id, x->c.t.plan);
     }
     if (row[4][0] == '1') {
+      exec_tuple_clear(&from);
+      if (rescan) {
+        exec_tuple_clear(&to);
+        continue;
+      }
       x->st.chunks_before++;
       x->st.rows_before += planned;
-      exec_tuple_clear(&from);
     } else {
       exec_pending *np = realloc(x->pend, (x->npend + 1) * sizeof *np);
       if (!np) {
@@ -245,6 +298,10 @@ static int read_plan(dbfork_exec *x) {
         return exec_set_err(x, DBFORK_ENOMEM, "out of memory");
       }
       x->npend++;
+      if (rescan) {
+        exec_tuple_clear(&to);
+        continue;
+      }
     }
     exec_tuple_clear(&x->cursor);
     x->cursor = to;
@@ -258,21 +315,36 @@ int exec_prepare_job(dbfork_exec *x) {
   char sql[600];
   MYSQL_RES *r;
   MYSQL_ROW row;
-  int found = 0, completed = 0, rc;
+  int found = 0, completed = 0, rc, raced = 0;
   char *until = NULL;
   if (x->eo.restart && (rc = forget(x))) return rc;
+again:
   snprintf(sql, sizeof sql,
-           "SELECT until_lits, completed_at IS NOT NULL FROM %s WHERE job_id = '%s'", x->c.jobs,
-           x->c.t.job_id);
+           "SELECT until_lits, completed_at IS NOT NULL, target, key_columns, statements FROM %s "
+           "WHERE job_id = '%s'",
+           x->c.jobs, x->c.t.job_id);
   if (mysql_query(x->m, sql) || !(r = mysql_store_result(x->m)))
     return sql_fail(x, "reading the job", x->c.jobs);
   if ((row = mysql_fetch_row(r))) {
     found = 1;
     completed = row[1] && row[1][0] == '1';
     until = row[0] ? strdup(row[0]) : strdup("");
+    if (x->eo.job_name && (rc = same_job(x, row[2], row[3], row[4]))) {
+      mysql_free_result(r);
+      free(until);
+      return rc;
+    }
   }
   mysql_free_result(r);
-  if (!found) return new_job(x);
+  if (!found) {
+    rc = new_job(x);
+    /* a shared job: another process stored it first; take its row */
+    if (rc == DBFORK_ESQL && x->eo.job_name && mysql_errno(x->m) == 1062 && !raced++) {
+      x->err[0] = 0;
+      goto again;
+    }
+    return rc;
+  }
   if (!until) return exec_set_err(x, DBFORK_ENOMEM, "out of memory");
   rc = exec_tuple_load(&x->until, until);
   free(until);
@@ -280,7 +352,7 @@ int exec_prepare_job(dbfork_exec *x) {
     return exec_set_err(x, DBFORK_ECHANGED,
                         "the job row of %s in %s cannot be read: rerun with --restart",
                         x->c.t.job_id, x->c.jobs);
-  if ((rc = read_plan(x))) return rc;
+  if ((rc = read_plan(x, 0))) return rc;
   if (completed) {
     x->st.already_done = 1;
     return 0;
@@ -333,4 +405,66 @@ int exec_record(dbfork_worker *w, const exec_conf *c, const exec_chunk_msg *m,
                     "key_from, key_to, rows_planned, rows_matched, rows_affected, duration_ms, "
                     "connection_id",
                     vals);
+}
+
+int exec_read_unfinished(dbfork_exec *x) {
+  int rc = read_plan(x, 1);
+  return rc < 0 ? rc : (int)(x->npend > 0);
+}
+
+int exec_shared_cut_begin(dbfork_exec *x) {
+  char sql[700];
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  if (mysql_query(x->m, "BEGIN")) return sql_fail(x, "starting the cut of a shared job", x->c.jobs);
+  snprintf(sql, sizeof sql, "SELECT job_id FROM %s WHERE job_id = '%s' FOR UPDATE", x->c.jobs,
+           x->c.t.job_id);
+  if (mysql_query(x->m, sql) || !(r = mysql_store_result(x->m)))
+    return sql_fail(x, "locking the job's row for the cut", x->c.jobs);
+  mysql_free_result(r);
+  /* the last chunk any process cut */
+  snprintf(sql, sizeof sql,
+           "SELECT chunk_no, to_lits FROM %s WHERE job_id = '%s' ORDER BY chunk_no DESC LIMIT 1",
+           x->c.t.plan, x->c.t.job_id);
+  if (mysql_query(x->m, sql) || !(r = mysql_store_result(x->m)))
+    return sql_fail(x, "reading the job's plan", x->c.t.plan);
+  if ((row = mysql_fetch_row(r)) && strtoull(row[0], NULL, 10) + 1 > x->next_chunk) {
+    exec_tuple to = {0};
+    if (exec_tuple_load(&to, row[1]) || to.n != x->c.nkey) {
+      exec_tuple_clear(&to);
+      mysql_free_result(r);
+      return exec_set_err(x, DBFORK_ECHANGED,
+                          "the plan row of chunk %s of job %s in %s cannot be read (it was "
+                          "changed): rerun with --restart",
+                          row[0], x->c.t.job_id, x->c.t.plan);
+    }
+    x->next_chunk = strtoull(row[0], NULL, 10) + 1;
+    exec_tuple_clear(&x->cursor);
+    x->cursor = to;
+  }
+  mysql_free_result(r);
+  return 0;
+}
+
+int exec_shared_cut_end(dbfork_exec *x, int commit) {
+  if (mysql_query(x->m, commit ? "COMMIT" : "ROLLBACK") && commit)
+    return sql_fail(x, "committing the cut of a shared job", x->c.t.plan);
+  return 0;
+}
+
+int exec_job_totals(dbfork_exec *x) {
+  char sql[600];
+  MYSQL_RES *r;
+  MYSQL_ROW row;
+  snprintf(sql, sizeof sql,
+           "SELECT COUNT(*), IFNULL(SUM(rows_planned), 0) FROM %s WHERE job_id = '%s' AND part = 1",
+           x->c.t.progress, x->c.t.job_id);
+  if (mysql_query(x->m, sql) || !(r = mysql_store_result(x->m)))
+    return sql_fail(x, "reading the job's progress", x->c.t.progress);
+  if ((row = mysql_fetch_row(r))) {
+    x->st.job_chunks_done = strtoull(row[0], NULL, 10);
+    x->st.job_rows_done = strtoull(row[1], NULL, 10);
+  }
+  mysql_free_result(r);
+  return 0;
 }

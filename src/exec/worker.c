@@ -4,8 +4,10 @@
  *
  *  1. the claim (job_claim): the chunk's plan row is locked, then its
  *     progress row looked for. If it is there, an earlier attempt whose
- *     COMMIT outcome was unknown did commit: nothing runs, the counts come
- *     from the row (the reply says "recovered");
+ *     COMMIT outcome was unknown did commit (or, in a shared job, another
+ *     process did): nothing runs, the counts come from the row (the reply
+ *     says "recovered"). In a shared job the lock skips a row another
+ *     process holds: nothing runs (the reply says "elsewhere");
  *  2. every statement with {chunk} replaced by the chunk's condition; one
  *     that matches more than max_rows_per_chunk rows fails the chunk;
  *  3. the chunk's progress row. The pool then commits all of it together.
@@ -74,7 +76,14 @@ int exec_worker_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   if (exec_chunk_decode(&msg, in, len))
     return dbfork_worker_fail(w, DBFORK_EPROTO, 0, NULL, "malformed chunk descriptor");
   memset(&cr, 0, sizeof cr);
-  if ((rc = job_claim(w, &c->t, msg.chunk, EXEC_PROGRESS_SELECT, claim_row, &cr))) return rc;
+  rc = c->shared ? job_claim_shared(w, &c->t, msg.chunk, EXEC_PROGRESS_SELECT, claim_row, &cr)
+                 : job_claim(w, &c->t, msg.chunk, EXEC_PROGRESS_SELECT, claim_row, &cr);
+  if (rc == JOB_CLAIM_TAKEN && c->shared) {
+    memset(&r, 0, sizeof r);
+    r.flags = EXEC_REPLY_ELSEWHERE;
+    return reply(w, &r);
+  }
+  if (rc) return rc;
   if (cr.mine) {
     cr.r.flags = EXEC_REPLY_RECOVERED;
     return reply(w, &cr.r);

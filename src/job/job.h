@@ -225,6 +225,12 @@ typedef struct job_tables {
 typedef int (*job_row_fn)(void *ud, uint64_t chunk, uint64_t part, MYSQL_ROW cols);
 int job_claim(dbfork_worker *w, const job_tables *t, uint64_t chunk, const char *select,
               job_row_fn row, void *ud);
+/* The same, for a job that several processes share: the plan row is locked
+ * with SKIP LOCKED, and a row another transaction holds makes it return
+ * JOB_CLAIM_TAKEN at once, reading nothing. */
+#define JOB_CLAIM_TAKEN 1
+int job_claim_shared(dbfork_worker *w, const job_tables *t, uint64_t chunk, const char *select,
+                     job_row_fn row, void *ud);
 
 /* How a claimed part relates to what its chunk has committed (from the
  * rows job_claim read): JOB_CLAIM_FREE (nothing of it is committed),

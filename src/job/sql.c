@@ -61,18 +61,31 @@ static int scan(MYSQL *m, const char *sql, job_row_fn row, void *ud, int *cbrc) 
   return 0;
 }
 
-int job_claim(dbfork_worker *w, const job_tables *t, uint64_t chunk, const char *select,
-              job_row_fn row, void *ud) {
+static int claim(dbfork_worker *w, const job_tables *t, uint64_t chunk, const char *select,
+                 job_row_fn row, void *ud, int skip_locked) {
   MYSQL *m = dbfork_worker_mysql(w);
   char sql[1024];
   MYSQL_RES *r;
   int found, cbrc;
+  uint64_t exists = 0;
   snprintf(sql, sizeof sql,
-           "SELECT chunk_no FROM %s WHERE job_id='%s' AND chunk_no=%llu FOR UPDATE", t->plan,
-           t->job_id, (unsigned long long)chunk);
+           "SELECT chunk_no FROM %s WHERE job_id='%s' AND chunk_no=%llu FOR UPDATE%s", t->plan,
+           t->job_id, (unsigned long long)chunk, skip_locked ? " SKIP LOCKED" : "");
   if (mysql_query(m, sql) || !(r = mysql_store_result(m))) return DBFORK_ESQL;
   found = mysql_num_rows(r) == 1;
   mysql_free_result(r);
+  if (!found && skip_locked) {
+    /* skipped, or not there: a plain read tells which */
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE job_id='%s' AND chunk_no=%llu",
+             t->plan, t->job_id, (unsigned long long)chunk);
+    if (mysql_query(m, sql) || !(r = mysql_store_result(m))) return DBFORK_ESQL;
+    {
+      MYSQL_ROW c = mysql_fetch_row(r);
+      exists = c && c[0] ? strtoull(c[0], NULL, 10) : 0;
+    }
+    mysql_free_result(r);
+    if (exists) return JOB_CLAIM_TAKEN;
+  }
   if (!found)
     return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL,
                               "chunk %llu of job %s has no row in %s: the plan was removed "
@@ -83,6 +96,16 @@ int job_claim(dbfork_worker *w, const job_tables *t, uint64_t chunk, const char 
            (unsigned long long)chunk);
   if (scan(m, sql, row, ud, &cbrc)) return DBFORK_ESQL;
   return cbrc;
+}
+
+int job_claim(dbfork_worker *w, const job_tables *t, uint64_t chunk, const char *select,
+              job_row_fn row, void *ud) {
+  return claim(w, t, chunk, select, row, ud, 0);
+}
+
+int job_claim_shared(dbfork_worker *w, const job_tables *t, uint64_t chunk, const char *select,
+                     job_row_fn row, void *ud) {
+  return claim(w, t, chunk, select, row, ud, 1);
 }
 
 int job_record(dbfork_worker *w, const job_tables *t, uint64_t chunk, uint64_t part,
