@@ -180,10 +180,11 @@ int exec_cli_summary(exec_cli *e, int status) {
         (unsigned long long)st.chunks_before, (unsigned long long)st.chunks_failed,
         (unsigned long long)st.chunks_cancelled, (unsigned long long)st.given_up);
     if (e->eo.job_name)
-      printf("  shared job     %s: %llu chunks met elsewhere; the job has %llu chunks, %s keys "
-             "committed\n",
-             e->eo.job_name, (unsigned long long)st.chunks_elsewhere,
-             (unsigned long long)st.job_chunks_done, cli_num(st.job_rows_done, b1, sizeof b1));
+      printf(
+          "  shared job     %s: %llu chunks met elsewhere; the job has %llu chunks, %s keys "
+          "committed\n",
+          e->eo.job_name, (unsigned long long)st.chunks_elsewhere,
+          (unsigned long long)st.job_chunks_done, cli_num(st.job_rows_done, b1, sizeof b1));
     printf("  retries        %llu (%llu chunks sent to the back of the queue)\n",
            (unsigned long long)st.retries, (unsigned long long)st.requeues);
     if (st.pauses)

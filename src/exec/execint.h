@@ -157,7 +157,7 @@ struct dbfork_exec {
   double tail_k0;                /* the integer key after this run's first cut ... */
   uint64_t tail_rows0, cut_rows; /* ... keys cut up to then, and since the start */
   int tail_k0_set;
-  job_part *ahead; /* the next fresh chunk, cut ahead (parent.c) */
+  job_part *ahead;  /* the next fresh chunk, cut ahead (parent.c) */
   double rescan_at; /* job_name: when the plan's unfinished chunks may be looked at again */
   int rescans;
   uv_timer_t ahead_timer;

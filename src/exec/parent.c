@@ -67,8 +67,7 @@ static int cut_next(dbfork_exec *x, job_part **out) {
   rows = x->eo.chunk_rows ? x->eo.chunk_rows : (uint64_t)(x->rows_next + 0.5);
   if (rows < 1) rows = 1;
   x->st.chunk_rows = rows;
-  if (!x->eo.chunk_rows && !shared)
-    rows = exec_tail_rows(rows, keys_left(x), x->st.workers_active);
+  if (!x->eo.chunk_rows && !shared) rows = exec_tail_rows(rows, keys_left(x), x->st.workers_active);
   /* a shared job: cut after the last chunk any process cut, under the job
    * row's lock, and store the plan row in the same transaction */
   if (shared && (rc = exec_shared_cut_begin(x))) {
@@ -264,8 +263,9 @@ static int op_ended(job *j, const job_part *p, const dbfork_result *r, int actio
       }
       /* a shared job's chunk locked by another process, or committed by
        * one before this first attempt claimed it */
-      if (x->c.shared && ((rep.flags & EXEC_REPLY_ELSEWHERE) ||
-                          ((rep.flags & EXEC_REPLY_RECOVERED) && !p->failures && r->attempts <= 1))) {
+      if (x->c.shared &&
+          ((rep.flags & EXEC_REPLY_ELSEWHERE) ||
+           ((rep.flags & EXEC_REPLY_RECOVERED) && !p->failures && r->attempts <= 1))) {
         x->st.chunks_elsewhere++;
         break;
       }
@@ -314,7 +314,8 @@ static void op_finished(job *j, int status) {
   if (!status && x->plan_end && x->c.shared) {
     /* complete only when every process's chunks are committed */
     int left = exec_read_unfinished(x);
-    if (left < 0) status = left;
+    if (left < 0)
+      status = left;
     else if (left)
       status = exec_set_err(x, DBFORK_EINCOMPLETE,
                             "job '%s': %zu chunks are not committed yet (another process runs "

@@ -23,14 +23,14 @@ static void check_exact(et_env *e) {
   CHECK_EQ_INT(tu_query_ll(e->m, "SELECT COUNT(*) FROM dbfork_exec_progress"),
                tu_query_ll(e->m, "SELECT COUNT(*) FROM dbfork_exec_plan"));
   CHECK_EQ_INT(tu_query_ll(e->m, "SELECT SUM(rows_affected) FROM dbfork_exec_progress"), ROWS);
-  CHECK_EQ_INT(tu_query_ll(e->m, "SELECT COUNT(*) FROM dbfork_exec_job WHERE completed_at IS NOT "
-                                 "NULL"),
+  CHECK_EQ_INT(tu_query_ll(e->m,
+                           "SELECT COUNT(*) FROM dbfork_exec_job WHERE completed_at IS NOT "
+                           "NULL"),
                1);
 }
 
 static void start_share(et_proc *p, et_env *e, const char *job) {
-  et_start(p, e, "-w2", "--table", "t", "--job", job, "--chunk-rows", "1000", "--json", SLOW,
-           NULL);
+  et_start(p, e, "-w2", "--table", "t", "--job", job, "--chunk-rows", "1000", "--json", SLOW, NULL);
 }
 
 TEST(test_exec_job_three_processes_share_one_plan_each_row_once) {
@@ -134,4 +134,3 @@ TEST(test_exec_job_joiner_with_other_statements_is_refused_changing_nothing) {
   et_run_free(&r2);
   et_teardown(&e);
 }
-
