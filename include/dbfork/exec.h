@@ -68,8 +68,9 @@
  * per the pool's policy. The first chunk runs alone: if it fails, nothing
  * else has run.
  *
- * Tables. Three tables, by default in the target's database, created if
- * missing (their definitions are in sql/ of the source tree):
+ * Tables. Three tables (four for a shared job: dbfork_exec_process), by
+ * default in the target's database, created if missing (their definitions
+ * are in sql/ of the source tree):
  * dbfork_exec_job (one row per job: table, key, statements, until key,
  * completion), dbfork_exec_plan (one row per chunk cut: its key
  * range) and dbfork_exec_progress (one row per committed chunk; query it
@@ -140,10 +141,18 @@
  * The smaller chunks near the end are not cut (how many workers the other
  * processes have is not known). `restart` forgets the job for every
  * process: use it only when none runs. Without job_name, a second process
- * of the same job is refused while one runs (DBFORK_EBUSY). Not built yet:
- * a frozen process (SIGSTOP, a partitioned host) keeps its sessions' locks
- * until the server drops its connections (wait_timeout); heartbeats and
- * the KILL of such a process's sessions, and shared loads, are not built.
+ * of the same job is refused while one runs (DBFORK_EBUSY).
+ * Each process has a row in dbfork_exec_process (host, pid, the connection
+ * ids of its sessions, a heartbeat its parent updates every second by the
+ * server's clock). A process whose heartbeat is older than dead_after (10 s)
+ * is taken for dead by the first live process to see it, which marks its
+ * row (killed_by) and KILLs its sessions: the locks a frozen process
+ * (SIGSTOP, a host cut off the network) holds go, its open transactions
+ * roll back, and its chunks are taken over. That needs the privilege to
+ * KILL the other processes' sessions (the same user, or CONNECTION ADMIN);
+ * a KILL refused is logged. A process taken for dead that comes back stops
+ * (DBFORK_ECANCELED, or the lost session's DBFORK_ESQL) without writing
+ * anything twice. Not built yet: shared loads.
  *
  * Errors. Functions return 0 or a negative DBFORK_E* code (dbfork.h);
  * dbfork_exec_last_error() holds one line naming the option, the statement,
@@ -248,6 +257,9 @@ typedef struct dbfork_exec_options {
   const char *job_name;        /* a job shared by processes on several hosts (see One
                                   job, many processes above): 1-64 of A-Z a-z 0-9 _ . -;
                                   NULL: a job of one process */
+  double dead_after;           /* job_name: seconds without a heartbeat after which another
+                                  process KILLs a process's sessions; default 10, within
+                                  2 .. 3600 */
 } dbfork_exec_options;
 
 /* Fills *o with the defaults (all zero) and its size. Always call it first,
@@ -402,6 +414,7 @@ typedef struct dbfork_exec_stats {
   uint64_t job_chunks_done;  /* job_name: chunks of the job committed by every process, read
                                 when the run ended */
   uint64_t job_rows_done;    /* ... and their keys */
+  uint64_t processes_killed; /* job_name: silent processes whose sessions this run KILLed */
 } dbfork_exec_stats;
 
 /* dbfork_exec_stats.paused */

@@ -28,6 +28,7 @@ enum {
   OPT_MAX_LAG,
   OPT_CONTROL_FILE,
   OPT_JOB,
+  OPT_DEAD_AFTER,
   OPT_JSON,
   OPT_HELP
 };
@@ -50,6 +51,7 @@ static const struct option exec_longopts[] = {
     {"max-lag", required_argument, NULL, OPT_MAX_LAG},
     {"control-file", required_argument, NULL, OPT_CONTROL_FILE},
     {"job", required_argument, NULL, OPT_JOB},
+    {"dead-after", required_argument, NULL, OPT_DEAD_AFTER},
     {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, OPT_HELP},
@@ -119,6 +121,8 @@ static void exec_usage(FILE *f) {
       "      --job=NAME              share the job with every process given the same NAME\n"
       "                              (other hosts included): they cut one plan and each\n"
       "                              chunk runs once; the same table and SQL are required\n"
+      "      --dead-after=S          with --job: KILL the sessions of a process of the job\n"
+      "                              that sent no heartbeat for S seconds (default 10)\n"
       "      --progress-db=DB        where exec's tables go (default the table's database)\n"
       "      --restart               forget earlier runs of this job and run it as new\n"
       "      --dry-run               print the plan, the first chunks' SQL and EXPLAIN;\n"
@@ -208,6 +212,15 @@ int exec_opts_parse(exec_cli *e, int argc, char **argv) {
         break;
       case OPT_CONTROL_FILE: e->eo.control_file = optarg; break;
       case OPT_JOB: e->eo.job_name = optarg; break;
+      case OPT_DEAD_AFTER:
+        errno = 0;
+        e->eo.dead_after = strtod(optarg, &end);
+        if (end == optarg || *end || errno || !(e->eo.dead_after >= 2) || e->eo.dead_after > 3600) {
+          exec_cli_error(e, "option --dead-after: '%s' is not a number of seconds within 2 .. 3600",
+                         optarg);
+          bad = 1;
+        }
+        break;
       case OPT_JSON: e->json = 1; break;
       case OPT_HELP: exec_usage(stdout); return EXIT_OK;
       default:

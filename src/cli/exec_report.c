@@ -158,9 +158,11 @@ int exec_cli_summary(exec_cli *e, int status) {
     if (e->eo.job_name) {
       printf(",\"job_name\":");
       cli_json_string(stdout, e->eo.job_name);
-      printf(",\"chunks_elsewhere\":%llu,\"job_chunks_done\":%llu,\"job_rows_done\":%llu",
-             (unsigned long long)st.chunks_elsewhere, (unsigned long long)st.job_chunks_done,
-             (unsigned long long)st.job_rows_done);
+      printf(
+          ",\"chunks_elsewhere\":%llu,\"job_chunks_done\":%llu,\"job_rows_done\":%llu,"
+          "\"processes_killed\":%llu",
+          (unsigned long long)st.chunks_elsewhere, (unsigned long long)st.job_chunks_done,
+          (unsigned long long)st.job_rows_done, (unsigned long long)st.processes_killed);
     }
     if (e->first_error[0]) {
       printf(",\"error\":");

@@ -139,6 +139,12 @@ int dbfork_exec_new(dbfork_exec **out, const dbfork_options *conn_in,
     return job_refuse(conn, "option --max-lag: no --replica given to measure the lag on");
   if (eo->control_file && !*eo->control_file)
     return job_refuse(conn, "option --control-file: empty path");
+  if (eo->dead_after != 0 &&
+      (eo->dead_after < 2 || eo->dead_after > 3600 || eo->dead_after != eo->dead_after))
+    return job_refuse(conn, "option --dead-after: %g is not within 2 .. 3600 seconds",
+                      eo->dead_after);
+  if (eo->dead_after != 0 && !eo->job_name)
+    return job_refuse(conn, "option --dead-after: only for a shared job (--job)");
   if (eo->job_name) {
     size_t k, len = strlen(eo->job_name);
     if (len < 1 || len > 64)
@@ -292,6 +298,7 @@ static int start_workers(dbfork_exec *x) {
   o.prefetch = 1;        /* a chunk goes to a worker that is free, none waits behind another */
   o.queue_max = (unsigned)o.workers;
   o.submit_nonblocking = 1;
+  if ((rc = exec_hosts_begin(x))) return rc;
   if ((rc = job_pool_start(&x->pool, &o, x->err, sizeof x->err))) return rc;
   memset(&jc, 0, sizeof jc);
   jc.pool = x->pool;
@@ -307,6 +314,7 @@ static int start_workers(dbfork_exec *x) {
   x->t_start = exec_now();
   exec_enter(x, EXEC_RUNNING);
   exec_control_start(x);
+  exec_hosts_start(x);
   return job_start(x->job);
 }
 
@@ -433,7 +441,7 @@ void dbfork_exec_free(dbfork_exec *x) {
     uv_run(x->po.loop, UV_RUN_NOWAIT);
   }
   if (x->pool && x->phase == EXEC_ENDED) dbfork_pool_join(x->pool);
-  if (x->pause_timer_init || x->ctl_timer_init || x->ahead_timer_init) {
+  if (x->pause_timer_init || x->ctl_timer_init || x->ahead_timer_init || x->hb_timer_init) {
     exec_pause_close(x);
     uv_run(dbfork_pool_loop(x->pool), UV_RUN_NOWAIT);
   }

@@ -75,6 +75,8 @@ typedef struct exec_conf {
   char jobs[300];      /* the job table, quoted */
   char tdb_plain[130]; /* the database of the exec tables */
   int shared;          /* job_name: claims skip chunks locked by another process */
+  char procs[300];     /* the process table, quoted (shared jobs) */
+  char proc_id[120];   /* this process's row in it: host:pid:start */
 } exec_conf;
 
 enum { EXEC_NEW, EXEC_PREPARED, EXEC_RUNNING, EXEC_ENDED };
@@ -160,6 +162,10 @@ struct dbfork_exec {
   job_part *ahead;  /* the next fresh chunk, cut ahead (parent.c) */
   double rescan_at; /* job_name: when the plan's unfinished chunks may be looked at again */
   int rescans;
+  int want_poke;       /* op_next said later while a cut waited for the job row's lock */
+  uv_timer_t hb_timer; /* the heartbeat (hosts.c) */
+  int hb_timer_init;
+  int taken_for_dead; /* another process of the job marked this one's row and KILLed it */
   uv_timer_t ahead_timer;
   int ahead_timer_init, ahead_timer_on;
   double t_start;
@@ -219,8 +225,22 @@ int exec_read_unfinished(dbfork_exec *x);
 int exec_shared_cut_begin(dbfork_exec *x);
 /* Commits (1) or rolls back (0) that transaction. 0 or < 0 (x->err). */
 int exec_shared_cut_end(dbfork_exec *x, int commit);
-/* The job's committed chunks and keys, every process's: into x->st. */
+/* The job's committed chunks and keys, every process's: into x->st. 0, or
+ * DBFORK_ESQL (x->err untouched: a report, not the job's failure). */
 int exec_job_totals(dbfork_exec *x);
+
+/* hosts.c: the processes of a shared job. */
+/* Names this process and inserts its row (before the workers start). */
+int exec_hosts_begin(dbfork_exec *x);
+/* In a worker, as it connects: its connection id into the process's row. */
+int exec_hosts_worker(MYSQL *m, const exec_conf *c);
+/* Starts the heartbeat (and the look for silent processes), every second. */
+void exec_hosts_start(dbfork_exec *x);
+/* After a failed statement of the cut (err its MySQL error): 1 if it was a
+ * lock wait on the job row (after a look for silent processes), else 0. */
+int exec_hosts_busy(dbfork_exec *x, unsigned int err);
+/* Stops the heartbeat; the row gets ended_at (the job finished). */
+void exec_hosts_end(dbfork_exec *x);
 int exec_plan_store(dbfork_exec *x, uint64_t chunk, const exec_tuple *from, const exec_tuple *to,
                     uint64_t rows);
 /* worker side, in the chunk's transaction */

@@ -58,8 +58,20 @@ static double keys_left(dbfork_exec *x) {
 }
 
 /* Cuts the next fresh chunk at the cursor, stores its plan row and makes its
- * part: 1 and *out, 0 at the end of the plan, or a negative code (the job
- * failed with x->err). */
+ * part: 1 and *out, 0 at the end of the plan, CUT_BUSY (a shared job's row
+ * stayed locked by another process: try again soon), or a negative code
+ * (the job failed with x->err). */
+#define CUT_BUSY 2
+#define BUSY_RETRY_MS 200
+
+/* A shared job's parent whose session is gone says why that may be. */
+static void lost_hint(dbfork_exec *x, unsigned int err) {
+  if (err == 2006 || err == 2013 || err == 1927)
+    snprintf(x->err + strlen(x->err), sizeof x->err - strlen(x->err),
+             "; shared job '%s': another process may have taken this one for dead and KILLed "
+             "its sessions (see killed_by in dbfork_exec_process)",
+             x->eo.job_name);
+}
 static int cut_next(dbfork_exec *x, job_part **out) {
   exec_tuple to = {0};
   uint64_t rows, count = 0;
@@ -71,14 +83,20 @@ static int cut_next(dbfork_exec *x, job_part **out) {
   /* a shared job: cut after the last chunk any process cut, under the job
    * row's lock, and store the plan row in the same transaction */
   if (shared && (rc = exec_shared_cut_begin(x))) {
+    unsigned err = mysql_errno(x->m);
     exec_shared_cut_end(x, 0);
+    if (exec_hosts_busy(x, err)) return CUT_BUSY;
+    lost_hint(x, err);
     return job_fail(x->job, rc, "%s", x->err);
   }
   rc = exec_cut(x, &x->cursor, rows, &to, &count);
   if (rc > 0 && (code = exec_plan_store(x, x->next_chunk, &x->cursor, &to, count))) rc = code;
   if (shared && rc >= 0 && (code = exec_shared_cut_end(x, 1))) rc = code;
   if (rc < 0) {
-    if (shared) exec_shared_cut_end(x, 0);
+    if (shared) {
+      lost_hint(x, mysql_errno(x->m));
+      exec_shared_cut_end(x, 0);
+    }
     exec_tuple_clear(&to);
     return job_fail(x->job, rc, "%s", x->err);
   }
@@ -98,17 +116,27 @@ static int cut_next(dbfork_exec *x, job_part **out) {
 /* One chunk is cut ahead, on the loop's next turn after a chunk was handed
  * out: the index scan and the plan row of a worker's next chunk then run
  * while the workers run theirs, not while one of them waits for it. */
+static void arm_timer(dbfork_exec *x, uint64_t ms);
+
 static void on_ahead_timer(uv_timer_t *t) {
   dbfork_exec *x = t->data;
   job_part *p = NULL;
   x->ahead_timer_on = 0;
   if (!x->job || job_stopping(x->job)) return;
-  if (x->plan_end) { /* a shared job's next look at the unfinished chunks */
-    job_poke(x->job);
-    return;
+  if (!x->plan_end && !x->ahead) {
+    int rc = cut_next(x, &p);
+    if (rc == CUT_BUSY) {
+      arm_timer(x, BUSY_RETRY_MS);
+      return;
+    }
+    if (rc == 1) x->ahead = p;
   }
-  if (x->ahead) return;
-  if (cut_next(x, &p) == 1) x->ahead = p;
+  /* op_next said later while the cut waited, or a shared job's next look
+   * at the unfinished chunks is due */
+  if (x->want_poke || x->plan_end) {
+    x->want_poke = 0;
+    job_poke(x->job);
+  }
 }
 
 /* The timer of the cut ahead, or, once the plan has ended, of the next look
@@ -175,7 +203,12 @@ static int op_next(job *j, job_part **out) {
     if (!x->c.shared) return 0;
     if ((rc = next_unfinished(x, j, out)) != 1) return rc;
   } else {
-    if ((rc = cut_next(x, out)) <= 0) {
+    if ((rc = cut_next(x, out)) == CUT_BUSY) {
+      x->want_poke = 1;
+      arm_timer(x, BUSY_RETRY_MS);
+      return JOB_NEXT_LATER;
+    }
+    if (rc <= 0) {
       if (rc == 0 && x->c.shared) return next_unfinished(x, j, out);
       return rc;
     }
@@ -324,7 +357,8 @@ static void op_finished(job *j, int status) {
                             x->eo.job_name, x->npend);
   }
   if (!status && x->plan_end && exec_job_complete(x)) status = DBFORK_ESQL;
-  if (x->c.shared && x->m) exec_job_totals(x);
+  if (x->c.shared && x->m && !x->taken_for_dead) exec_job_totals(x);
+  exec_hosts_end(x);
   x->status = status;
   x->st.status = status;
   exec_enter(x, EXEC_ENDED);

@@ -17,6 +17,7 @@
 
 #include "exec_job_sql.h"      /* generated from sql/exec_job.sql */
 #include "exec_plan_sql.h"     /* generated from sql/exec_plan.sql */
+#include "exec_process_sql.h"  /* generated from sql/exec_process.sql */
 #include "exec_progress_sql.h" /* generated from sql/exec_progress.sql */
 
 static int sql_fail(dbfork_exec *x, const char *what, const char *table) {
@@ -53,6 +54,7 @@ int exec_tables_names(dbfork_exec *x) {
   snprintf(c->jobs, sizeof c->jobs, "%s.`dbfork_exec_job`", qd);
   snprintf(c->t.plan, sizeof c->t.plan, "%s.`dbfork_exec_plan`", qd);
   snprintf(c->t.progress, sizeof c->t.progress, "%s.`dbfork_exec_progress`", qd);
+  snprintf(c->procs, sizeof c->procs, "%s.`dbfork_exec_process`", qd);
   return 0;
 }
 
@@ -99,11 +101,12 @@ static char *named(const char *def, const char *dflt, const char *quoted) {
 int exec_tables_prepare(dbfork_exec *x) {
   struct {
     const char *def, *name, *quoted;
-  } t[3] = {{DBFORK_EXEC_JOB_SQL, "dbfork_exec_job", x->c.jobs},
+  } t[4] = {{DBFORK_EXEC_JOB_SQL, "dbfork_exec_job", x->c.jobs},
             {DBFORK_EXEC_PLAN_SQL, "dbfork_exec_plan", x->c.t.plan},
-            {DBFORK_EXEC_PROGRESS_SQL, "dbfork_exec_progress", x->c.t.progress}};
+            {DBFORK_EXEC_PROGRESS_SQL, "dbfork_exec_progress", x->c.t.progress},
+            {DBFORK_EXEC_PROCESS_SQL, "dbfork_exec_process", x->c.procs}};
   int i;
-  for (i = 0; i < 3; i++) {
+  for (i = 0; i < (x->c.shared ? 4 : 3); i++) { /* the process table: shared jobs only */
     char *sql = named(t[i].def, t[i].name, t[i].quoted);
     int bad;
     if (!sql) return exec_set_err(x, DBFORK_ENOMEM, "out of memory");
@@ -460,7 +463,7 @@ int exec_job_totals(dbfork_exec *x) {
            "SELECT COUNT(*), IFNULL(SUM(rows_planned), 0) FROM %s WHERE job_id = '%s' AND part = 1",
            x->c.t.progress, x->c.t.job_id);
   if (mysql_query(x->m, sql) || !(r = mysql_store_result(x->m)))
-    return sql_fail(x, "reading the job's progress", x->c.t.progress);
+    return DBFORK_ESQL; /* a report only: x->err keeps the job's own message */
   if ((row = mysql_fetch_row(r))) {
     x->st.job_chunks_done = strtoull(row[0], NULL, 10);
     x->st.job_rows_done = strtoull(row[1], NULL, 10);

@@ -41,6 +41,10 @@ void exec_pause_close(dbfork_exec *x) {
     uv_close((uv_handle_t *)&x->ahead_timer, NULL);
     x->ahead_timer_init = x->ahead_timer_on = 0;
   }
+  if (x->hb_timer_init) {
+    uv_close((uv_handle_t *)&x->hb_timer, NULL);
+    x->hb_timer_init = 0;
+  }
 }
 
 /* SHOW GLOBAL STATUS, which MySQL and MariaDB both have (the status

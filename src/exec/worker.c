@@ -30,7 +30,7 @@ int exec_on_connect(dbfork_worker *w, void *arg) {
   char sql[128];
   snprintf(sql, sizeof sql, "SET SESSION innodb_lock_wait_timeout = %u", x->c.lock_wait_timeout);
   if (mysql_query(dbfork_worker_mysql(w), sql)) return DBFORK_ESQL;
-  return 0;
+  return exec_hosts_worker(dbfork_worker_mysql(w), &x->c);
 }
 
 typedef struct claim_rows {

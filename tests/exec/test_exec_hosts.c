@@ -84,6 +84,55 @@ TEST(test_exec_job_one_process_sigkilled_the_others_finish_its_chunks) {
   et_teardown(&e);
 }
 
+/* A process frozen mid-run (SIGSTOP on it and its workers: their sessions
+ * stay open and hold their locks, as a partitioned host's do): after
+ * --dead-after another process KILLs its sessions, the others finish the
+ * job, and the frozen one, resumed, exits 2 without writing anything. */
+TEST(test_exec_job_frozen_process_sessions_killed_the_others_finish) {
+  et_env e;
+  et_proc p[3];
+  et_run r[3];
+  long pids[64];
+  int i, n;
+  long long t_stop, t_marked;
+  et_setup(&e);
+  et_counter_table(&e, "t", ROWS);
+  for (i = 0; i < 3; i++)
+    et_start(&p[i], &e, "-w2", "--table", "t", "--job", "backfill-5", "--dead-after", "3",
+             "--chunk-rows", "1000", "--json", SLOW, NULL);
+  et_wait_for(e.m, "SELECT COUNT(*) FROM dbfork_exec_progress", 30, 60000, "30 chunks committed");
+  n = et_children(p[0].pid, pids, 64);
+  CHECK(n >= 1);
+  kill(p[0].pid, SIGSTOP);
+  for (i = 0; i < n; i++) kill((pid_t)pids[i], SIGSTOP);
+  t_stop = tu_now_ms();
+  et_wait_for(e.m, "SELECT COUNT(*) FROM dbfork_exec_process WHERE killed_by IS NOT NULL", 1, 30000,
+              "the frozen process taken for dead");
+  t_marked = tu_now_ms();
+  /* --dead-after 3 s, heartbeats every second: well within 3 + 3 s */
+  CHECK(t_marked - t_stop < 6000);
+  for (i = 1; i < 3; i++) {
+    et_wait(&p[i], &e, &r[i], 120000);
+    CHECK_EXIT(&r[i], 0);
+  }
+  CHECK_EQ_INT(
+      et_json_num(r[1].out, "processes_killed") + et_json_num(r[2].out, "processes_killed"), 1);
+  /* none of the frozen process's sessions is left on the server */
+  CHECK_EQ_INT(tu_query_ll(e.m,
+                           "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE "
+                           "FIND_IN_SET(ID, (SELECT sessions FROM dbfork_exec_process WHERE "
+                           "killed_by IS NOT NULL))"),
+               0);
+  check_exact(&e);
+  kill(p[0].pid, SIGCONT);
+  for (i = 0; i < n; i++) kill((pid_t)pids[i], SIGCONT);
+  et_wait(&p[0], &e, &r[0], 60000);
+  CHECK_EXIT(&r[0], 2);
+  check_exact(&e); /* resumed, it wrote nothing twice */
+  for (i = 0; i < 3; i++) et_run_free(&r[i]);
+  et_teardown(&e);
+}
+
 TEST(test_exec_job_late_joiner_takes_part) {
   et_env e;
   et_proc first, late;

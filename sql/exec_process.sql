@@ -1,0 +1,24 @@
+-- dbfork exec: the processes of a job shared with --job, one row each:
+-- where it runs, the connection ids of its sessions (the parent's first,
+-- then its workers' as they connect), and a heartbeat the parent updates
+-- about once a second. A process whose heartbeat is older than
+-- --dead-after is taken for dead by any other live process of the job,
+-- which sets killed_by and KILLs its sessions, so that the locks a frozen
+-- or partitioned process holds go at once. Query it for the job's hosts.
+-- Created by dbfork exec in the target's database (or --progress-db) if
+-- missing; compiled into the library (this file is the one definition).
+CREATE TABLE IF NOT EXISTS dbfork_exec_process (
+  job_id       CHAR(16)        NOT NULL COMMENT 'dbfork_exec_job.job_id',
+  process_id   VARCHAR(120)    NOT NULL COMMENT 'host:pid:start',
+  host         VARCHAR(64)     NOT NULL,
+  pid          INT UNSIGNED    NOT NULL,
+  workers      INT UNSIGNED    NOT NULL,
+  sessions     TEXT            NOT NULL COMMENT 'connection ids, comma-separated',
+  chunks_done  BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  rows_done    BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  started_at   TIMESTAMP(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  heartbeat_at TIMESTAMP(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  ended_at     TIMESTAMP(6)    NULL DEFAULT NULL,
+  killed_by    VARCHAR(120)    NULL DEFAULT NULL COMMENT 'the process that KILLed its sessions',
+  PRIMARY KEY (job_id, process_id)
+) ENGINE=InnoDB;
