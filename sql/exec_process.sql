@@ -10,6 +10,7 @@
 CREATE TABLE IF NOT EXISTS dbfork_exec_process (
   job_id       CHAR(16)        NOT NULL COMMENT 'dbfork_exec_job.job_id',
   process_id   VARCHAR(120)    NOT NULL COMMENT 'host:pid:start',
+  job_name     VARCHAR(64)     NOT NULL COMMENT 'the --job name',
   host         VARCHAR(64)     NOT NULL,
   pid          INT UNSIGNED    NOT NULL,
   workers      INT UNSIGNED    NOT NULL,

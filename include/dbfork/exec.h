@@ -152,7 +152,8 @@
  * KILL the other processes' sessions (the same user, or CONNECTION ADMIN);
  * a KILL refused is logged. A process taken for dead that comes back stops
  * (DBFORK_ECANCELED, or the lost session's DBFORK_ESQL) without writing
- * anything twice. Not built yet: shared loads.
+ * anything twice. dbfork_exec_job_report and dbfork_exec_job_forget (below)
+ * read and clear a shared job from anywhere. Not built yet: shared loads.
  *
  * Errors. Functions return 0 or a negative DBFORK_E* code (dbfork.h);
  * dbfork_exec_last_error() holds one line naming the option, the statement,
@@ -369,6 +370,31 @@ DBFORK_EXTERN int dbfork_exec_set_workers(dbfork_exec *x, int n);
  * leave. NULL is fine. Must not be called from inside a callback. On a
  * caller's loop, run the loop once more before uv_loop_close(). */
 DBFORK_EXTERN void dbfork_exec_free(dbfork_exec *x);
+
+/* ---------------------------------------------------------------------------
+ * Shared jobs from anywhere (`dbfork job`). conn: the connection options
+ * (as for dbfork_exec_new; the pool fields are ignored); progress_db: the
+ * database of the exec tables, NULL for conn's database.
+ * ------------------------------------------------------------------------- */
+
+/* The jobs shared with job_name in that database (name NULL: one line or
+ * JSON object each: name, id, table, chunks committed, live processes,
+ * state), or one job's report (its table, statements, chunks cut and
+ * committed, keys done; per process: workers, chunks and rows done, rate,
+ * heartbeat age, state running / silent / ended / killed; an ETA from the
+ * table's row estimate and the live processes' rates), as text or with
+ * `json` 1 as JSON. *out is malloc'ed (free() it). Returns 0; or, with one
+ * line in err: DBFORK_EINVAL (a bad name), DBFORK_ECONNECT, DBFORK_ENOENT
+ * (no such job, or no shared job's tables there), DBFORK_ESQL. */
+DBFORK_EXTERN int dbfork_exec_job_report(const dbfork_options *conn, const char *progress_db,
+                                         const char *name, int json, char **out, char *err,
+                                         size_t errlen);
+
+/* Forgets shared job `name`: its rows in the four exec tables. Refused
+ * (DBFORK_EBUSY) while one of its processes has a heartbeat younger than
+ * 10 s. Returns 0, DBFORK_ENOENT, or as dbfork_exec_job_report. */
+DBFORK_EXTERN int dbfork_exec_job_forget(const dbfork_options *conn, const char *progress_db,
+                                         const char *name, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------------------
  * Results.

@@ -101,6 +101,7 @@ void cli_json_string(FILE *f, const char *v);
 
 int cmd_demo(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
+int cmd_job(int argc, char **argv); /* job.c */
 int cmd_load(int argc, char **argv);
 
 #endif

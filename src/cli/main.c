@@ -31,6 +31,8 @@ static void usage(FILE *f) {
           "           or prepared INSERTs), one transaction per chunk\n"
           "  exec     SQL over a table in key-range chunks, in parallel, each chunk exactly\n"
           "           once in its own transaction, throttled, resumable\n"
+          "  job      the jobs processes on several hosts share (exec --job): list, status,\n"
+          "           forget\n"
           "  demo     parallel transactional insert job over N workers, with a summary of\n"
           "           what the server saw (rows, checksum, sessions, Aborted_clients)\n"
           "  version  print the versions of dbfork, the client library and libuv\n\n"
@@ -47,6 +49,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "demo")) return cmd_demo(argc - 1, argv + 1);
   if (!strcmp(argv[1], "load")) return cmd_load(argc - 1, argv + 1);
   if (!strcmp(argv[1], "exec")) return cmd_exec(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "job")) return cmd_job(argc - 1, argv + 1);
   if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
     print_version();
     return EXIT_OK;

@@ -217,6 +217,8 @@ void exec_job_unlock(dbfork_exec *x);
  * already done. 0 or a code. */
 int exec_prepare_job(dbfork_exec *x);
 int exec_job_complete(dbfork_exec *x);
+/* The job id of a shared job: a hash of its name. */
+void exec_name_job_id(const char *name, char out[17]);
 /* Shared jobs (job_name). Replaces x->pend with the plan's chunks that have
  * no progress row: 1 if there are some, 0 none, < 0 (x->err). */
 int exec_read_unfinished(dbfork_exec *x);

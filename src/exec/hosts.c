@@ -46,9 +46,10 @@ int exec_hosts_begin(dbfork_exec *x) {
   if (query(x, "SET SESSION innodb_lock_wait_timeout = 1", "setting the lock wait"))
     return DBFORK_ESQL;
   snprintf(sql, sizeof sql,
-           "INSERT INTO %s (job_id, process_id, host, pid, workers, sessions) VALUES ('%s', '%s', "
-           "'%s', %ld, %d, CONNECTION_ID())",
-           x->c.procs, x->c.t.job_id, x->c.proc_id, eh, (long)getpid(), x->eo.max_workers);
+           "INSERT INTO %s (job_id, process_id, job_name, host, pid, workers, sessions) VALUES "
+           "('%s', '%s', '%s', '%s', %ld, %d, CONNECTION_ID())",
+           x->c.procs, x->c.t.job_id, x->c.proc_id, x->eo.job_name, eh, (long)getpid(),
+           x->eo.max_workers);
   return query(x, sql, "recording this process") ? DBFORK_ESQL : 0;
 }
 

@@ -69,14 +69,18 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
   return h;
 }
 
+void exec_name_job_id(const char *name, char out[17]) {
+  uint64_t h = fnv(14695981039346656037ull, "job_name", 9);
+  h = fnv(h, name, strlen(name) + 1);
+  snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
 int exec_job_id(dbfork_exec *x) {
   const exec_conf *c = &x->c;
   uint64_t h = 14695981039346656037ull;
   int i;
   if (x->eo.job_name) { /* a shared job: its name; the rest is checked against its row */
-    h = fnv(h, "job_name", 9);
-    h = fnv(h, x->eo.job_name, strlen(x->eo.job_name) + 1);
-    snprintf(x->c.t.job_id, sizeof x->c.t.job_id, "%016llx", (unsigned long long)h);
+    exec_name_job_id(x->eo.job_name, x->c.t.job_id);
     snprintf(x->st.job_id, sizeof x->st.job_id, "%s", x->c.t.job_id);
     return 0;
   }

@@ -111,13 +111,12 @@ static inline void et_spawn(et_proc *p, const et_env *e, int n, va_list ap) {
   p->pid = tu_spawn(p->argv, out, err);
 }
 
-/* Starts `dbfork exec <conn> -D db args... NULL` in the background. */
-static inline void et_start(et_proc *p, const et_env *e, ...) {
-  va_list ap;
+/* Starts `dbfork COMMAND <conn> -D db args...` (va_list up to NULL). */
+static inline void et_vstart(et_proc *p, const et_env *e, const char *command, va_list ap) {
   int n = 0;
   memset(p, 0, sizeof *p);
   p->argv[n++] = getenv("DBFORK_CLI");
-  p->argv[n++] = (char *)"exec";
+  p->argv[n++] = (char *)command;
   p->argv[n++] = (char *)"--no-defaults";
   p->argv[n++] = (char *)"-S";
   p->argv[n++] = getenv("DBFORK_TEST_SOCKET");
@@ -125,8 +124,14 @@ static inline void et_start(et_proc *p, const et_env *e, ...) {
   p->argv[n++] = getenv("DBFORK_TEST_USER");
   snprintf(p->pw, sizeof p->pw, "--password=%s", getenv("DBFORK_TEST_PASSWORD"));
   p->argv[n++] = p->pw;
-  va_start(ap, e);
   et_spawn(p, e, n, ap);
+}
+
+/* Starts `dbfork exec <conn> -D db args... NULL` in the background. */
+static inline void et_start(et_proc *p, const et_env *e, ...) {
+  va_list ap;
+  va_start(ap, e);
+  et_vstart(p, e, "exec", ap);
   va_end(ap);
 }
 

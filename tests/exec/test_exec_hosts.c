@@ -29,6 +29,16 @@ static void check_exact(et_env *e) {
                1);
 }
 
+/* `dbfork job args...` to completion. */
+static void job_cmd(et_run *r, et_env *e, ...) {
+  et_proc p;
+  va_list ap;
+  va_start(ap, e);
+  et_vstart(&p, e, "job", ap);
+  va_end(ap);
+  et_wait(&p, e, r, 60000);
+}
+
 static void start_share(et_proc *p, et_env *e, const char *job) {
   et_start(p, e, "-w2", "--table", "t", "--job", job, "--chunk-rows", "1000", "--json", SLOW, NULL);
 }
@@ -57,6 +67,35 @@ TEST(test_exec_job_three_processes_share_one_plan_each_row_once) {
   CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(DISTINCT worker_pid) >= 6 FROM dbfork_exec_progress"),
                1);
   for (i = 0; i < 3; i++) et_run_free(&r[i]);
+  /* dbfork job: from anywhere, what the tables say */
+  job_cmd(&r[0], &e, "status", "backfill-1", "--json", NULL);
+  CHECK_EXIT(&r[0], 0);
+  CHECK_CONTAINS(r[0].out, "\"chunks_done\":200,\"rows_done\":200000");
+  CHECK_EQ_INT(tu_query_ll(e.m,
+                           "SELECT COUNT(*) FROM dbfork_exec_process WHERE ended_at IS NOT "
+                           "NULL AND chunks_done > 0"),
+               3);
+  {
+    const char *q = r[0].out;
+    int ended = 0;
+    while ((q = strstr(q, "\"state\":\"ended\""))) ended++, q++;
+    CHECK_EQ_INT(ended, 3);
+  }
+  et_run_free(&r[0]);
+  job_cmd(&r[0], &e, "list", NULL);
+  CHECK_EXIT(&r[0], 0);
+  CHECK_CONTAINS(r[0].out, "backfill-1");
+  CHECK_CONTAINS(r[0].out, "completed");
+  et_run_free(&r[0]);
+  job_cmd(&r[0], &e, "forget", "backfill-1", NULL);
+  CHECK_EXIT(&r[0], 0);
+  et_run_free(&r[0]);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM dbfork_exec_plan"), 0);
+  CHECK_EQ_INT(tu_query_ll(e.m, "SELECT COUNT(*) FROM dbfork_exec_process"), 0);
+  job_cmd(&r[0], &e, "status", "backfill-1", NULL);
+  CHECK_EXIT(&r[0], 2);
+  CHECK_CONTAINS(r[0].err, "no job 'backfill-1'");
+  et_run_free(&r[0]);
   et_teardown(&e);
 }
 
@@ -143,6 +182,15 @@ TEST(test_exec_job_late_joiner_takes_part) {
   et_wait_for(e.m, "SELECT COUNT(*) FROM dbfork_exec_progress", ROWS / 1000 / 2, 60000,
               "half of the chunks committed");
   start_share(&late, &e, "backfill-3");
+  /* while it runs: status says so, forget is refused */
+  job_cmd(&r1, &e, "status", "backfill-3", NULL);
+  CHECK_EXIT(&r1, 0);
+  CHECK_CONTAINS(r1.out, "running");
+  et_run_free(&r1);
+  job_cmd(&r1, &e, "forget", "backfill-3", NULL);
+  CHECK_EXIT(&r1, 2);
+  CHECK_CONTAINS(r1.err, "processes running");
+  et_run_free(&r1);
   et_wait(&first, &e, &r1, 120000);
   et_wait(&late, &e, &r2, 120000);
   CHECK_EXIT(&r1, 0);
