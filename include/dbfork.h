@@ -58,7 +58,7 @@
  * dbfork's own locks are fork-safe (pthread_atfork), every signal is blocked
  * across fork() so no handler of the host runs in a worker, and a pool
  * started while the process runs more than one thread logs a warning once
- * per process (docs/policies.md, "Workers are forked").
+ * per process (docs/policies.md, "Start methods").
  *
  * The worker side uses plain blocking calls. Finalizers registered with
  * dbfork_worker_atexit() run, highest priority first and then
@@ -250,6 +250,30 @@ typedef struct dbfork_task_def {
 enum { DBFORK_LOG_ERROR = 1, DBFORK_LOG_WARN = 2, DBFORK_LOG_INFO = 3, DBFORK_LOG_DEBUG = 4 };
 typedef void (*dbfork_log_fn)(int level, const char *msg, void *arg);
 
+/* How worker processes come to exist (options.start_method; docs/policies.md,
+ * "Start methods", says which to pick when).
+ *
+ * DBFORK_START_FORK (the default): each worker is fork()ed from the thread
+ *   that runs the pool. Safe when no other thread of the process can hold a
+ *   lock the worker needs (an allocator arena, a logging mutex, the client
+ *   library's or OpenSSL's state, the host's own locks): fork() copies only
+ *   the calling thread, and a lock held by another stays held forever in the
+ *   worker. dbfork's own locks are fork-safe, every signal is blocked across
+ *   fork() so no handler of the host runs in the worker before its hygiene,
+ *   and a pool started while the process runs more than one thread logs a
+ *   warning (once per process) with the way out.
+ * DBFORK_START_FORKSERVER: reserved for workers forked from a single-threaded
+ *   helper started early by the program. Not implemented in this release:
+ *   dbfork_pool_new() fails with DBFORK_EINVAL and a log line saying so.
+ * DBFORK_START_SPAWN: reserved for workers that are a fresh exec of the
+ *   program itself. Not implemented in this release: DBFORK_EINVAL, as above.
+ * A method is never replaced by another silently. */
+typedef enum dbfork_start_method {
+  DBFORK_START_FORK = 0,
+  DBFORK_START_FORKSERVER = 1,
+  DBFORK_START_SPAWN = 2
+} dbfork_start_method;
+
 /* ---------------------------------------------------------------------------
  * Options. Initialise with dbfork_options_init(), then set fields. Strings are
  * copied by dbfork_pool_new(); the caller keeps ownership of its own.
@@ -334,6 +358,9 @@ typedef struct dbfork_options {
   dbfork_log_fn log;      /* diagnostics; NULL = discard */
   void *log_arg;
   int log_level; /* highest level passed to log; default DBFORK_LOG_INFO */
+
+  /* Added after 1.0 (a program built against 1.0 gets 0, fork). */
+  int start_method; /* how workers are started: DBFORK_START_*; default DBFORK_START_FORK */
 } dbfork_options;
 
 /* Fills *o with defaults (all zero, which means "the defaults above") and

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -92,6 +93,16 @@ static int fork_start(dbfork_pool *p) {
 }
 
 const dbfork__launcher dbfork__launch_fork = {"fork", fork_start, launch_fork, NULL};
+
+const dbfork__launcher *dbfork__launcher_for(int start_method, char *why, size_t whylen) {
+  static const char *const names[] = {"fork", "forkserver", "spawn"};
+  if (start_method == DBFORK_START_FORK) return &dbfork__launch_fork;
+  snprintf(why, whylen,
+           "start_method %s is not implemented in libdbfork %s: use DBFORK_START_FORK "
+           "(docs/policies.md, \"Start methods\")",
+           start_method > 0 && start_method < 3 ? names[start_method] : "?", dbfork_version());
+  return NULL;
+}
 
 int dbfork__launch(dbfork_pool *p, int slot, dbfork__child *out) {
   /* The slot's progress page starts over with the new process. */

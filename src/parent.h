@@ -215,6 +215,9 @@ struct dbfork__launcher {
   void (*stop)(dbfork_pool *p); /* after the last worker; NULL: nothing */
 };
 extern const dbfork__launcher dbfork__launch_fork;
+/* The launcher for options.start_method, or NULL with why filled in when
+ * this library does not implement it (never another method instead). */
+const dbfork__launcher *dbfork__launcher_for(int start_method, char *why, size_t whylen);
 int dbfork__launch(dbfork_pool *p, int slot, dbfork__child *out);
 
 /* ---- the control connection (ctl.c): KILL and KILL QUERY ---- */

@@ -140,7 +140,13 @@ int dbfork_pool_new(dbfork_pool **out, const dbfork_options *opts) {
   }
   p->o = &p->conf.o;
   p->nslots = p->o->workers;
-  p->launcher = &dbfork__launch_fork;
+  p->launcher = dbfork__launcher_for(p->o->start_method, why, sizeof why);
+  if (!p->launcher) {
+    if (opts->log) opts->log(DBFORK_LOG_ERROR, why, opts->log_arg);
+    dbfork__conf_free(&p->conf);
+    free(p);
+    return DBFORK_EINVAL;
+  }
   p->loop_thread = pthread_self();
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->room, NULL);

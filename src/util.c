@@ -219,6 +219,13 @@ int dbfork__conf_init(dbfork__conf *c, const dbfork_options *in, char *why, size
              o->ssl_mode);
     return DBFORK_EINVAL;
   }
+  if (o->start_method < DBFORK_START_FORK || o->start_method > DBFORK_START_SPAWN) {
+    snprintf(why, whylen,
+             "option start_method=%d is not one of DBFORK_START_FORK (0), "
+             "DBFORK_START_FORKSERVER (1), DBFORK_START_SPAWN (2)",
+             o->start_method);
+    return DBFORK_EINVAL;
+  }
   if (o->max_payload > (1u << 30)) {
     snprintf(why, whylen, "option max_payload=%zu above the 1 GiB frame limit", o->max_payload);
     return DBFORK_EINVAL;

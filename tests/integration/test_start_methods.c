@@ -1,6 +1,6 @@
 /*
  * Start methods: how worker processes come to exist in a host that already
- * runs threads (docs/policies.md, "Workers are forked").
+ * runs threads (docs/policies.md, "Start methods").
  *
  * With `fork` the pool warns once per process that other threads exist, its
  * own locks survive fork (mysql.c's atfork handlers), and every signal is
@@ -12,7 +12,10 @@
  */
 #include "itest.h"
 
+#include "dbfork/abi.h"
+
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 
@@ -273,4 +276,67 @@ TEST(host_signal_handler_never_runs_in_a_worker) {
   CHECK(sent > 0);
   CHECK(atomic_load(&in_host) > 0);
   CHECK_EQ_INT(atomic_load(in_child), 0);
+}
+
+/* ---- the option ---- */
+static char last_error_log[512];
+static void keep_log(int level, const char *msg, void *arg) {
+  (void)arg;
+  if (level == DBFORK_LOG_ERROR) snprintf(last_error_log, sizeof last_error_log, "%s", msg);
+  fprintf(stderr, "[dbfork %d] %s\n", level, msg);
+}
+
+TEST(unimplemented_start_method_fails_pool_new_with_einval_and_says_so) {
+  static const struct {
+    int method;
+    const char *says;
+  } cases[] = {{DBFORK_START_FORKSERVER, "start_method forkserver is not implemented"},
+               {DBFORK_START_SPAWN, "start_method spawn is not implemented"},
+               {3, "option start_method=3 is not one of"},
+               {-1, "option start_method=-1 is not one of"}};
+  MYSQL *m = tu_connect();
+  size_t i;
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    dbfork_options o;
+    dbfork_pool *p = (dbfork_pool *)&o;
+    it_options(&o, tu_unique_name(), 1);
+    o.log = keep_log;
+    o.start_method = cases[i].method;
+    last_error_log[0] = 0;
+    CHECK_ERR(dbfork_pool_new(&p, &o), DBFORK_EINVAL);
+    CHECK(p == NULL);
+    CHECK_CONTAINS(last_error_log, cases[i].says);
+  }
+  /* Nothing was forked, nothing connected. */
+  CHECK_EQ_INT(tu_sessions(m, tu_unique_name()), 0);
+}
+
+/* A program built against 1.0 passes the options up to log_level: the
+ * library reads no further, whatever lies behind, and starts with fork. */
+TEST(options_of_a_1_0_program_start_with_fork) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  it_options(&o, tu_unique_name(), 2);
+  o.size = DBFORK_ABI_SIZE_TO(dbfork_options, log_level);
+  o.start_method = 99; /* not part of a 1.0 struct: never read */
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+  CHECK_EQ_INT(tu_sessions(m, tu_unique_name()), 2);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+  CHECK_EQ_INT(tu_wait_sessions(m, tu_unique_name(), 0, 10000), 0);
+}
+
+TEST(explicit_fork_start_method_starts_workers) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  it_options(&o, tu_unique_name(), 2);
+  o.start_method = DBFORK_START_FORK;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  CHECK_OK(dbfork_pool_start(p));
+  CHECK_EQ_INT(tu_sessions(m, tu_unique_name()), 2);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
 }
