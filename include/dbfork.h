@@ -262,9 +262,17 @@ typedef void (*dbfork_log_fn)(int level, const char *msg, void *arg);
  *   fork() so no handler of the host runs in the worker before its hygiene,
  *   and a pool started while the process runs more than one thread logs a
  *   warning (once per process) with the way out.
- * DBFORK_START_FORKSERVER: reserved for workers forked from a single-threaded
- *   helper started early by the program. Not implemented in this release:
- *   dbfork_pool_new() fails with DBFORK_EINVAL and a log line saying so.
+ * DBFORK_START_FORKSERVER: each worker is forked from a single-threaded
+ *   helper that the program started with dbfork_forkserver_start() near the
+ *   top of main(), before any thread (no lock can be held there by another
+ *   thread). Every request carries the pool's current options (credentials
+ *   included); the worker is still the pool process's child (clone with
+ *   CLONE_PARENT), so exits, signals, limits and parent death work as with
+ *   fork. Pointers in the options are used as they are: functions are the
+ *   same, but data they point to (task_arg, init_arg, log_arg, ...) must be
+ *   what it was when the helper was forked — static data, or data set up
+ *   before dbfork_forkserver_start(). Without that call dbfork_pool_new()
+ *   fails with DBFORK_EINVAL and a log line that says to make it.
  * DBFORK_START_SPAWN: reserved for workers that are a fresh exec of the
  *   program itself. Not implemented in this release: DBFORK_EINVAL, as above.
  * A method is never replaced by another silently. */
@@ -273,6 +281,16 @@ typedef enum dbfork_start_method {
   DBFORK_START_FORKSERVER = 1,
   DBFORK_START_SPAWN = 2
 } dbfork_start_method;
+
+/* Starts this process's fork server for DBFORK_START_FORKSERVER: a helper
+ * process, fork()ed now, that forks every worker of every such pool. Call it
+ * near the top of main(), before the program starts threads or opens
+ * anything a worker should not see; the helper keeps only stdin, stdout and
+ * stderr of the descriptors open now. It ignores SIGINT and SIGHUP, and dies
+ * with this process (PR_SET_PDEATHSIG and EOF on its socket): it is never
+ * left behind. Calling it again while the helper runs does nothing.
+ * Returns 0, or -errno if the socketpair or fork() failed. */
+DBFORK_EXTERN int dbfork_forkserver_start(void);
 
 /* ---------------------------------------------------------------------------
  * Options. Initialise with dbfork_options_init(), then set fields. Strings are

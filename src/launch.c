@@ -97,6 +97,13 @@ const dbfork__launcher dbfork__launch_fork = {"fork", fork_start, launch_fork, N
 const dbfork__launcher *dbfork__launcher_for(int start_method, char *why, size_t whylen) {
   static const char *const names[] = {"fork", "forkserver", "spawn"};
   if (start_method == DBFORK_START_FORK) return &dbfork__launch_fork;
+  if (start_method == DBFORK_START_FORKSERVER) {
+    if (dbfork__forkserver_running()) return &dbfork__launch_forkserver;
+    snprintf(why, whylen,
+             "start_method forkserver: no fork server runs in this process: call "
+             "dbfork_forkserver_start() near the top of main(), before any thread starts");
+    return NULL;
+  }
   snprintf(why, whylen,
            "start_method %s is not implemented in libdbfork %s: use DBFORK_START_FORK "
            "(docs/policies.md, \"Start methods\")",

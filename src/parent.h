@@ -124,6 +124,7 @@ struct dbfork_pool {
   dbfork_pool_stats st;
   dbfork__ctl *ctl;
   dbfork__shm *shm; /* one per slot, shared with the workers */
+  int shm_fd;       /* the memfd behind shm (forkserver: sent to the helper), or -1 */
   int batching;     /* what publish_batching() last told the workers */
 };
 
@@ -215,6 +216,8 @@ struct dbfork__launcher {
   void (*stop)(dbfork_pool *p); /* after the last worker; NULL: nothing */
 };
 extern const dbfork__launcher dbfork__launch_fork;
+extern const dbfork__launcher dbfork__launch_forkserver; /* forkserver.c */
+int dbfork__forkserver_running(void);
 /* The launcher for options.start_method, or NULL with why filled in when
  * this library does not implement it (never another method instead). */
 const dbfork__launcher *dbfork__launcher_for(int start_method, char *why, size_t whylen);

@@ -8,6 +8,7 @@
 
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 void dbfork__log(dbfork_pool *p, int level, const char *fmt, ...) {
   char msg[1024];
@@ -152,8 +153,19 @@ int dbfork_pool_new(dbfork_pool **out, const dbfork_options *opts) {
   pthread_cond_init(&p->room, NULL);
   p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
   p->ctl = dbfork__ctl_new();
-  p->shm = mmap(NULL, (size_t)p->nslots * sizeof *p->shm, PROT_READ | PROT_WRITE,
-                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  p->shm_fd = -1;
+  if (p->o->start_method == DBFORK_START_FORKSERVER) {
+    /* The helper's workers map it from a descriptor it is sent. */
+    p->shm_fd = memfd_create("dbfork-progress", MFD_CLOEXEC);
+    if (p->shm_fd >= 0 && ftruncate(p->shm_fd, (off_t)((size_t)p->nslots * sizeof *p->shm)) == 0)
+      p->shm = mmap(NULL, (size_t)p->nslots * sizeof *p->shm, PROT_READ | PROT_WRITE, MAP_SHARED,
+                    p->shm_fd, 0);
+    else
+      p->shm = MAP_FAILED;
+  } else {
+    p->shm = mmap(NULL, (size_t)p->nslots * sizeof *p->shm, PROT_READ | PROT_WRITE,
+                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  }
   if (p->shm == MAP_FAILED) p->shm = NULL;
   if (!p->slots || !p->ctl || !p->shm) {
     dbfork_pool_free(p);
@@ -335,6 +347,7 @@ void dbfork_pool_free(dbfork_pool *p) {
   pthread_cond_destroy(&p->room);
   dbfork__conf_free(&p->conf);
   if (p->shm) munmap(p->shm, (size_t)p->nslots * sizeof *p->shm);
+  if (p->shm_fd >= 0) close(p->shm_fd);
   free(p->slots);
   free(p);
 }

@@ -587,6 +587,26 @@ int tu_wait_session_gone(MYSQL *m, unsigned long id, int timeout_ms) {
   }
 }
 
+/* DBFORK_TEST_START_METHOD=fork|forkserver runs a test with that start
+ * method (the suites' parameterised runs, tests/CMakeLists.txt). The fork
+ * server is started the first time a test fills options: after the test
+ * has set up the static data its tasks point to (table names), which the
+ * helper's copy of memory must already hold (docs/policies.md). */
+int tu_start_method(void) {
+  const char *m = getenv("DBFORK_TEST_START_METHOD");
+  if (!m || !*m || !strcmp(m, "fork")) return DBFORK_START_FORK;
+  if (strcmp(m, "forkserver") != 0) FAIL("DBFORK_TEST_START_METHOD=%s: not fork or forkserver", m);
+  return DBFORK_START_FORKSERVER;
+}
+
+static void start_method_from_env(dbfork_options *o) {
+  int rc;
+  if (tu_start_method() == DBFORK_START_FORK) return;
+  if ((rc = dbfork_forkserver_start()) != 0)
+    FAIL("dbfork_forkserver_start: %s", dbfork_strerror(rc));
+  o->start_method = DBFORK_START_FORKSERVER;
+}
+
 void tu_options(dbfork_options *o) {
   dbfork_options_init(o);
   o->unix_socket = getenv("DBFORK_TEST_SOCKET");
@@ -595,6 +615,7 @@ void tu_options(dbfork_options *o) {
   o->database = env_or("DBFORK_TEST_DB", "dbfork_test");
   o->no_defaults = 1;
   o->program_name = *unique_name ? unique_name : "dbfork-test";
+  start_method_from_env(o);
 }
 
 /* ---------------------------------------------------------------------------

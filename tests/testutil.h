@@ -212,6 +212,19 @@ int tu_wait_session_gone(MYSQL *m, unsigned long id, int timeout_ms);
  * and program_name = tu_unique_name() so tu_sessions(m, o->program_name)
  * counts only this test's workers. */
 void tu_options(dbfork_options *o);
+/* The start method the suite runs with: DBFORK_START_FORKSERVER under
+ * DBFORK_TEST_START_METHOD=forkserver (the "@forkserver" ctest runs; the
+ * fork server is then started by the first tu_options()), else
+ * DBFORK_START_FORK. */
+int tu_start_method(void);
+/* Skips the test (exit 77, with why) unless workers are fork()ed from the
+ * test process itself: for tests whose tasks use what only fork() passes on
+ * (pipes and memory the test set up, its atfork handlers). A forkserver
+ * worker is forked from the helper and inherits no descriptor of the test. */
+#define TU_NEEDS_FORK_INHERITANCE(why)                                                    \
+  do {                                                                                    \
+    if (tu_start_method() != DBFORK_START_FORK) SKIP("start_method forkserver: %s", why); \
+  } while (0)
 
 /* VmRSS of the calling process in KiB, -1 if unknown. */
 long tu_rss_kb(void);

@@ -132,6 +132,8 @@ TEST(finalizers_get_a_handle_that_fails_cleanly_when_no_session_can_be_had) {
   const char *sock = getenv("DBFORK_TEST_SOCKET");
   ssize_t n;
 
+  TU_NEEDS_FORK_INHERITANCE("the finalizer writes what it saw to a pipe it inherits");
+
   /* The workers reach the server through a symlink to its socket; removing
    * the link makes every new connection fail, and nothing else. */
   CHECK(sock != NULL);

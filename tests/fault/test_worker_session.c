@@ -128,6 +128,7 @@ TEST(next_task_runs_on_a_new_session_after_a_failed_task_on_a_killed_one) {
   long long deadline;
   char c = 'g';
 
+  TU_NEEDS_FORK_INHERITANCE("the hold task talks to the test through pipes it inherits");
   CHECK_OK(pipe(started));
   CHECK_OK(pipe(go));
   tu_options(&o);

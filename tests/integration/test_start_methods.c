@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #define HOST_THREADS 8
 
@@ -94,8 +95,15 @@ static int input(size_t i, const void **data, size_t *len, void *ud) {
   return 0;
 }
 
+/* The longest wait between two completions: with max_tasks_per_worker = 1
+ * every completion needs a worker started afresh, so this bounds a start. */
+static long long last_done_ms, max_gap_ms;
+
 static int output(size_t i, const dbfork_result *r, void *ud) {
+  long long now = tu_now_ms();
   (void)ud;
+  if (now - last_done_ms > max_gap_ms) max_gap_ms = now - last_done_ms;
+  last_done_ms = now;
   calls[i]++;
   status_[i] = r->status;
   if (r->status == 0 && r->len == sizeof(long)) memcpy(&pids[i], r->data, sizeof(long));
@@ -109,8 +117,9 @@ static int cmp_long(const void *a, const void *b) {
 }
 
 /* One pool: 2 workers, a fresh worker per task, TASKS tasks; every task
- * completes once, in its own process, and the sessions are gone after. */
-static void run_recycling_pool(MYSQL *m, const char *prog) {
+ * completes once, in its own process, and the sessions are gone after.
+ * method < 0: the suite's (tu_options, DBFORK_TEST_START_METHOD). */
+static void run_recycling_pool(MYSQL *m, const char *prog, int method) {
   dbfork_options o;
   dbfork_pool *p;
   dbfork_pool_stats st;
@@ -123,16 +132,21 @@ static void run_recycling_pool(MYSQL *m, const char *prog) {
   o.max_tasks_per_worker = 1;
   o.prefetch = 1;
   o.log = count_log;
+  if (method >= 0) o.start_method = method;
   t0 = tu_now_ms();
   CHECK_OK(dbfork_pool_new(&p, &o));
   CHECK_OK(dbfork_pool_start(p));
+  last_done_ms = tu_now_ms();
+  max_gap_ms = 0;
   CHECK_OK(dbfork_map(p, TASKS, input, output, NULL));
   CHECK_OK(dbfork_pool_join(p));
   CHECK_EQ_INT(dbfork_pool_stats_get(p, &st, NULL, 0), 2);
   dbfork_pool_free(p);
-  fprintf(stderr, "%d recycled workers in %lld ms; started %llu, lost %llu\n", TASKS,
-          tu_now_ms() - t0, (unsigned long long)st.workers_started,
-          (unsigned long long)st.workers_lost);
+  fprintf(
+      stderr,
+      "%d recycled workers in %lld ms (longest wait for one %lld ms); started %llu, lost %llu\n",
+      TASKS, tu_now_ms() - t0, max_gap_ms, (unsigned long long)st.workers_started,
+      (unsigned long long)st.workers_lost);
   for (i = 0; i < TASKS; i++) {
     CHECK_EQ_INT(calls[i], 1);
     CHECK_EQ_INT(status_[i], 0);
@@ -149,13 +163,30 @@ TEST(fork_with_busy_host_threads_recycles_and_warns_once_per_process) {
   MYSQL *m = tu_connect();
   char prog2[64];
   host_start();
-  run_recycling_pool(m, tu_unique_name());
+  run_recycling_pool(m, tu_unique_name(), DBFORK_START_FORK);
   CHECK_EQ_INT(warn_threads, 1);
   /* A second pool in the same process: no second warning. */
   snprintf(prog2, sizeof prog2, "%.40s_2", tu_unique_name());
-  run_recycling_pool(m, prog2);
+  run_recycling_pool(m, prog2, DBFORK_START_FORK);
   host_stop_all();
   CHECK_EQ_INT(warn_threads, 1);
+  CHECK(host_rounds > 0);
+}
+
+/* The fork server started before the host's threads: every worker of the
+ * 1,000 (and of the respawns) is forked from the single-threaded helper, so
+ * none can inherit a lock a host thread held; each start is bounded (the
+ * longest wait for a completion, each of which needs a fresh worker), and
+ * the fork warning is never logged. */
+TEST(forkserver_with_busy_host_threads_recycles_with_bounded_starts) {
+  MYSQL *m = tu_connect();
+  CHECK_OK(dbfork_forkserver_start());
+  host_start();
+  warn_threads = 0;
+  run_recycling_pool(m, tu_unique_name(), DBFORK_START_FORKSERVER);
+  host_stop_all();
+  CHECK_EQ_INT(warn_threads, 0);
+  CHECK(max_gap_ms < 5000);
   CHECK(host_rounds > 0);
 }
 
@@ -266,7 +297,7 @@ TEST(host_signal_handler_never_runs_in_a_worker) {
       mmap(NULL, sizeof *in_child, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   CHECK(in_child != MAP_FAILED);
   CHECK(pthread_create(&th, NULL, urg_sender, NULL) == 0);
-  run_recycling_pool(m, tu_unique_name());
+  run_recycling_pool(m, tu_unique_name(), -1);
   atomic_store(&sender_stop, 1);
   pthread_join(th, NULL);
   fprintf(
@@ -290,8 +321,7 @@ TEST(unimplemented_start_method_fails_pool_new_with_einval_and_says_so) {
   static const struct {
     int method;
     const char *says;
-  } cases[] = {{DBFORK_START_FORKSERVER, "start_method forkserver is not implemented"},
-               {DBFORK_START_SPAWN, "start_method spawn is not implemented"},
+  } cases[] = {{DBFORK_START_SPAWN, "start_method spawn is not implemented"},
                {3, "option start_method=3 is not one of"},
                {-1, "option start_method=-1 is not one of"}};
   MYSQL *m = tu_connect();
@@ -308,6 +338,35 @@ TEST(unimplemented_start_method_fails_pool_new_with_einval_and_says_so) {
     CHECK_CONTAINS(last_error_log, cases[i].says);
   }
   /* Nothing was forked, nothing connected. */
+  CHECK_EQ_INT(tu_sessions(m, tu_unique_name()), 0);
+}
+
+/* Without dbfork_forkserver_start() in this process, forkserver is refused
+ * at dbfork_pool_new with what to add. Checked in a child forked for it: a
+ * copy of a process whose helper runs (this one, under the suite's
+ * forkserver run) has no helper of its own either. */
+TEST(forkserver_without_a_helper_fails_pool_new_with_einval_and_says_so) {
+  MYSQL *m = tu_connect();
+  pid_t pid;
+  int st;
+  CHECK_OK(dbfork_forkserver_start()); /* the parent's, never the child's */
+  pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    dbfork_options o;
+    dbfork_pool *p = (dbfork_pool *)&o;
+    unsetenv("DBFORK_TEST_START_METHOD"); /* tu_options must not start one here */
+    it_options(&o, tu_unique_name(), 1);
+    o.log = keep_log;
+    o.start_method = DBFORK_START_FORKSERVER;
+    last_error_log[0] = 0;
+    if (dbfork_pool_new(&p, &o) != DBFORK_EINVAL || p != NULL) _exit(1);
+    if (!strstr(last_error_log, "call dbfork_forkserver_start() near the top of main()")) _exit(2);
+    _exit(0);
+  }
+  CHECK(waitpid(pid, &st, 0) == pid);
+  CHECK(WIFEXITED(st));
+  CHECK_EQ_INT(WEXITSTATUS(st), 0);
   CHECK_EQ_INT(tu_sessions(m, tu_unique_name()), 0);
 }
 
