@@ -266,13 +266,22 @@ typedef void (*dbfork_log_fn)(int level, const char *msg, void *arg);
  *   helper that the program started with dbfork_forkserver_start() near the
  *   top of main(), before any thread (no lock can be held there by another
  *   thread). Every request carries the pool's current options (credentials
- *   included); the worker is still the pool process's child (clone with
- *   CLONE_PARENT), so exits, signals, limits and parent death work as with
- *   fork. Pointers in the options are used as they are: functions are the
- *   same, but data they point to (task_arg, init_arg, log_arg, ...) must be
- *   what it was when the helper was forked — static data, or data set up
- *   before dbfork_forkserver_start(). Without that call dbfork_pool_new()
- *   fails with DBFORK_EINVAL and a log line that says to make it.
+ *   included: nothing is frozen at the helper's start); the worker is still
+ *   the pool process's child (clone with CLONE_PARENT), so exits (pidfd),
+ *   signals, KILL of a dead worker's session, limits, recycling and parent
+ *   death work as with fork. What the worker inherits is the helper's, not
+ *   the pool's: no descriptor but stdio (a pipe the program opened after
+ *   the call is not there), no atfork handler run, and memory as it was at
+ *   the call. So pointers in the options are used as they are: functions are
+ *   the same, but data they point to (task_arg, init_arg, on_connect_arg,
+ *   the task table's args) must be what it was when the helper was forked —
+ *   static data, or data set up before dbfork_forkserver_start(); pass what
+ *   changes later in the task payloads. Without that call (or in a process
+ *   fork()ed from the one that made it) dbfork_pool_new() fails with
+ *   DBFORK_EINVAL and a log line that says to make it. If the helper dies or
+ *   does not answer within 10 s, that worker's start fails ("the fork server
+ *   is gone") and so does every later one, by the start-failure policy;
+ *   dbfork_forkserver_start() then starts a new helper.
  * DBFORK_START_SPAWN: reserved for workers that are a fresh exec of the
  *   program itself. Not implemented in this release: DBFORK_EINVAL, as above.
  * A method is never replaced by another silently. */
@@ -284,12 +293,16 @@ typedef enum dbfork_start_method {
 
 /* Starts this process's fork server for DBFORK_START_FORKSERVER: a helper
  * process, fork()ed now, that forks every worker of every such pool. Call it
- * near the top of main(), before the program starts threads or opens
- * anything a worker should not see; the helper keeps only stdin, stdout and
- * stderr of the descriptors open now. It ignores SIGINT and SIGHUP, and dies
- * with this process (PR_SET_PDEATHSIG and EOF on its socket): it is never
- * left behind. Calling it again while the helper runs does nothing.
- * Returns 0, or -errno if the socketpair or fork() failed. */
+ * near the top of main(), from the thread that lives as long as the process
+ * (the main thread), before the program starts threads or opens anything a
+ * worker should not see; the helper keeps only stdin, stdout and stderr of
+ * the descriptors open now. It ignores SIGINT and SIGHUP, and dies with this
+ * process (PR_SET_PDEATHSIG(SIGKILL), which Linux ties to the calling
+ * thread, and EOF on its socket): it is never left behind. The workers'
+ * parent-death signal is tied to that same thread. Calling it again while
+ * the helper runs does nothing; after the helper died it starts a new one
+ * (from the process as it is then, threads included). Not to be called in a
+ * worker. Returns 0, or -errno if the socketpair or fork() failed. */
 DBFORK_EXTERN int dbfork_forkserver_start(void);
 
 /* ---------------------------------------------------------------------------

@@ -1,12 +1,12 @@
 /*
  * launch.c — how a worker process comes to exist: the launcher seam. One
  * function per start strategy, behind one dispatcher (an ops table, like
- * libuv's platform functions or SQLite's sqlite3_vfs). Today there is one
- * strategy, fork() from the process that runs the pool; a fork server
- * started early (single-threaded, so cheap and safe to fork from) and spawn
- * (exec of the program itself, with a main() hook that calls the worker's
- * entry point) are further dbfork__launcher tables. What every strategy
- * shares is in the dispatcher.
+ * libuv's platform functions or SQLite's sqlite3_vfs). Two strategies are
+ * built: fork() from the process that runs the pool (here), and a fork
+ * server started early, single-threaded, so safe to fork from
+ * (forkserver.c). Spawn (exec of the program itself, with a main() hook that
+ * calls the worker's entry point) would be a further dbfork__launcher
+ * table. What every strategy shares is in the dispatcher.
  */
 #include "parent.h"
 
@@ -76,8 +76,8 @@ static int count_threads(void) {
  * OpenSSL's state) stays held forever in the worker. dbfork's own locks are
  * safe (mysql.c's atfork handlers, the control connection held across
  * fork; the pool's mutex is never touched in a worker), the host's are not:
- * say so once per process, as Python 3.12+ does, with the way out (a
- * forkserver and spawn, issue 12, are not built yet). */
+ * say so once per process, as Python 3.12+ does, with the way out (the
+ * forkserver method, built; spawn, issue 12, is not). */
 static atomic_int warned_threads;
 
 static int fork_start(dbfork_pool *p) {
@@ -86,8 +86,9 @@ static int fork_start(dbfork_pool *p) {
     dbfork__log(p, DBFORK_LOG_WARN,
                 "start_method fork: this process runs %d threads; a lock another thread "
                 "holds at fork() stays held in the worker, which may then hang. Create and "
-                "start the pool before the other threads start, or keep them away from locks "
-                "a worker needs (docs/policies.md, \"Workers are forked\")",
+                "start the pool before the other threads start, or call "
+                "dbfork_forkserver_start() at the top of main() and use start_method "
+                "forkserver (docs/policies.md, \"Start methods\")",
                 n);
   return 0;
 }
