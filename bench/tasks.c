@@ -15,6 +15,8 @@
  *     -s S                pool starts; the median is kept      (default 30)
  *     --prefetch P        options.prefetch (default: the library's)
  *     --queue Q           options.queue_max (default: the library's)
+ *     --start-method M    fork (default) or forkserver (dbfork_forkserver_start()
+ *                         is then called first thing in main)
  *
  * Output: one "RESULT <key> <value> <unit>" line per metric on stdout (what
  * run.sh parses), details on stderr. Every result is checked; a wrong or
@@ -70,6 +72,7 @@ static void on_log(int level, const char *msg, void *arg) {
 /* ---- configuration ---- */
 static const char *g_socket, *g_user, *g_password, *g_database, *g_defaults_file;
 static int g_no_defaults;
+static int g_start_method = DBFORK_START_FORK;
 static unsigned int g_prefetch, g_queue;
 
 static void base_options(dbfork_options *o) {
@@ -81,6 +84,7 @@ static void base_options(dbfork_options *o) {
   o->database = g_database;
   o->defaults_file = g_defaults_file;
   o->no_defaults = g_no_defaults;
+  o->start_method = g_start_method;
   o->prefetch = g_prefetch;
   o->queue_max = g_queue;
   o->log = on_log;
@@ -558,7 +562,13 @@ int main(int argc, char **argv) {
       g_defaults_file = ARG;
     else if (!strcmp(a, "--no-defaults"))
       g_no_defaults = 1;
-    else if (!strcmp(a, "-n"))
+    else if (!strcmp(a, "--start-method")) {
+      const char *m = ARG;
+      if (!strcmp(m, "forkserver"))
+        g_start_method = DBFORK_START_FORKSERVER;
+      else if (strcmp(m, "fork") != 0)
+        fprintf(stderr, "tasks: --start-method %s: fork or forkserver\n", m), exit(2);
+    } else if (!strcmp(a, "-n"))
       n = strtoull(ARG, NULL, 10);
     else if (!strcmp(a, "-k"))
       k = strtoull(ARG, NULL, 10);
@@ -584,6 +594,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
+  /* Before any pool or thread: the helper is a fork of the process now. */
+  if (g_start_method == DBFORK_START_FORKSERVER && (r = dbfork_forkserver_start()) != 0)
+    die("dbfork_forkserver_start", r);
 
   if (want(argc, argv, i, "map") || want(argc, argv, i, "submit")) {
     dbfork_pool *p = pool_up(task_echo, NULL);

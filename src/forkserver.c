@@ -297,6 +297,10 @@ int dbfork_forkserver_start(void) {
   pthread_mutex_lock(&fs_mu);
   if (fs_fd >= 0 && fs_owner == me) goto out; /* already running */
   fs_fd = -1; /* a copy inherited from the process that forked us: not ours */
+  /* The client library's one-time set-up (character sets, plugins, its
+   * atfork handlers) done here, once, is in every worker's copy: a worker
+   * then costs what a fork-method worker does, not a library start. */
+  dbfork__mysql_library_init();
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
     rc = -errno;
     goto out;
