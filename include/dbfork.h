@@ -279,8 +279,8 @@ typedef void (*dbfork_log_fn)(int level, const char *msg, void *arg);
  *   changes later in the task payloads. Without that call (or in a process
  *   fork()ed from the one that made it) dbfork_pool_new() fails with
  *   DBFORK_EINVAL and a log line that says to make it. If the helper dies or
- *   does not answer within 10 s, that worker's start fails ("the fork server
- *   is gone") and so does every later one, by the start-failure policy;
+ *   does not answer within 10 s, that worker's start fails (DBFORK_EPIPE, "the
+ *   fork server is gone") and so does every later one, by the start-failure policy;
  *   dbfork_forkserver_start() then starts a new helper.
  * DBFORK_START_SPAWN: reserved for workers that are a fresh exec of the
  *   program itself. Not implemented in this release: DBFORK_EINVAL, as above.

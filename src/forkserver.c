@@ -418,7 +418,7 @@ static int fs_launch(dbfork_pool *p, int slot, dbfork__child *out) {
     /* The helper is gone, stopped or stuck: no more workers from it (a new
      * one forked now would come from a process that may run threads). */
     helper_lost();
-    reply = DBFORK_ECLOSED;
+    reply = -EPIPE; /* the channel to the helper is broken */
   }
   pthread_mutex_unlock(&fs_mu);
   free(b.p);
@@ -426,8 +426,9 @@ static int fs_launch(dbfork_pool *p, int slot, dbfork__child *out) {
   if (reply <= 0) {
     close(sv[0]);
     dbfork__log(p, DBFORK_LOG_ERROR, "forkserver could not start worker %d: %s", slot,
-                reply == DBFORK_ECLOSED ? "the fork server is gone" : dbfork_strerror(reply));
-    return reply ? reply : DBFORK_ECLOSED;
+                reply == -EPIPE ? "the fork server is gone (killed, or no reply in 10 s)"
+                                : dbfork_strerror(reply));
+    return reply ? reply : -EPIPE;
   }
   out->pid = (pid_t)reply;
   out->fd = sv[0];

@@ -15,6 +15,7 @@
 #include "itest.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -157,6 +158,7 @@ TEST(killed_helper_fails_new_workers_and_a_new_helper_serves_again) {
   fprintf(stderr, "start with a dead helper: %s in %lld ms: %s\n", dbfork_err_name(rc),
           tu_now_ms() - t0, dbfork_pool_last_error(p));
   CHECK(rc != 0);
+  CHECK_ERR(rc, DBFORK_EPIPE); /* the channel to the helper is broken */
   CHECK(tu_now_ms() - t0 < 10000);
   dbfork_pool_free(p);
   CHECK_EQ_INT(tu_sessions(m, tu_unique_name()), 0);
