@@ -10,7 +10,8 @@
  *   process's own children), and so are the workers' sessions.
  * - A helper killed under a pool: new workers fail to start with a log line
  *   that says so (never a hang, never a fork instead); a new helper started
- *   afterwards serves a new pool.
+ *   afterwards serves a new pool. A stopped helper bounds the start to the
+ *   10 s reply wait, and is then killed and reaped.
  */
 #include "itest.h"
 
@@ -169,4 +170,34 @@ TEST(killed_helper_fails_new_workers_and_a_new_helper_serves_again) {
   CHECK_EQ_INT(tu_sessions(m, tu_unique_name()), 1);
   CHECK_OK(dbfork_pool_join(p));
   dbfork_pool_free(p);
+}
+
+/* A helper that stops answering (SIGSTOPped) bounds the start: after the
+ * 10 s reply wait it is killed and reaped, and the start fails. */
+TEST(stopped_helper_fails_the_start_after_the_reply_wait) {
+  MYSQL *m = tu_connect();
+  dbfork_options o;
+  dbfork_pool *p;
+  pid_t kids[16], helper;
+  long long t0;
+  int rc;
+  CHECK_OK(dbfork_forkserver_start());
+  t0 = tu_now_ms();
+  while ((children_of(getpid(), kids, 16, &helper), helper == 0) && tu_now_ms() - t0 < 5000)
+    tu_sleep_ms(5);
+  CHECK(helper > 0);
+  CHECK_OK(kill(helper, SIGSTOP));
+  it_options(&o, tu_unique_name(), 1);
+  o.start_method = DBFORK_START_FORKSERVER;
+  o.max_start_failures = 1;
+  CHECK_OK(dbfork_pool_new(&p, &o));
+  t0 = tu_now_ms();
+  rc = dbfork_pool_start(p);
+  fprintf(stderr, "start with a stopped helper: %s in %lld ms\n", dbfork_err_name(rc),
+          tu_now_ms() - t0);
+  CHECK_ERR(rc, DBFORK_EPIPE);
+  CHECK(tu_now_ms() - t0 >= 9000 && tu_now_ms() - t0 < 15000);
+  dbfork_pool_free(p);
+  CHECK(kill(helper, 0) < 0 && errno == ESRCH); /* killed and reaped by its pid */
+  CHECK_EQ_INT(tu_sessions(m, tu_unique_name()), 0);
 }
