@@ -97,8 +97,14 @@ static void set_unique_name(const char *prog, const char *test) {
   char buf[512];
   size_t i, n = 0;
   const char *base = strrchr(prog, '/');
+  const char *method = getenv("DBFORK_TEST_START_METHOD");
   base = base ? base + 1 : prog;
-  snprintf(buf, sizeof buf, "%s_%s", base, test);
+  /* The NAME.fn@method run of a test may run beside NAME.fn (ctest -j):
+   * its tables and program_name must not be the same. */
+  if (method && *method && strcmp(method, "fork") != 0)
+    snprintf(buf, sizeof buf, "%s_%s_%s", base, test, method);
+  else
+    snprintf(buf, sizeof buf, "%s_%s", base, test);
   for (i = 0; buf[i] && n < sizeof unique_name - 1; i++)
     unique_name[n++] = isalnum((unsigned char)buf[i]) ? buf[i] : '_';
   unique_name[n] = 0;
