@@ -53,6 +53,10 @@
  * clones, so a helper that takes longer is stopped or stuck. */
 #define FS_REPLY_MS 10000
 
+/* The request the helper is serving (helper_main); volatile, so the store
+ * stays although nothing in the helper reads it. */
+static uint8_t *volatile helper_payload;
+
 /* The program's helper: started once per process. The mutex orders the
  * requests of pools on different threads. fs_owner is the process that
  * started it: a process forked from that one has no helper of its own (its
@@ -285,7 +289,11 @@ static void helper_main(int chan, pid_t parent) {
     uint8_t *payload;
     if (recv_head(chan, &h, fds) != 0) _exit(0); /* EOF: the program is gone */
     if (!(payload = malloc(h.len ? h.len : 1)) || read_full(chan, payload, h.len) != 0) _exit(0);
+    /* reachable from a global: a worker runs on a stack of its own and uses
+     * its configuration in here until it exits */
+    helper_payload = payload;
     helper_serve(chan, &h, payload, fds);
+    helper_payload = NULL;
     free(payload);
   }
 }
