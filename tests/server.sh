@@ -13,6 +13,9 @@
 #          (no TCP, unix socket only), waits until it answers (bounded), then
 #          makes sure database dbfork_test and user dbfork@localhost
 #          (password dbfork-test-pw, ALL on *.*) exist. A running server: no-op.
+#          With DBFORK_SERVER_PORT=N in the environment it also listens on TCP
+#          at 127.0.0.1:N (and the user exists @127.0.0.1 too): for the
+#          benchmarks that stand in for several hosts (bench/hosts.sh).
 # stop     clean shutdown (mariadb-admin shutdown as the socket-authenticated
 #          admin), waits for the pid to vanish (bounded), SIGKILL as a last
 #          resort. Not running: no-op.
@@ -141,9 +144,11 @@ launch() {
   # setsid + all fds redirected: the server must not hold the caller's
   # terminal or pipes open (ctest would wait for them), and must not die with
   # the caller's process group.
+  local net=(--skip-networking)
+  [ -n "${DBFORK_SERVER_PORT:-}" ] && net=(--port="$DBFORK_SERVER_PORT" --bind-address=127.0.0.1)
   setsid "$MARIADBD" --no-defaults "${userarg[@]}" \
     --datadir="$DATA" --socket="$SOCK" --pid-file="$PIDFILE" --log-error="$ERRLOG" \
-    --tmpdir="$DIR/tmp" --skip-networking --skip-name-resolve \
+    --tmpdir="$DIR/tmp" "${net[@]}" --skip-name-resolve \
     --innodb-buffer-pool-size=256M --innodb-log-file-size=128M \
     --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 \
     --max-connections=300 --max-allowed-packet=256M \
@@ -179,6 +184,9 @@ CREATE DATABASE IF NOT EXISTS \`$DBFORK_DB\`;
 CREATE USER IF NOT EXISTS '$DBFORK_USER'@'localhost' IDENTIFIED BY '$DBFORK_PASSWORD';
 ALTER USER '$DBFORK_USER'@'localhost' IDENTIFIED BY '$DBFORK_PASSWORD';
 GRANT ALL PRIVILEGES ON *.* TO '$DBFORK_USER'@'localhost' WITH GRANT OPTION;
+CREATE USER IF NOT EXISTS '$DBFORK_USER'@'127.0.0.1' IDENTIFIED BY '$DBFORK_PASSWORD';
+ALTER USER '$DBFORK_USER'@'127.0.0.1' IDENTIFIED BY '$DBFORK_PASSWORD';
+GRANT ALL PRIVILEGES ON *.* TO '$DBFORK_USER'@'127.0.0.1' WITH GRANT OPTION;
 FLUSH PRIVILEGES;
 EOF
   (
