@@ -137,23 +137,36 @@ TEST(helper_and_workers_are_gone_after_the_host_is_sigkilled) {
   CHECK_EQ_INT(tu_wait_sessions(m, tu_unique_name(), 0, 10000), 0);
 }
 
+/* Starts the helper and waits until it has named itself: its pid. */
+static pid_t helper_started(void) {
+  pid_t kids[16], helper = 0;
+  long long t0;
+  CHECK_OK(dbfork_forkserver_start());
+  t0 = tu_now_ms();
+  while ((children_of(getpid(), kids, 16, &helper), helper == 0) && tu_now_ms() - t0 < 5000)
+    tu_sleep_ms(5);
+  CHECK(helper > 0);
+  return helper;
+}
+
+/* A one-worker forkserver pool that gives up at the first failed start. */
+static void helper_pool(dbfork_pool **p, dbfork_options *o) {
+  it_options(o, tu_unique_name(), 1);
+  o->start_method = DBFORK_START_FORKSERVER;
+  o->max_start_failures = 1;
+  CHECK_OK(dbfork_pool_new(p, o));
+}
+
 TEST(killed_helper_fails_new_workers_and_a_new_helper_serves_again) {
   MYSQL *m = tu_connect();
   dbfork_options o;
   dbfork_pool *p;
-  pid_t kids[16], helper;
+  pid_t helper;
   long long t0;
   int rc;
-  CHECK_OK(dbfork_forkserver_start());
-  t0 = tu_now_ms(); /* until the helper has named itself */
-  while ((children_of(getpid(), kids, 16, &helper), helper == 0) && tu_now_ms() - t0 < 5000)
-    tu_sleep_ms(5);
-  CHECK(helper > 0);
+  helper = helper_started();
   CHECK_OK(kill(helper, SIGKILL));
-  it_options(&o, tu_unique_name(), 1);
-  o.start_method = DBFORK_START_FORKSERVER;
-  o.max_start_failures = 1;
-  CHECK_OK(dbfork_pool_new(&p, &o));
+  helper_pool(&p, &o);
   t0 = tu_now_ms();
   rc = dbfork_pool_start(p);
   fprintf(stderr, "start with a dead helper: %s in %lld ms: %s\n", dbfork_err_name(rc),
@@ -178,19 +191,12 @@ TEST(stopped_helper_fails_the_start_after_the_reply_wait) {
   MYSQL *m = tu_connect();
   dbfork_options o;
   dbfork_pool *p;
-  pid_t kids[16], helper;
+  pid_t helper;
   long long t0;
   int rc;
-  CHECK_OK(dbfork_forkserver_start());
-  t0 = tu_now_ms();
-  while ((children_of(getpid(), kids, 16, &helper), helper == 0) && tu_now_ms() - t0 < 5000)
-    tu_sleep_ms(5);
-  CHECK(helper > 0);
+  helper = helper_started();
   CHECK_OK(kill(helper, SIGSTOP));
-  it_options(&o, tu_unique_name(), 1);
-  o.start_method = DBFORK_START_FORKSERVER;
-  o.max_start_failures = 1;
-  CHECK_OK(dbfork_pool_new(&p, &o));
+  helper_pool(&p, &o);
   t0 = tu_now_ms();
   rc = dbfork_pool_start(p);
   fprintf(stderr, "start with a stopped helper: %s in %lld ms\n", dbfork_err_name(rc),
