@@ -69,7 +69,7 @@ typedef struct load_conf {
   char *load_sql; /* the LOAD DATA statement */
   csv_dialect d;
   int method, dup, bad_values, no_resume;
-  int method_auto; /* no --method given: setup.c picks bulk or load-data (load_pick_method) */
+  int method_auto;     /* no --method given: setup.c picks bulk or load-data (load_pick_method) */
   char charset[40];    /* the file's character set, as the server names it */
   int enc;             /* CSV_ENC_* checked in every record, or 0 */
   int recode;          /* 1: values go as CONVERT(... USING charset) (not utf8mb4-compatible) */

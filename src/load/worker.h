@@ -104,13 +104,13 @@ typedef struct lw {
   unsigned rows_in_batch;
   uint64_t inserted;
   /* bulk (bulk.c): the batch column by column, values in place in buf */
-  MYSQL_STMT *bstmt; /* the one-row INSERT, executed with an array of rows */
-  MYSQL_BIND *bbinds;     /* nph: column j's arrays */
-  const char **bval;      /* nph x batch: value of row r, column j at [j * batch + r] */
-  unsigned long *blen;    /* the same, lengths */
-  char *bind;             /* the same, STMT_INDICATOR_NONE or _NULL */
-  size_t *bfix, nbfix;    /* slots whose value was decoded: copied into dec ... */
-  size_t *bfoff;          /* ... at these offsets (pointers set when the batch goes) */
+  MYSQL_STMT *bstmt;   /* the one-row INSERT, executed with an array of rows */
+  MYSQL_BIND *bbinds;  /* nph: column j's arrays */
+  const char **bval;   /* nph x batch: value of row r, column j at [j * batch + r] */
+  unsigned long *blen; /* the same, lengths */
+  char *bind;          /* the same, STMT_INDICATOR_NONE or _NULL */
+  size_t *bfix, nbfix; /* slots whose value was decoded: copied into dec ... */
+  size_t *bfoff;       /* ... at these offsets (pointers set when the batch goes) */
   load_buf dec;
 } lw;
 

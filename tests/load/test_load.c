@@ -501,14 +501,9 @@ TEST(on_duplicate_modes) {
   static const struct {
     const char *method, *mode;
     int file_wins;
-  } cases[] = {{"load-data", "ignore", 0},
-               {"load-data", "replace", 1},
-               {"insert", "ignore", 0},
-               {"insert", "replace", 1},
-               {"insert", "update", 1},
-               {"bulk", "ignore", 0},
-               {"bulk", "replace", 1},
-               {"bulk", "update", 1}};
+  } cases[] = {{"load-data", "ignore", 0}, {"load-data", "replace", 1}, {"insert", "ignore", 0},
+               {"insert", "replace", 1},   {"insert", "update", 1},     {"bulk", "ignore", 0},
+               {"bulk", "replace", 1},     {"bulk", "update", 1}};
   lt_env e;
   lt_file f;
   lt_row old[200], fresh[300];
