@@ -18,7 +18,8 @@
 #  3. runs, REPEAT rounds (tools interleaved within a round, so load from
 #     elsewhere on the machine hits them alike), each run on an empty table and
 #     followed by the row count + checksum check:
-#       dbfork load, 2 and 4 workers, --method load-data and insert
+#       dbfork load, 2 and 4 workers, --method load-data and insert, and 2
+#         workers --method bulk (array binding, values bound in place)
 #       one connection: mariadb --local-infile=1 -e 'LOAD DATA LOCAL INFILE ...'
 #       mysqlimport --use-threads=2 --local on the file split into 2 parts
 #       myloader --threads 2 on a mydumper dump of the loaded table
@@ -356,9 +357,11 @@ rc=\$?
 wait \$p && exit \$rc
 EOF2
 fi
-TOOLS="0 1 2 3 4 5 6 7"
-[ "$BULK" != 1 ] || TOOLS="$TOOLS 8"
-[ "$CEILING" != 1 ] || TOOLS="$TOOLS 9"
+if [ -z "${TOOLS:-}" ]; then # TOOLS="10 5" by hand: just those, by number
+  TOOLS="0 10 1 2 3 4 5 6 7"
+  [ "$BULK" != 1 ] || TOOLS="$TOOLS 8"
+  [ "$CEILING" != 1 ] || TOOLS="$TOOLS 9"
+fi
 read -r -a TOOLV <<<"$TOOLS"
 NTOOLS=${#TOOLV[@]}
 tool() {
@@ -376,6 +379,7 @@ tool() {
   8) run bulk-probe-t2 bash -c '"$1" "$2" "$3" "$4" & p=$!; "$1" "$2" "$3" "$5"; rc=$?; wait $p && exit $rc' \
     _ "$WORK/bulk_probe" "$CNF" $DB "$HALF1" "$HALF2" ;;
   9) run two-servers-ceiling bash "$WORK/ceiling.sh" ;;
+  10) dbf 2 bulk && run dbfork-w2-bulk "${DBF[@]}" ;;
   esac
 }
 for round in $(seq 1 "$REPEAT"); do

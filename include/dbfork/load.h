@@ -220,11 +220,20 @@ typedef struct dbfork_load_options {
   uint64_t skip_lines;              /* header records to skip */
   int strict;                       /* 1: a stray quote in an unquoted field is a bad record */
 
-  const char *method;       /* "load-data" (default: LOAD DATA LOCAL INFILE) or "insert"
-                               (prepared multi-row INSERTs) */
+  const char *method;       /* "load-data" (LOAD DATA LOCAL INFILE), "insert" (prepared
+                               multi-row INSERTs) or "bulk" (MariaDB's array binding: one
+                               one-row INSERT executed per batch of rows, COM_STMT_BULK_EXECUTE,
+                               values bound where they lie in the part's buffer; a batch the
+                               server errs or warns about is rolled back to its savepoint and
+                               loaded as "insert" loads it, so the rows, rejects and warnings
+                               are insert's. Needs MariaDB 10.2 or later and Connector/C:
+                               dbfork_load_prepare fails with DBFORK_EINVAL elsewhere).
+                               NULL: load-data ("insert" with on_duplicate "update", "bulk"
+                               for it where the server has array binding) */
   const char *on_duplicate; /* "error" (default), "ignore", "replace", or "update" (insert
-                               method only) */
-  unsigned int batch;       /* rows per INSERT with the insert method; default 1000,
+                               and bulk methods only) */
+  unsigned int batch;       /* rows per INSERT with the insert method, per execution with
+                               bulk; default 1000,
                                at most 65535 (fewer if there are many columns) */
   uint64_t chunk_size;      /* bytes per chunk and transaction; default file size / 16
                                within 1 MiB .. 4 MiB; at most 1 GiB. A rerun must cut

@@ -70,7 +70,7 @@ int load_set_err(dbfork_load *l, int code, const char *fmt, ...) {
 }
 
 const char *load_method_name(int method) {
-  return method == METHOD_INSERT ? "insert" : "load-data";
+  return method == METHOD_INSERT ? "insert" : method == METHOD_BULK ? "bulk" : "load-data";
 }
 
 /* The sizes of the first release (1.0) of the caller-allocated structs: the
@@ -100,7 +100,7 @@ static int parse_choice(const char *v, const char *const *names, int n, int def)
 
 int dbfork_load_new(dbfork_load **out, const dbfork_options *conn_in,
                     const dbfork_load_options *lo_in) {
-  static const char *const methods[] = {"load-data", "insert"};
+  static const char *const methods[] = {"load-data", "insert", "bulk"};
   static const char *const dups[] = {"error", "ignore", "update", "replace"};
   static const char *const bads[] = {"reject", "warn"};
   dbfork_load *l;
@@ -119,17 +119,17 @@ int dbfork_load_new(dbfork_load **out, const dbfork_options *conn_in,
     return DBFORK_EINVAL;
   if (!lo->file || !*lo->file) return job_refuse(conn, "load option file: no file given");
   if (!lo->table || !*lo->table) return job_refuse(conn, "load option table: --table is required");
-  if ((method = parse_choice(lo->method, methods, 2, METHOD_LOAD_DATA)) < 0)
-    return job_refuse(conn, "option --method: '%s' is not load-data or insert", lo->method);
+  if ((method = parse_choice(lo->method, methods, 3, METHOD_LOAD_DATA)) < 0)
+    return job_refuse(conn, "option --method: '%s' is not load-data, insert or bulk", lo->method);
   if ((dup = parse_choice(lo->on_duplicate, dups, 4, DUP_ERROR)) < 0)
     return job_refuse(conn, "option --on-duplicate: '%s' is not error, ignore, replace or update",
                       lo->on_duplicate);
   if ((bad = parse_choice(lo->bad_values, bads, 2, BAD_REJECT)) < 0)
     return job_refuse(conn, "option --bad-values: '%s' is not reject or warn", lo->bad_values);
-  if (dup == DUP_UPDATE && method == METHOD_LOAD_DATA)
+  if (dup == DUP_UPDATE && method == METHOD_LOAD_DATA && lo->method)
     return job_refuse(conn,
-                      "option --on-duplicate=update needs --method=insert (LOAD DATA can only "
-                      "ignore or replace duplicates)");
+                      "option --on-duplicate=update needs --method=insert or bulk (LOAD DATA "
+                      "can only ignore or replace duplicates)");
   if (lo->batch > 65535) return job_refuse(conn, "option --batch: must be 1..65535");
   if (lo->chunk_size > (1ull << 30))
     return job_refuse(conn, "option --chunk-size: must be 1 byte .. 1G");
@@ -156,6 +156,7 @@ int dbfork_load_new(dbfork_load **out, const dbfork_options *conn_in,
   l->c.d = d;
   if (lo->strict) l->c.d.flags |= CSV_F_STRICT;
   l->c.method = method;
+  l->c.method_auto = !lo->method;
   l->c.dup = dup;
   l->c.bad_values = bad;
   l->c.no_resume = lo->no_resume != 0;
@@ -208,7 +209,7 @@ static int prepare(dbfork_load *l) {
     if (c->chunk_bytes > (4u << 20)) c->chunk_bytes = 4u << 20;
     if (c->chunk_bytes < (1u << 20)) c->chunk_bytes = 1u << 20;
   }
-  if ((rc = load_connect_parent(l))) return rc;
+  if ((rc = load_connect_parent(l)) || (rc = load_pick_method(l))) return rc;
   {
     /* A table without a database takes the connection's: the option's, or
      * what the option files gave the session (database= in [client] or

@@ -13,6 +13,7 @@
  *   parent.c    the job core's callbacks: parts out, replies in, events up
  *   worker.c    the worker half: claim, read, validate, hash, record
  *   sink.c      the two ways rows reach the server: LOAD DATA and INSERT
+ *   bulk.c      the third: array binding (one COM_STMT_BULK_EXECUTE per batch)
  *   values.c    the server's complaints about values: which, which row and
  *               column (pure)
  *   budget.c    --max-errors shared by the workers without tables (no_resume)
@@ -36,7 +37,7 @@
 #include "job.h"
 #include "wire.h"
 
-enum { METHOD_LOAD_DATA, METHOD_INSERT };
+enum { METHOD_LOAD_DATA, METHOD_INSERT, METHOD_BULK };
 enum { DUP_ERROR, DUP_IGNORE, DUP_UPDATE, DUP_REPLACE };
 enum { BAD_REJECT, BAD_WARN };
 
@@ -68,6 +69,7 @@ typedef struct load_conf {
   char *load_sql; /* the LOAD DATA statement */
   csv_dialect d;
   int method, dup, bad_values, no_resume;
+  int method_auto;     /* no --method given: setup.c picks bulk or load-data (load_pick_method) */
   char charset[40];    /* the file's character set, as the server names it */
   int enc;             /* CSV_ENC_* checked in every record, or 0 */
   int recode;          /* 1: values go as CONVERT(... USING charset) (not utf8mb4-compatible) */
@@ -166,6 +168,12 @@ int load_check_table(dbfork_load *l, const char *table_opt, const char *default_
 int load_check_charset(dbfork_load *l);
 int load_build_sql(dbfork_load *l);
 int load_table_has_rows(dbfork_load *l); /* 1, 0, or < 0 (l->err) */
+/* bulk.c: 1 if the server and the client library do array binding
+ * (MariaDB >= 10.2 announcing bulk operations, Connector/C), else 0. */
+int load_bulk_supported(MYSQL *m);
+/* The method of an automatic choice, and the refusal of bulk where it is
+ * not supported: 0 or a code with l->err set. */
+int load_pick_method(dbfork_load *l);
 
 /* colspec.c: the column list (with @variables) and the SET clause. */
 typedef struct load_colspec {

@@ -366,7 +366,7 @@ int load_check_table(dbfork_load *l, const char *arg, const char *defdb) {
   if ((rc = setup_columns(l, c->db_plain, c->table_plain)) ||
       (rc = check_engine(l, c->db_plain, c->table_plain)))
     return rc;
-  if (c->method == METHOD_INSERT && (uint64_t)c->batch * (unsigned)c->nph > 65535)
+  if (c->method != METHOD_LOAD_DATA && (uint64_t)c->batch * (unsigned)c->nph > 65535)
     c->batch = 65535 / (unsigned)c->nph;
   {
     /* The job key: FNV-1a of the real path (with its NUL), then of the
@@ -473,4 +473,29 @@ int load_table_has_rows(dbfork_load *l) {
   any = mysql_num_rows(r) > 0;
   mysql_free_result(r);
   return any;
+}
+
+/* Without --method: LOAD_AUTO_BULK's choice where the server does array
+ * binding, load-data elsewhere (insert with --on-duplicate=update, which
+ * LOAD DATA cannot do). */
+#define LOAD_AUTO_BULK 0
+
+int load_pick_method(dbfork_load *l) {
+  load_conf *c = &l->c;
+  int bulk = load_bulk_supported(l->m);
+  if (c->method_auto) {
+    if (bulk && (LOAD_AUTO_BULK || c->dup == DUP_UPDATE))
+      c->method = METHOD_BULK;
+    else if (c->dup == DUP_UPDATE)
+      c->method = METHOD_INSERT;
+    else
+      c->method = METHOD_LOAD_DATA;
+    return 0;
+  }
+  if (c->method == METHOD_BULK && !bulk)
+    return load_set_err(l, DBFORK_EINVAL,
+                        "option --method=bulk: the server (%s) does not take array binding "
+                        "(MariaDB 10.2 or later with MariaDB Connector/C); use load-data or insert",
+                        mysql_get_server_info(l->m));
+  return 0;
 }

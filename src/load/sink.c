@@ -1,5 +1,5 @@
 /*
- * sink.c — the two ways a part's good records reach the server.
+ * sink.c — two of the three ways a part's good records reach the server.
  *
  * load-data streams them into one LOAD DATA LOCAL INFILE statement through
  * a local-infile handler (no temporary file): the server asks for bytes,
@@ -10,7 +10,8 @@
  *
  * insert binds the values of each batch of records to a prepared
  * multi-row INSERT (prepared once per connection), and sends a short batch
- * as one text INSERT with escaped values.
+ * as one text INSERT with escaped values. (bulk.c, the third, falls back
+ * to this path for a batch the server had anything to say about.)
  *
  * Values the server refuses (bad_values "reject"): the statement runs
  * after a savepoint; if its warnings (or, for an INSERT, its error) say a
@@ -200,6 +201,7 @@ int sink_load_data(lw *s, uint64_t *loaded) {
 void sink_close(lw *s) {
   if (s->stmt) mysql_stmt_close(s->stmt);
   s->stmt = NULL;
+  sink_bulk_close(s);
 }
 
 /* Appends the VALUES row template with its placeholders as `ph`. */
@@ -213,7 +215,7 @@ static int add_row_template(load_buf *b, const char *row, const char *ph) {
 
 /* The INSERT for `rows` rows of placeholders (the full batch). Values in a
  * set other than utf8mb4's are relabelled: the session is utf8mb4. */
-static char *insert_sql(const load_conf *c, unsigned rows) {
+char *sink_insert_sql(const load_conf *c, unsigned rows) {
   load_buf b = {0};
   char ph[80];
   unsigned r;
@@ -234,7 +236,7 @@ oom:
 static MYSQL_STMT *prepare(lw *s, unsigned rows) {
   MYSQL *m = dbfork_worker_mysql(s->w);
   MYSQL_STMT *st = mysql_stmt_init(m);
-  char *sql = insert_sql(s->c, rows);
+  char *sql = sink_insert_sql(s->c, rows);
   if (!st || !sql) {
     free(sql);
     if (st) mysql_stmt_close(st);
@@ -384,7 +386,7 @@ static int rows_one_by_one(lw *s, MYSQL *m) {
 
 /* Executes the rows gathered so far (a full batch, or the tail), leaving
  * out those whose values the server refuses. */
-static int flush_batch(lw *s) {
+int sink_flush_batch(lw *s) {
   const load_conf *c = s->c;
   MYSQL *m = dbfork_worker_mysql(s->w);
   int reject = c->bad_values == BAD_REJECT, pass;
@@ -447,26 +449,30 @@ int sink_insert_row(lw *s, const csv_record *rec) {
     if (load_buf_add(&s->arena, f->ptr, f->len)) return lw_fail(s, DBFORK_ENOMEM, "out of memory");
   }
   s->brow[s->rows_in_batch] = s->nlines - 1;
-  if (++s->rows_in_batch == c->batch && flush_batch(s)) return -1;
+  if (++s->rows_in_batch == c->batch && sink_flush_batch(s)) return -1;
+  return 0;
+}
+
+int sink_insert_alloc(lw *s) {
+  const load_conf *c = s->c;
+  size_t nb = (size_t)c->batch * (size_t)c->nph;
+  if (s->binds) return 0;
+  s->binds = calloc(nb, sizeof *s->binds);
+  s->lens = calloc(nb, sizeof *s->lens);
+  s->nulls = calloc(nb, sizeof *s->nulls);
+  s->offs = calloc(nb, sizeof *s->offs);
+  s->brow = calloc(c->batch, sizeof *s->brow);
+  if (!s->binds || !s->lens || !s->nulls || !s->offs || !s->brow)
+    return lw_fail(s, DBFORK_ENOMEM, "out of memory for %zu bound values", nb);
   return 0;
 }
 
 int sink_insert(lw *s, uint64_t *loaded) {
-  const load_conf *c = s->c;
   int r;
-  if (!s->binds) {
-    size_t nb = (size_t)c->batch * (size_t)c->nph;
-    s->binds = calloc(nb, sizeof *s->binds);
-    s->lens = calloc(nb, sizeof *s->lens);
-    s->nulls = calloc(nb, sizeof *s->nulls);
-    s->offs = calloc(nb, sizeof *s->offs);
-    s->brow = calloc(c->batch, sizeof *s->brow);
-    if (!s->binds || !s->lens || !s->nulls || !s->offs || !s->brow)
-      return lw_fail(s, DBFORK_ENOMEM, "out of memory for %zu bound values", nb);
-  }
+  if ((r = sink_insert_alloc(s))) return r;
   while ((r = lw_next(s)) != CSV_END)
     if (r == LW_FAILED) return s->fail_rc ? s->fail_rc : DBFORK_ESQL;
-  if (flush_batch(s)) return s->fail_rc ? s->fail_rc : DBFORK_ESQL;
+  if (sink_flush_batch(s)) return s->fail_rc ? s->fail_rc : DBFORK_ESQL;
   *loaded = s->inserted;
   return 0;
 }

@@ -106,7 +106,7 @@ static int on_good(lw *s, const csv_record *rec, uint64_t col, size_t pos) {
   r->ord = s->ord - 1;
   s->last_line = rec->line;
   if (s->report_only || s->c->method == METHOD_LOAD_DATA) return 0; /* the stream sends rec->raw */
-  return sink_insert_row(s, rec);
+  return s->c->method == METHOD_BULK ? sink_bulk_row(s, rec) : sink_insert_row(s, rec);
 }
 
 /* 1 if record `ord` of the part has a value the server refused. */
@@ -219,7 +219,7 @@ int lw_session(lw *s, MYSQL *m) {
    * pass (the server's maximum). */
   if (s->c->bad_values == BAD_REJECT && mysql_query(m, "SET SESSION max_error_count = 65535"))
     return DBFORK_ESQL;
-  if (s->c->method == METHOD_INSERT) {
+  if (s->c->method != METHOD_LOAD_DATA) {
     /* Without strict mode a value that does not fit is a warning naming its
      * row, as in LOAD DATA (LOCAL implies IGNORE): the batch then shows every
      * refused value at once instead of failing at the first. */
@@ -408,7 +408,7 @@ int load_worker_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   s->w = w;
   if (load_part_decode(&s->p, in, len))
     return dbfork_worker_fail(w, DBFORK_EPROTO, 0, NULL, "malformed part descriptor");
-  if (s->stmt && s->stmt_conn != mysql_thread_id(m)) {
+  if ((s->stmt || s->bstmt) && s->stmt_conn != mysql_thread_id(m)) {
     /* The worker reconnected (server restart, killed session): statements
      * prepared on the old session are gone with it. */
     sink_close(s);
@@ -442,7 +442,9 @@ int load_worker_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   else if ((s->budget_used = load_budget_used(w, c)) < 0)
     return DBFORK_ESQL;
 
-  rc = c->method == METHOD_LOAD_DATA ? sink_load_data(s, &loaded) : sink_insert(s, &loaded);
+  rc = c->method == METHOD_LOAD_DATA ? sink_load_data(s, &loaded)
+       : c->method == METHOD_BULK    ? sink_bulk(s, &loaded)
+                                     : sink_insert(s, &loaded);
   if (rc) return rc;
   if ((rc = take_budget(s, m))) return rc;
   if (!c->no_resume && (rc = load_record_part(w, c, &s->p, s->nlines - s->dropped, s->rejected,

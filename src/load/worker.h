@@ -103,6 +103,15 @@ typedef struct lw {
   load_buf arena, text;
   unsigned rows_in_batch;
   uint64_t inserted;
+  /* bulk (bulk.c): the batch column by column, values in place in buf */
+  MYSQL_STMT *bstmt;   /* the one-row INSERT, executed with an array of rows */
+  MYSQL_BIND *bbinds;  /* nph: column j's arrays */
+  const char **bval;   /* nph x batch: value of row r, column j at [j * batch + r] */
+  unsigned long *blen; /* the same, lengths */
+  char *bind;          /* the same, STMT_INDICATOR_NONE or _NULL */
+  size_t *bfix, nbfix; /* slots whose value was decoded: copied into dec ... */
+  size_t *bfoff;       /* ... at these offsets (pointers set when the batch goes) */
+  load_buf dec;
 } lw;
 
 /* Fails the part for a reason of ours (not the server's): the task returns
@@ -147,6 +156,18 @@ int lw_session(lw *s, MYSQL *m);
 int sink_load_data(lw *s, uint64_t *loaded); /* 0 or the task's failure code */
 int sink_insert(lw *s, uint64_t *loaded);
 int sink_insert_row(lw *s, const csv_record *rec); /* buffers a good record; 0 or -1 */
+/* The insert method's batch (rows_in_batch rows in arena/offs/lens/nulls,
+ * brow set) executed with its reject passes; 0 or -1 (fail_rc set). */
+int sink_flush_batch(lw *s);
+/* The insert method's batch arrays, once; 0 or a code (fail_rc set). */
+int sink_insert_alloc(lw *s);
+/* The INSERT of `rows` rows of placeholders (malloc'ed; NULL: no memory). */
+char *sink_insert_sql(const load_conf *c, unsigned rows);
+
+/* bulk.c */
+int sink_bulk(lw *s, uint64_t *loaded);
+int sink_bulk_row(lw *s, const csv_record *rec);
+void sink_bulk_close(lw *s);
 void sink_close(lw *s); /* prepared statements, before the connection closes */
 
 #endif /* DBFORK_LOAD_WORKER_H */

@@ -22,7 +22,7 @@ static void dialect_case(int dialect, int crlf, int header, int last_eol, size_t
   lt_file f;
   lt_row *rows = calloc(n, sizeof *rows);
   lt_sum want;
-  static const char *const methods[] = {"load-data", "insert"};
+  static const char *const methods[] = {"load-data", "insert", "bulk"};
   static const char *const chunks[] = {"1K", "16K", NULL};
   static const char *const workers[] = {"2", "4", "1"};
   int mi, ci;
@@ -35,7 +35,7 @@ static void dialect_case(int dialect, int crlf, int header, int last_eol, size_t
   lt_write_file(e.path, f.p, f.len);
   want = lt_sum_rows(rows, n);
 
-  for (mi = 0; mi < 2; mi++)
+  for (mi = 0; mi < 3; mi++)
     for (ci = 0; ci < 3; ci++) {
       lt_run r;
       char chunk_opt[32];
@@ -81,14 +81,14 @@ TEST(tiny_chunks_and_tiny_files) {
   lt_file f;
   lt_row rows[120];
   lt_run r;
-  static const char *const methods[] = {"load-data", "insert"};
+  static const char *const methods[] = {"load-data", "insert", "bulk"};
   int mi;
   lt_setup(&e, "orders", 1);
   lt_gen(rows, 120, 1000, 7, 0);
   lt_file_init(&f, LT_BACKSLASH, 0);
   lt_put_rows(&f, rows, 120, 1);
   lt_write_file(e.path, f.p, f.len);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     tu_exec(e.m, "TRUNCATE TABLE orders");
     lt_load(&r, &e, e.path, "orders", "--restart", "-q", "--chunk-size=1", "--method", methods[mi],
             NULL);
@@ -100,7 +100,7 @@ TEST(tiny_chunks_and_tiny_files) {
   lt_file_free(&f);
 
   /* one record, no newline */
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     lt_file_init(&f, LT_RFC, 0);
     lt_put_rows(&f, rows + 5, 1, 0);
     lt_write_file(e.path, f.p, f.len);
@@ -297,9 +297,11 @@ static void max_errors_case(const char *method, int unterminated) {
 /* Wrong field counts (incl. an empty line and a 2-line record). */
 TEST(max_errors_rejects_load_data) { max_errors_case("load-data", 0); }
 TEST(max_errors_rejects_insert) { max_errors_case("insert", 0); }
+TEST(max_errors_rejects_bulk) { max_errors_case("bulk", 0); }
 /* ... plus an unterminated quote on the last record, which runs to EOF. */
 TEST(max_errors_unterminated_quote_load_data) { max_errors_case("load-data", 1); }
 TEST(max_errors_unterminated_quote_insert) { max_errors_case("insert", 1); }
+TEST(max_errors_unterminated_quote_bulk) { max_errors_case("bulk", 1); }
 
 /* Parses "bytes X-Y" from a chunk failure message. */
 static void failed_chunk_bytes(const char *msg, uint64_t *lo, uint64_t *hi) {
@@ -397,6 +399,8 @@ TEST(bad_row_fails_its_chunk_load_data) { bad_row_fails_chunk("load-data", 600, 
 TEST(bad_row_fails_its_big_chunk_load_data) { bad_row_fails_chunk("load-data", 80000, "1M"); }
 TEST(bad_row_fails_its_big_chunk_insert) { bad_row_fails_chunk("insert", 80000, "1M"); }
 TEST(bad_row_fails_its_chunk_insert) { bad_row_fails_chunk("insert", 600, "1K"); }
+TEST(bad_row_fails_its_big_chunk_bulk) { bad_row_fails_chunk("bulk", 80000, "1M"); }
+TEST(bad_row_fails_its_chunk_bulk) { bad_row_fails_chunk("bulk", 600, "1K"); }
 
 /* An unterminated quote without --max-errors: exit 2 with its line. */
 TEST(unterminated_quote_fails) {
@@ -489,6 +493,7 @@ static void duplicate_key_case(const char *method) {
 }
 TEST(duplicate_key_fails_its_chunk_load_data) { duplicate_key_case("load-data"); }
 TEST(duplicate_key_fails_its_chunk_insert) { duplicate_key_case("insert"); }
+TEST(duplicate_key_fails_its_chunk_bulk) { duplicate_key_case("bulk"); }
 
 /* --on-duplicate ignore / replace / update against rows already in the
  * table: ids 1..200 exist (old values), the file holds ids 101..400. */
@@ -496,11 +501,9 @@ TEST(on_duplicate_modes) {
   static const struct {
     const char *method, *mode;
     int file_wins;
-  } cases[] = {{"load-data", "ignore", 0},
-               {"load-data", "replace", 1},
-               {"insert", "ignore", 0},
-               {"insert", "replace", 1},
-               {"insert", "update", 1}};
+  } cases[] = {{"load-data", "ignore", 0}, {"load-data", "replace", 1}, {"insert", "ignore", 0},
+               {"insert", "replace", 1},   {"insert", "update", 1},     {"bulk", "ignore", 0},
+               {"bulk", "replace", 1},     {"bulk", "update", 1}};
   lt_env e;
   lt_file f;
   lt_row old[200], fresh[300];
@@ -585,7 +588,7 @@ TEST(bad_usage_exits_64) {
       {"file", "x`; DROP TABLE orders; --", NULL, NULL, "--table"},
       {"file", "orders`; DROP TABLE orders; -- ", NULL, NULL, "--table"},
       {"file", "orders", "--method=bogus", NULL, "--method"},
-      {"file", "orders", "--on-duplicate=update", NULL, "--on-duplicate"},
+      {"file", "orders", "--method=load-data", "--on-duplicate=update", "--on-duplicate"},
       {"file", "orders", "--on-duplicate=sometimes", NULL, "--on-duplicate"},
       {"file", "orders", "--chunk-size=12Q", NULL, "--chunk-size"},
       {"file", "orders", "--chunk-size=0", NULL, "--chunk-size"},
@@ -657,7 +660,7 @@ TEST(hostile_table_name_is_quoted) {
   lt_row rows[300];
   lt_run r;
   static const char *const name = "o`; DROP TABLE canary; -- '\"";
-  static const char *const methods[] = {"load-data", "insert"};
+  static const char *const methods[] = {"load-data", "insert", "bulk"};
   int mi;
   lt_setup(&e, NULL, 0);
   tu_exec(e.m, "CREATE TABLE canary (x INT)");
@@ -669,7 +672,7 @@ TEST(hostile_table_name_is_quoted) {
   lt_file_init(&f, LT_BACKSLASH, 0);
   lt_put_rows(&f, rows, 300, 1);
   lt_write_file(e.path, f.p, f.len);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     tu_exec(e.m, "TRUNCATE TABLE `o``; DROP TABLE canary; -- '\"`");
     lt_load(&r, &e, e.path, name, "--restart", "-q", "--chunk-size=2K", "--method", methods[mi],
             "--on-duplicate", mi ? "update" : "error", NULL);

@@ -244,10 +244,11 @@ TEST(bad_options_and_misuse_return_codes_that_name_the_problem) {
   lo.method = "copy";
   CHECK_ERR(dbfork_load_new(&l, &o, &lo), DBFORK_EINVAL);
   CHECK_CONTAINS(s.log, "option --method: 'copy'");
-  lo.method = NULL;
+  lo.method = "load-data";
   lo.on_duplicate = "update";
   CHECK_ERR(dbfork_load_new(&l, &o, &lo), DBFORK_EINVAL);
-  CHECK_CONTAINS(s.log, "needs --method=insert");
+  CHECK_CONTAINS(s.log, "needs --method=insert or bulk");
+  lo.method = NULL;
   lo.on_duplicate = NULL;
   lo.fields_terminated_by = "";
   CHECK_ERR(dbfork_load_new(&l, &o, &lo), DBFORK_EINVAL);

@@ -16,7 +16,7 @@
 #define _GNU_SOURCE
 #include "loadtest.h"
 
-static const char *const methods[] = {"load-data", "insert"};
+static const char *const methods[] = {"load-data", "insert", "bulk"};
 
 /* Writes dir/NAME with the test account's [client] group, then `more`. */
 static void cnf(const lt_env *e, const char *name, int with_socket, const char *more, char *path,
@@ -261,7 +261,7 @@ TEST(columns_with_variables_and_set_for_both_methods) {
           "CREATE TABLE p (id INT PRIMARY KEY, name VARCHAR(10), born DATE NOT NULL, "
           "upper_name VARCHAR(10)) ENGINE=InnoDB");
   lt_write_file(e.path, data, sizeof data - 1);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     lt_run r;
     tu_exec(e.m, "TRUNCATE TABLE p");
     lt_load(&r, &e, e.path, "p", "--no-resume", "--max-errors=1", "--method", methods[mi],

@@ -30,7 +30,7 @@
 #define RECORDS 60
 #define CASES 24
 
-static const char *const methods[] = {"load-data", "insert"};
+static const char *const methods[] = {"load-data", "insert", "bulk"};
 
 static void make_table(lt_env *e, const char *name) {
   tu_exec(e->m,
@@ -191,7 +191,7 @@ static void one_case(lt_env *e, MYSQL *li, uint64_t seed) {
   hc_case c;
   char accepted[256], rpath[256], ropt[300], ft[40], lt[40], enc[32], esc[32], t[32], cs[40];
   unsigned char *removed;
-  size_t i, o = 0, nrej[2];
+  size_t i, o = 0, nrej[3];
   char *kept, *d;
   int mi;
   long long warnings;
@@ -203,7 +203,7 @@ static void one_case(lt_env *e, MYSQL *li, uint64_t seed) {
   snprintf(esc, sizeof esc, "--fields-escaped-by=%s", c.esc_opt);
   snprintf(cs, sizeof cs, "--character-set=%s", c.charset);
   removed = calloc(c.len + 1, 1);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     lt_run r;
     unsigned char *rm = calloc(c.len + 1, 1);
     long long records;
@@ -238,7 +238,7 @@ static void one_case(lt_env *e, MYSQL *li, uint64_t seed) {
   tu_exec(e->m, "DROP TABLE IF EXISTS plain");
   make_table(e, "plain");
   plain_load(e, li, &c, accepted, "plain", &warnings);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     snprintf(t, sizeof t, "d%d", mi);
     if ((d = difference(e, t, "plain")) != NULL)
       FAIL(

@@ -83,7 +83,7 @@ TEST(crlf_detected_past_a_first_record_longer_than_64k) {
  * end, and the failure when it could not be told within 64 MiB: there is
  * nothing to tell any more. */
 TEST(mixed_lf_and_crlf_line_ends_load_the_same_with_both_methods) {
-  static const char *const methods[] = {"load-data", "insert"};
+  static const char *const methods[] = {"load-data", "insert", "bulk"};
   static const char data[] =
       "1,crlf\r\n2,lf\n3,\"quoted\"\r\n4,\"in\r\nquotes\"\n5,esc\\\r\n"
       "6,last\r";
@@ -92,7 +92,7 @@ TEST(mixed_lf_and_crlf_line_ends_load_the_same_with_both_methods) {
   lt_setup(&e, NULL, 0);
   tu_exec(e.m, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB");
   lt_write_file(e.path, data, sizeof data - 1);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     lt_run r;
     tu_exec(e.m, "TRUNCATE TABLE t");
     lt_load(&r, &e, e.path, "t", "-q", "--restart", "--method", methods[mi], NULL);
@@ -203,7 +203,7 @@ TEST(max_errors_counts_the_whole_load) {
  * rows twice: the loader refuses such a table before it writes anything. */
 TEST(non_transactional_engine_is_refused) {
   static const char *const engines[] = {"MyISAM", "Aria", "MEMORY"};
-  static const char *const methods[] = {"load-data", "insert"};
+  static const char *const methods[] = {"load-data", "insert", "bulk"};
   lt_env e;
   lt_file f;
   lt_row rows[200];
@@ -222,7 +222,7 @@ TEST(non_transactional_engine_is_refused) {
             "UNSIGNED NOT NULL, amount DECIMAL(12,2) NOT NULL, created_at DATETIME NOT NULL, "
             "note VARCHAR(48) NULL) ENGINE=%s",
             engines[i]);
-    for (mi = 0; mi < 2; mi++) {
+    for (mi = 0; mi < 3; mi++) {
       lt_load(&r, &e, e.path, "orders", "-q", "--method", methods[mi], "--chunk-size=1K", NULL);
       CHECK_EXIT(&r, 64);
       snprintf(want, sizeof want,
@@ -265,7 +265,7 @@ TEST(lone_escape_at_end_of_file_is_literal) {
       {"1,x\n2,abc\\", "6162635C", "--fields-enclosed-by="},
       {"1\tx\n2\tabc\\", "6162635C", "--fields-terminated-by=\\t"},
   };
-  static const char *const methods[] = {"load-data", "insert"};
+  static const char *const methods[] = {"load-data", "insert", "bulk"};
   static const char *const chunks[] = {"--chunk-size=1", "--chunk-size=1M"};
   lt_env e;
   lt_run r;
@@ -274,7 +274,7 @@ TEST(lone_escape_at_end_of_file_is_literal) {
   tu_exec(e.m, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB");
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     lt_write_file(e.path, cases[i].data, strlen(cases[i].data));
-    for (mi = 0; mi < 2; mi++)
+    for (mi = 0; mi < 3; mi++)
       for (ci = 0; ci < 2; ci++) {
         char *got;
         tu_exec(e.m, "TRUNCATE TABLE t");
@@ -306,7 +306,7 @@ TEST(lone_escape_at_end_of_file_is_literal) {
 #define HOSTILE_COL "b`=999 -- x"
 #define HOSTILE_COL_Q "`b``=999 -- x`"
 TEST(column_names_are_quoted_as_one_identifier) {
-  static const char *const methods[] = {"load-data", "insert"};
+  static const char *const methods[] = {"load-data", "insert", "bulk"};
   lt_env e;
   lt_run r;
   char longname[100], cols[1024], *got;
@@ -321,7 +321,7 @@ TEST(column_names_are_quoted_as_one_identifier) {
           "INT, " HOSTILE_COL_Q " INT) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
           longname);
   lt_write_file(e.path, data, strlen(data));
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     tu_exec(e.m, "TRUNCATE TABLE t");
     lt_load(&r, &e, e.path, "t", "-q", "--restart", "--method", methods[mi], NULL);
     CHECK_EXIT(&r, 0);
@@ -336,7 +336,7 @@ TEST(column_names_are_quoted_as_one_identifier) {
   }
   /* --columns names them (in another order), with dots and backticks */
   snprintf(cols, sizeof cols, "--columns=id,x`y,a..b,a.b,%s,b," HOSTILE_COL, longname);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     tu_exec(e.m, "TRUNCATE TABLE t");
     lt_load(&r, &e, e.path, "t", "-q", "--restart", "--method", methods[mi], cols, NULL);
     CHECK_EXIT(&r, 0);
@@ -418,7 +418,7 @@ static void wide_name(char *name, int c) {
 }
 
 static void wide_case(int use_columns) {
-  static const char *const methods[] = {"load-data", "insert"};
+  static const char *const methods[] = {"load-data", "insert", "bulk"};
   enum { NCOLS = 520 };
   lt_env e;
   char *create, *opt, *sum, name[80], wantbuf[64];
@@ -468,7 +468,7 @@ static void wide_case(int use_columns) {
   }
   lt_write_file(e.path, f.p, f.len);
   snprintf(wantbuf, sizeof wantbuf, "%lld", 3 * 1000000000LL + want);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     char *got;
     tu_exec(e.m, "TRUNCATE TABLE w");
     lt_load(&r, &e, e.path, "w", "-q", "--restart", "--method", methods[mi],
@@ -545,7 +545,7 @@ TEST(load_data_warnings_at_their_lines) {
 
 /* A chunk the server fails names the file, as a rejected row does. */
 TEST(server_errors_name_the_file) {
-  static const char *const methods[] = {"load-data", "insert"};
+  static const char *const methods[] = {"load-data", "insert", "bulk"};
   lt_env e;
   lt_run r;
   size_t mi;
@@ -553,7 +553,7 @@ TEST(server_errors_name_the_file) {
   lt_setup(&e, NULL, 0);
   tu_exec(e.m, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB");
   lt_write_file(e.path, "1,a\n1,b\n", 8);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     lt_load(&r, &e, e.path, "t", "-q", "--restart", "--method", methods[mi], NULL);
     CHECK_EXIT(&r, 2);
     snprintf(want, sizeof want,

@@ -98,6 +98,7 @@ TEST(sigkill_then_resume_load_data) { interrupted_then_resumed("load-data", SIGK
 TEST(sigkill_then_resume_insert) { interrupted_then_resumed("insert", SIGKILL); }
 TEST(sigint_then_resume_load_data) { interrupted_then_resumed("load-data", SIGINT); }
 TEST(sigterm_then_resume_insert) { interrupted_then_resumed("insert", SIGTERM); }
+TEST(sigkill_then_resume_bulk) { interrupted_then_resumed("bulk", SIGKILL); }
 
 /* A worker's connection is KILLed by an admin halfway: the chunk in flight
  * rolls back and is retried on a new connection (the pool's policy), later
@@ -143,6 +144,7 @@ static void connection_killed_midway(const char *method) {
 
 TEST(connection_killed_midway_load_data) { connection_killed_midway("load-data"); }
 TEST(connection_killed_midway_insert) { connection_killed_midway("insert"); }
+TEST(connection_killed_midway_bulk) { connection_killed_midway("bulk"); }
 
 /* Bad rows under --max-errors, the load SIGKILLed halfway, rerun: the rows
  * are exact, and the reject file of the finished load still lists every bad

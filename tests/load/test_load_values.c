@@ -17,7 +17,7 @@
 #define _GNU_SOURCE /* memmem */
 #include "loadtest.h"
 
-static const char *const methods[] = {"load-data", "insert"};
+static const char *const methods[] = {"load-data", "insert", "bulk"};
 
 static void make_t(lt_env *e) {
   tu_exec(e->m, "DROP TABLE IF EXISTS t");
@@ -53,7 +53,7 @@ TEST(latin1_byte_in_a_utf8mb4_file_is_a_bad_record_not_a_shifted_row) {
   char want[400], rpath[256], ropt[300], *got, *txt;
   lt_setup(&e, NULL, 0);
   file_and_rejects(&e, data, sizeof data - 1, rpath, sizeof rpath, ropt, sizeof ropt);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     lt_run r;
     make_t(&e);
     lt_load(&r, &e, e.path, "t", "-q", "--no-resume", "--method", methods[mi], NULL);
@@ -91,11 +91,11 @@ TEST(character_set_latin1_stores_the_characters_with_both_methods) {
   char *got;
   lt_setup(&e, NULL, 0);
   lt_write_file(e.path, data, sizeof data - 1);
-  for (mi = 0; mi < 4; mi++) {
+  for (mi = 0; mi < 6; mi++) {
     lt_run r;
     make_t(&e);
-    lt_load(&r, &e, e.path, "t", "-q", "--no-resume", "--method", methods[mi % 2], "--batch=1",
-            mi < 2 ? "--character-set=latin1" : "--default-character-set=latin1", NULL);
+    lt_load(&r, &e, e.path, "t", "-q", "--no-resume", "--method", methods[mi % 3], "--batch=1",
+            mi < 3 ? "--character-set=latin1" : "--default-character-set=latin1", NULL);
     CHECK_EXIT(&r, 0);
     got = rows_hex(&e);
     CHECK_EQ_STR(got, "426F62,2.00,2024-01-02,\xc3\xa0\xc3\xa8;436166C3A9,1.00,2024-01-01,x");
@@ -116,7 +116,7 @@ TEST(utf8_byte_order_mark_is_skipped) {
   char *got;
   lt_setup(&e, NULL, 0);
   lt_write_file(e.path, data, sizeof data - 1);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     lt_run r;
     make_t(&e);
     lt_load(&r, &e, e.path, "t", "-q", "--no-resume", "--method", methods[mi], NULL);
@@ -180,13 +180,13 @@ TEST(bad_values_are_rejected_with_line_column_and_value_both_methods) {
   char rpath[256], ropt[300], want[400], *got, *txt;
   lt_setup(&e, NULL, 0);
   file_and_rejects(&e, bad_values, sizeof bad_values - 1, rpath, sizeof rpath, ropt, sizeof ropt);
-  for (mi = 0; mi < 4; mi++) {
+  for (mi = 0; mi < 6; mi++) {
     lt_run r;
     make_t(&e);
-    /* mi 2, 3: chunks of one row, and a batch of 2 (refusals in a prepared
-     * batch and in a text tail) */
-    lt_load(&r, &e, e.path, "t", "--no-resume", "--max-errors=3", ropt, "--method", methods[mi % 2],
-            mi >= 2 ? "--chunk-size=1" : "--batch=2", NULL);
+    /* mi 3..5: chunks of one row, and (0..2) a batch of 2 (refusals in a
+     * prepared batch and in a text tail; bulk: in a batch it falls back on) */
+    lt_load(&r, &e, e.path, "t", "--no-resume", "--max-errors=3", ropt, "--method", methods[mi % 3],
+            mi >= 3 ? "--chunk-size=1" : "--batch=2", NULL);
     CHECK_EXIT(&r, 1);
     CHECK_CONTAINS(r.out, "rejected       3 ");
     got = rows_hex(&e);
@@ -222,7 +222,7 @@ TEST(bad_values_count_against_max_errors) {
   char want[400];
   lt_setup(&e, NULL, 0);
   lt_write_file(e.path, bad_values, sizeof bad_values - 1);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     lt_run r;
     make_t(&e);
     lt_load(&r, &e, e.path, "t", "-q", "--no-resume", "--method", methods[mi], NULL);
@@ -269,7 +269,7 @@ TEST(bad_values_warn_keeps_the_servers_coercion) {
   char *got;
   lt_setup(&e, NULL, 0);
   lt_write_file(e.path, bad_values, sizeof bad_values - 1);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     lt_run r;
     make_t(&e);
     lt_load(&r, &e, e.path, "t", "--no-resume", "--bad-values=warn", "--method", methods[mi], NULL);
@@ -297,7 +297,7 @@ TEST(null_into_not_null_is_found_in_a_batch_that_names_no_row) {
   char want[300], *got;
   lt_setup(&e, NULL, 0);
   lt_write_file(e.path, data, sizeof data - 1);
-  for (mi = 0; mi < 2; mi++) {
+  for (mi = 0; mi < 3; mi++) {
     lt_run r;
     make_t(&e);
     lt_load(&r, &e, e.path, "t", "-q", "--no-resume", "--max-errors=1", "--method", methods[mi],
@@ -312,5 +312,73 @@ TEST(null_into_not_null_is_found_in_a_batch_that_names_no_row) {
     free(got);
     lt_run_free(&r);
   }
+  lt_teardown(&e);
+}
+
+/* --method=bulk binds a value where it lies in the part's buffer unless
+ * the parser had to decode it: NULL (\N), an escaped separator, an escaped
+ * quote, an escaped tab and an empty quoted string, mixed in one batch
+ * with plain values, are stored exactly as load-data and insert store
+ * them (batches of 2 and of the default 1000). */
+TEST(bulk_stores_nulls_and_escaped_fields_as_the_other_methods) {
+  static const char data[] =
+      "Ann,1.00,\\N,\\N\n"
+      "\"B,b\",2.00,2024-01-02,\"x\\\"y\"\n"
+      "C\\,c,3.00,2024-01-03,a\\tb\n"
+      "D,4.00,2024-01-04,\"\"\n"
+      "E,5.00,\\N,plain\n";
+  static const char want[] =
+      "416E6E,1.00,N,N;422C62,2.00,2024-01-02,x\"y;432C63,3.00,2024-01-03,"
+      "a\tb;44,4.00,2024-01-04,;45,5.00,N,plain";
+  lt_env e;
+  size_t mi;
+  char *got;
+  lt_setup(&e, NULL, 0);
+  lt_write_file(e.path, data, sizeof data - 1);
+  for (mi = 0; mi < 6; mi++) {
+    lt_run r;
+    make_t(&e);
+    lt_load(&r, &e, e.path, "t", "-q", "--no-resume", "--method", methods[mi % 3],
+            mi < 3 ? "--batch=2" : "-q", NULL);
+    CHECK_EXIT(&r, 0);
+    got = rows_hex(&e);
+    CHECK_EQ_STR(got, want);
+    free(got);
+    lt_run_free(&r);
+  }
+  lt_teardown(&e);
+}
+
+/* A refused value in a bulk batch: the batch falls back to the insert
+ * method's passes, the reject names its file line, the rest of the batch
+ * (before and after it) loads. Line 4 of 5, batch of 1000 (one batch). */
+TEST(bulk_batch_with_a_bad_value_rejects_it_at_its_line) {
+  static const char data[] =
+      "Ann,1.00,2024-01-01,a\n"
+      "Bob,2.00,2024-01-02,b\n"
+      "Cid,3.00,2024-01-03,c\n"
+      "Dan,x,2024-01-04,d\n"
+      "Eve,5.00,2024-01-05,e\n";
+  lt_env e;
+  lt_run r;
+  char rpath[256], ropt[300], want[400], *got, *txt;
+  lt_setup(&e, NULL, 0);
+  file_and_rejects(&e, data, sizeof data - 1, rpath, sizeof rpath, ropt, sizeof ropt);
+  make_t(&e);
+  lt_load(&r, &e, e.path, "t", "--no-resume", "--max-errors=1", ropt, "--method=bulk", NULL);
+  CHECK_EXIT(&r, 1);
+  CHECK_CONTAINS(r.out, "rejected       1 ");
+  got = rows_hex(&e);
+  CHECK_EQ_STR(got,
+               "416E6E,1.00,2024-01-01,a;426F62,2.00,2024-01-02,b;436964,3.00,2024-01-03,c;"
+               "457665,5.00,2024-01-05,e");
+  free(got);
+  txt = lt_read_file(rpath, NULL);
+  snprintf(want, sizeof want, "# %s: line 4, ", e.path);
+  CHECK_CONTAINS(txt, want);
+  CHECK_CONTAINS(txt, "value 'x' for column amount");
+  CHECK_CONTAINS(txt, "\nDan,x,2024-01-04,d\n");
+  free(txt);
+  lt_run_free(&r);
   lt_teardown(&e);
 }
