@@ -142,7 +142,8 @@ launch() {
   rm -f "$PIDFILE"
   echo "server.sh: $(date '+%F %T') starting mariadbd" >>"$ERRLOG"
   # setsid + all fds redirected: the server must not hold the caller's
-  # terminal or pipes open (ctest would wait for them), and must not die with
+  # terminal or pipes open (ctest would wait for them), nor a lock the caller
+  # holds on an inherited descriptor (flock FILE cmd), and must not die with
   # the caller's process group.
   local net=(--skip-networking)
   [ -n "${DBFORK_SERVER_PORT:-}" ] && net=(--port="$DBFORK_SERVER_PORT" --bind-address=127.0.0.1)
@@ -156,7 +157,7 @@ launch() {
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --performance-schema=ON --performance-schema-session-connect-attrs-size=2048 \
     --userstat=1 \
-    </dev/null >>"$DIR/mariadbd.out" 2>&1 9>&- &
+    </dev/null >>"$DIR/mariadbd.out" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   LAUNCH_PID=$!
 }
 
