@@ -6,8 +6,10 @@
  * because the helper never has another thread.
  *
  * The helper is a plain fork() of the program at that moment. It closes every
- * descriptor but stdio and its end of a socketpair, dies with the program
- * (PR_SET_PDEATHSIG(SIGKILL), a getppid() check, and EOF on the socketpair),
+ * descriptor but stdio and its end of a socketpair (neutralising sockets),
+ * dies with the program (PR_SET_PDEATHSIG(SIGTERM), whose handler _exit()s
+ * so that the exit is a normal one, a getppid() check, and EOF on the
+ * socketpair),
  * and answers one request per worker: the request carries the pool's whole
  * current configuration (the options struct, its strings, the task table:
  * nothing is frozen at the helper's start, so credentials changed since are
@@ -37,6 +39,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -253,11 +256,24 @@ static void helper_serve(int chan, const req_head *h, const uint8_t *payload, in
   if (write_full(chan, &reply, sizeof reply) != 0) _exit(0);
 }
 
+/* The host's descriptors in the helper: its sockets neutralised (a dead
+ * socket dup2()-ed over each, as a forked worker's are), so that the number
+ * stays taken and a MYSQL handle the host made before the helper started
+ * fails cleanly in a worker instead of reaching whatever the worker opens
+ * later under that number (its own session); every other one closed. */
 static void helper_close_fds(int keep) {
   int fd, max = (int)sysconf(_SC_OPEN_MAX);
+  struct stat st;
   if (max < 0 || max > 65536) max = 65536;
-  for (fd = 3; fd < max; fd++)
-    if (fd != keep) close(fd);
+  for (fd = 3; fd < max; fd++) {
+    if (fd == keep || fstat(fd, &st) < 0) continue;
+    if (!S_ISSOCK(st.st_mode) || dbfork__fd_neutralise(fd) != 0) close(fd);
+  }
+}
+
+static void helper_term(int sig) {
+  (void)sig;
+  _exit(0);
 }
 
 static void helper_main(int chan, pid_t parent) __attribute__((noreturn));
@@ -276,7 +292,11 @@ static void helper_main(int chan, pid_t parent) {
   sigaction(SIGPIPE, &sa, NULL);
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  /* SIGTERM, not SIGKILL: an exit through _exit() is one that tools which
+   * watch the helper (valgrind's summary) see; nothing in it can block it */
+  sa.sa_handler = helper_term;
+  sigaction(SIGTERM, &sa, NULL);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) _exit(0);
   prctl(PR_GET_NAME, host_comm, 0, 0, 0);
   prctl(PR_SET_NAME, "dbfork-fsrv");
