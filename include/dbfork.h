@@ -270,8 +270,10 @@ typedef void (*dbfork_log_fn)(int level, const char *msg, void *arg);
  *   the pool process's child (clone with CLONE_PARENT), so exits (pidfd),
  *   signals, KILL of a dead worker's session, limits, recycling and parent
  *   death work as with fork. What the worker inherits is the helper's, not
- *   the pool's: no descriptor but stdio (a pipe the program opened after
- *   the call is not there), no atfork handler run, and memory as it was at
+ *   the pool's: no live descriptor but stdio (the program's sockets at the
+ *   call are dead sockets at the same numbers, its other descriptors closed,
+ *   a pipe opened after the call is not there), no atfork handler run, and
+ *   memory as it was at
  *   the call. So pointers in the options are used as they are: functions are
  *   the same, but data they point to (task_arg, init_arg, on_connect_arg,
  *   the task table's args) must be what it was when the helper was forked —
