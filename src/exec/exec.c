@@ -441,7 +441,7 @@ void dbfork_exec_free(dbfork_exec *x) {
     uv_run(x->po.loop, UV_RUN_NOWAIT);
   }
   if (x->pool && x->phase == EXEC_ENDED) dbfork_pool_join(x->pool);
-  if (x->pause_timer_init || x->ctl_timer_init || x->ahead_timer_init || x->hb_timer_init) {
+  if (x->pause_timer_init || x->ctl_timer_init || x->ahead_timer_init || x->hosts.timer_on) {
     exec_pause_close(x);
     uv_run(dbfork_pool_loop(x->pool), UV_RUN_NOWAIT);
   }

@@ -41,9 +41,9 @@ void exec_pause_close(dbfork_exec *x) {
     uv_close((uv_handle_t *)&x->ahead_timer, NULL);
     x->ahead_timer_init = x->ahead_timer_on = 0;
   }
-  if (x->hb_timer_init) {
-    uv_close((uv_handle_t *)&x->hb_timer, NULL);
-    x->hb_timer_init = 0;
+  if (x->hosts.timer_on) {
+    uv_close((uv_handle_t *)&x->hosts.timer, NULL);
+    x->hosts.timer_on = 0;
   }
 }
 

@@ -30,15 +30,8 @@ int exec_on_connect(dbfork_worker *w, void *arg) {
   char sql[200];
   snprintf(sql, sizeof sql, "SET SESSION innodb_lock_wait_timeout = %u", x->c.lock_wait_timeout);
   if (mysql_query(dbfork_worker_mysql(w), sql)) return DBFORK_ESQL;
-  if (x->c.shared) {
-    /* a backstop for a host that no live process sees die: the server
-     * drops a session whose client is silent this long, and its locks go */
-    double after = x->eo.dead_after > 0 ? x->eo.dead_after : 10;
-    snprintf(sql, sizeof sql,
-             "SET SESSION wait_timeout = %.0f, net_read_timeout = 30, net_write_timeout = 30",
-             after * 6 < 60 ? 60 : after * 6);
-    if (mysql_query(dbfork_worker_mysql(w), sql)) return DBFORK_ESQL;
-  }
+  if (x->c.shared && job_worker_session_limits(dbfork_worker_mysql(w), x->eo.dead_after))
+    return DBFORK_ESQL;
   return exec_hosts_worker(dbfork_worker_mysql(w), &x->c);
 }
 

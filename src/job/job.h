@@ -32,6 +32,7 @@
 #include <mysql.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 /* ---------------------------------------------------------------- parts */
 
@@ -317,5 +318,55 @@ int job_pool_start(dbfork_pool **pool, const dbfork_options *o, char *err, size_
 /* How many workers the pool has (*workers) and how many are running a task
  * (*busy). */
 void job_workers_count(dbfork_pool *pool, int *workers, int *busy);
+
+/* ------------------------------------------- the processes of a shared job */
+
+/* A job several processes share (a job name, on one host or many): each
+ * process's row in the layer's process table (sql/exec_process.sql,
+ * sql/load_process.sql: the same columns), a heartbeat about once a
+ * second on the parent's connection, and the KILL of the sessions of a
+ * process of the job silent for longer than dead_after (hosts.c). */
+typedef struct job_hosts {
+  /* set by the layer before job_hosts_begin */
+  MYSQL *m;          /* the parent's connection (the heartbeat's, the KILLs') */
+  char table[300];   /* the process table, quoted */
+  char job_id[17];   /* the job */
+  const char *name;  /* the job's name, for the row and the messages */
+  double dead_after; /* seconds; <= 0: 10 */
+  int workers;       /* for the row */
+  job *job;          /* the running job: no heartbeat before it is set or once it stops */
+  void *ud;
+  void (*log)(void *ud, int level, const char *msg); /* warnings: a KILL done, failed */
+  void (*counts)(void *ud, uint64_t *chunks, uint64_t *rows); /* this process's, for its row */
+  /* This process was taken for dead (its row marked, or its session
+   * killed): the layer stops at once; msg says why. */
+  void (*lost)(void *ud, const char *msg);
+  /* set here */
+  char proc_id[120]; /* this process's row: host:pid:start */
+  uint64_t killed;   /* processes whose sessions this one KILLed */
+  int taken_for_dead;
+  int timer_on;
+  uv_timer_t timer;
+  char err[512]; /* the last failure */
+} job_hosts;
+
+/* Inserts this process's row (its connection id as the first session) and
+ * bounds the parent's lock waits to 1 s. Returns 0 or DBFORK_ESQL (err). */
+int job_hosts_begin(job_hosts *h);
+/* Worker, on connecting: appends its connection id to its process's row.
+ * Returns 0 or DBFORK_ESQL. */
+int job_hosts_worker(MYSQL *m, const char *table, const char *job_id, const char *proc_id);
+/* Worker, on connecting: the session's wait_timeout (6 x dead_after, at
+ * least 60 s) and net timeouts (30 s), so that the server itself drops the
+ * sessions of a host nobody sees die. Returns 0 or DBFORK_ESQL. */
+int job_worker_session_limits(MYSQL *m, double dead_after);
+/* Starts the heartbeat on the loop. */
+void job_hosts_start(job_hosts *h, uv_loop_t *loop);
+/* A lock wait of the parent's timed out (err 1205: a frozen process may
+ * hold the lock): looks for dead processes now; returns 1 (try again
+ * later), or 0 for any other error. */
+int job_hosts_busy(job_hosts *h, unsigned int err);
+/* Stops the heartbeat and marks the row ended with the final counts. */
+void job_hosts_end(job_hosts *h, uint64_t chunks, uint64_t rows);
 
 #endif /* DBFORK_JOB_H */
