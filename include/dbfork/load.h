@@ -58,6 +58,31 @@
  * fails with DBFORK_EBUSY (the parent's session holds a named lock for the
  * job while it runs, which the server drops when that session ends).
  *
+ * One job, many processes. With job_name, any number of processes, on one
+ * host or several, load one file (the same bytes, on shared storage or a
+ * copy each) into one table together. The job is known by its name. The
+ * first process stores the job's row; a later one is refused
+ * (DBFORK_EINVAL, naming what differs) if its table, file size, chunk size
+ * or the options that decide the rows (columns, set, dialect, skip_lines,
+ * method, on_duplicate, character set, bad_values, max_errors) differ, and
+ * checks every chunk the job committed so far against its own file (byte
+ * range and hash: DBFORK_ECHANGED) and every chunk boundary it cuts
+ * against the plan row stored by whoever cut it first (DBFORK_ECHANGED).
+ * Every process reads the file and cuts the same chunks; a worker claims a
+ * chunk with SELECT ... FOR UPDATE SKIP LOCKED on its plan row in the
+ * chunk's own transaction, so the claim, the rows and the progress row
+ * commit together or not at all. A chunk another process holds or has
+ * committed is skipped and looked at again once the process has cut the
+ * whole file (every half second while another process still holds some);
+ * the process ends when every chunk is committed, and marks the job
+ * complete. A process whose heartbeat (its row in dbfork_load_process,
+ * updated every second) is older than dead_after is taken for dead by the
+ * first live process to see it, which KILLs its sessions, so the chunks
+ * it held roll back and are loaded by the others; a process taken for
+ * dead that comes back stops with DBFORK_ECANCELED without writing
+ * anything twice. A completed job's name loads nothing again (already
+ * loaded); use a new name for new content.
+ *
  * Tables. The loader keeps three tables, by default in the target table's
  * database, created if missing (their definitions are in sql/ of the
  * source tree): dbfork_load_job (one row per job: the file, the table, the
@@ -284,6 +309,13 @@ typedef struct dbfork_load_options {
                                  the table holds rows, unless truncate */
   int truncate;               /* 1: empty the table first (DELETE, in one transaction with
                                  the start of a new job: as restart or reload) */
+  const char *job_name;       /* a job shared by processes on several hosts (see "One job,
+                                 many processes" below): 1-64 of A-Z a-z 0-9 _ . -; NULL: a
+                                 job of one process. Not with restart, reload, truncate or
+                                 no_resume */
+  double dead_after;          /* job_name: seconds without a heartbeat after which another
+                                 process KILLs a process's sessions; default 10, within
+                                 2 .. 3600 */
 } dbfork_load_options;
 
 /* Fills *o with the defaults (all zero) and its size. Always call it first,
@@ -435,16 +467,23 @@ typedef struct dbfork_load_stats {
   int status;        /* then: its result, as dbfork_load_run returns it */
 
   /* Added after 1.0 (docs/ABI.md: the struct grows at its end only). */
-  int already_loaded;       /* 1: the job had completed on the unchanged file: prepare
-                               found nothing to load and the run does nothing (reload) */
-  char previous_job[17];    /* the completed job of this file and table that this one
-                               follows (the file changed, reload or truncate); "" if none */
-  char loaded_at[32];       /* when that job completed ("YYYY-MM-DD HH:MM:SS", the
-                               server's time), or, already_loaded, this one */
-  uint64_t rows_before;     /* rows the job's earlier runs committed (already_loaded: the
-                               job's rows) */
-  int no_resume;            /* 1: no progress was recorded (options.no_resume) */
-  uint64_t chunks_given_up; /* chunks of which a part was given up */
+  int already_loaded;        /* 1: the job had completed on the unchanged file: prepare
+                                found nothing to load and the run does nothing (reload) */
+  char previous_job[17];     /* the completed job of this file and table that this one
+                                follows (the file changed, reload or truncate); "" if none */
+  char loaded_at[32];        /* when that job completed ("YYYY-MM-DD HH:MM:SS", the
+                                server's time), or, already_loaded, this one */
+  uint64_t rows_before;      /* rows the job's earlier runs committed (already_loaded: the
+                                job's rows) */
+  int no_resume;             /* 1: no progress was recorded (options.no_resume) */
+  uint64_t chunks_given_up;  /* chunks of which a part was given up */
+  uint64_t chunks_elsewhere; /* job_name: chunks this run found committed by another process
+                                after it had started (those committed before are
+                                chunks_before) */
+  uint64_t job_chunks_done;  /* job_name: chunks (or parts) of the job committed by every
+                                process, read at the end */
+  uint64_t job_rows_done;    /* job_name: records of those */
+  uint64_t processes_killed; /* job_name: silent processes whose sessions this run KILLed */
 } dbfork_load_stats;
 
 /* Fills *st. Valid at any time after dbfork_load_new (counts are 0 before

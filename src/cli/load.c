@@ -102,6 +102,7 @@ int cmd_load(int argc, char **argv) {
   x.verbose = x.c.verbose;
   x.workers = x.c.workers;
   x.method = x.lo.method ? x.lo.method : "load-data";
+  x.job_name = x.lo.job_name;
   table_name(&x);
   x.tty = isatty(2);
 

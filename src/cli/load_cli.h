@@ -24,9 +24,10 @@ typedef struct load_cli {
   struct uv_loop_s *loop;
   cli_conn c;
   dbfork_load_options lo;
-  const char *path;   /* FILE as given */
-  const char *method; /* "load-data" / "insert" */
-  char table[300];    /* db.table as given (completed by the default database) */
+  const char *path;     /* FILE as given */
+  const char *method;   /* "load-data" / "insert" */
+  const char *job_name; /* --job */
+  char table[300];      /* db.table as given (completed by the default database) */
   int workers;
   int tty, json, quiet, verbose;
   FILE *reject;

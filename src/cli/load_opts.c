@@ -39,7 +39,9 @@ enum {
   OPT_TRUNCATE,
   OPT_REPLACE,
   OPT_IGNORE,
-  OPT_LOCAL
+  OPT_LOCAL,
+  OPT_JOB,
+  OPT_DEAD_AFTER
 };
 
 static const struct option load_longopts[] = {
@@ -68,6 +70,8 @@ static const struct option load_longopts[] = {
     {"no-resume", no_argument, NULL, OPT_NO_RESUME},
     {"reload", no_argument, NULL, OPT_RELOAD},
     {"truncate", no_argument, NULL, OPT_TRUNCATE},
+    {"job", required_argument, NULL, OPT_JOB},
+    {"dead-after", required_argument, NULL, OPT_DEAD_AFTER},
     /* mysqlimport's spellings */
     {"default-character-set", required_argument, NULL, OPT_CHARSET},
     {"ignore-lines", required_argument, NULL, OPT_SKIP_LINES},
@@ -198,6 +202,11 @@ static void load_usage(FILE *f) {
       "                             dbfork_load_progress in the target's database)\n"
       "      --no-resume            no loader tables: one transaction per chunk, no\n"
       "                             exactly-once rerun (like mysqlimport)\n"
+      "      --job=NAME             share the load with every process given the same NAME\n"
+      "                             (other hosts included, the same file and options):\n"
+      "                             each chunk is loaded once, by whoever claims it first\n"
+      "      --dead-after=S         with --job: KILL the sessions of a process of the job\n"
+      "                             that sent no heartbeat for S seconds (default 10)\n"
       "      --json                 print one JSON object on stdout, whatever happens\n"
       "  -q, --quiet                no progress output\n"
       "  mysqlimport's spellings work too: --ignore-lines, --fields-optionally-enclosed-by,\n"
@@ -384,6 +393,18 @@ int load_opts_parse(load_cli *x, int argc, char **argv) {
       case OPT_RELOAD: x->lo.reload = 1; break;
       case OPT_TRUNCATE: x->lo.truncate = 1; break;
       case OPT_NO_RESUME: x->lo.no_resume = 1; break;
+      case OPT_JOB: x->lo.job_name = optarg; break;
+      case OPT_DEAD_AFTER: {
+        char *end;
+        errno = 0;
+        x->lo.dead_after = strtod(optarg, &end);
+        if (end == optarg || *end || errno || !(x->lo.dead_after >= 2) || x->lo.dead_after > 3600) {
+          load_cli_error(x, "option --dead-after: '%s' is not a number of seconds within 2 .. 3600",
+                         optarg);
+          bad = 1;
+        }
+        break;
+      }
       case OPT_JSON: x->json = 1; break;
       case OPT_STRICT: x->lo.strict = 1; break;
       case OPT_CHARSET: x->lo.character_set = optarg; break;

@@ -280,6 +280,13 @@ int load_cli_summary(load_cli *x, int status) {
         "\"worker_peak_rss_kb\":%ld",
         (unsigned long long)st.rows_before, secs, secs > 0 ? st.rows_loaded / secs : 0, peak_kb,
         worker_peak_kb);
+    if (x->job_name)
+      printf(
+          ",\"job_name\":\"%s\",\"chunks_elsewhere\":%llu,\"job_chunks_done\":%llu,"
+          "\"job_rows_done\":%llu,\"processes_killed\":%llu",
+          x->job_name, (unsigned long long)st.chunks_elsewhere,
+          (unsigned long long)st.job_chunks_done, (unsigned long long)st.job_rows_done,
+          (unsigned long long)st.processes_killed);
     if (x->first_error[0]) {
       printf(",\"error\":");
       cli_json_string(stdout, x->first_error);
@@ -309,6 +316,13 @@ int load_cli_summary(load_cli *x, int status) {
       printf(", %llu with parts given up", (unsigned long long)st.chunks_given_up);
     if (st.given_up) printf("; %llu parts given up", (unsigned long long)st.given_up);
     printf(")\n");
+    if (x->job_name)
+      printf(
+          "  shared job     %s: %llu chunks committed elsewhere after this process joined; "
+          "the job: %llu parts, %llu rows committed by every process%s\n",
+          x->job_name, (unsigned long long)st.chunks_elsewhere,
+          (unsigned long long)st.job_chunks_done, (unsigned long long)st.job_rows_done,
+          st.processes_killed ? " (silent processes' sessions KILLed)" : "");
     printf("  time           %.3f s\n", secs);
     printf("  rate           %s rows/s\n",
            cli_num((unsigned long long)(secs > 0 ? st.rows_loaded / secs : 0), b1, sizeof b1));

@@ -139,25 +139,7 @@ int dbfork_exec_new(dbfork_exec **out, const dbfork_options *conn_in,
     return job_refuse(conn, "option --max-lag: no --replica given to measure the lag on");
   if (eo->control_file && !*eo->control_file)
     return job_refuse(conn, "option --control-file: empty path");
-  if (eo->dead_after != 0 &&
-      (eo->dead_after < 2 || eo->dead_after > 3600 || eo->dead_after != eo->dead_after))
-    return job_refuse(conn, "option --dead-after: %g is not within 2 .. 3600 seconds",
-                      eo->dead_after);
-  if (eo->dead_after != 0 && !eo->job_name)
-    return job_refuse(conn, "option --dead-after: only for a shared job (--job)");
-  if (eo->job_name) {
-    size_t k, len = strlen(eo->job_name);
-    if (len < 1 || len > 64)
-      return job_refuse(conn, "option --job: '%s' is not 1 to 64 characters long", eo->job_name);
-    for (k = 0; k < len; k++) {
-      char ch = eo->job_name[k];
-      if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            ch == '_' || ch == '.' || ch == '-'))
-        return job_refuse(conn,
-                          "option --job: '%s' has '%c' at column %zu (only A-Z a-z 0-9 _ . -)",
-                          eo->job_name, ch, k + 1);
-    }
-  }
+  if (job_check_shared(conn, eo->job_name, eo->dead_after)) return DBFORK_EINVAL;
   if (!(x = calloc(1, sizeof *x))) return DBFORK_ENOMEM;
   x->po = *conn;
   x->eo = *eo;

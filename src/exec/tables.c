@@ -69,11 +69,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
   return h;
 }
 
-void exec_name_job_id(const char *name, char out[17]) {
-  uint64_t h = fnv(14695981039346656037ull, "job_name", 9);
-  h = fnv(h, name, strlen(name) + 1);
-  snprintf(out, 17, "%016llx", (unsigned long long)h);
-}
+void exec_name_job_id(const char *name, char out[17]) { job_name_id("job_name", name, out); }
 
 int exec_job_id(dbfork_exec *x) {
   const exec_conf *c = &x->c;

@@ -49,6 +49,17 @@ static int query(job_hosts *h, const char *sql, const char *what) {
   return DBFORK_ESQL;
 }
 
+void job_name_id(const char *salt, const char *name, char out[17]) {
+  uint64_t h = 14695981039346656037ull;
+  const char *parts[2] = {salt, name};
+  int k;
+  for (k = 0; k < 2; k++) {
+    size_t i, n = strlen(parts[k]) + 1;
+    for (i = 0; i < n; i++) h = (h ^ (unsigned char)parts[k][i]) * 1099511628211ull;
+  }
+  snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
 int job_hosts_begin(job_hosts *h) {
   char host[64] = "", sql[900], eh[130], en[130];
   struct timespec ts;

@@ -292,6 +292,11 @@ void job_strings_free(job_strings *ss);
  * options, before it has an object to keep a message in. */
 int job_refuse(const dbfork_options *conn, const char *fmt, ...) DBFORK_PRINTF(2, 3);
 
+/* The options of a job shared by several processes: name (NULL: none)
+ * 1-64 of A-Z a-z 0-9 _ . -, dead_after 0 or 2 .. 3600 and only with a
+ * name. Returns 0 or job_refuse's DBFORK_EINVAL. */
+int job_check_shared(const dbfork_options *conn, const char *name, double dead_after);
+
 /* Copies a layer's two size-first option structs in (docs/ABI.md): the
  * caller's dbfork_options (conn_in, at least conn_min bytes) into *conn and
  * its layer options (opts_in, whose first member is its size_t size, at
@@ -336,7 +341,7 @@ typedef struct job_hosts {
   int workers;       /* for the row */
   job *job;          /* the running job: no heartbeat before it is set or once it stops */
   void *ud;
-  void (*log)(void *ud, int level, const char *msg); /* warnings: a KILL done, failed */
+  void (*log)(void *ud, int level, const char *msg);          /* warnings: a KILL done, failed */
   void (*counts)(void *ud, uint64_t *chunks, uint64_t *rows); /* this process's, for its row */
   /* This process was taken for dead (its row marked, or its session
    * killed): the layer stops at once; msg says why. */
@@ -349,6 +354,9 @@ typedef struct job_hosts {
   uv_timer_t timer;
   char err[512]; /* the last failure */
 } job_hosts;
+
+/* The job id of a shared job's name: FNV-1a of salt and name, in hex. */
+void job_name_id(const char *salt, const char *name, char out[17]);
 
 /* Inserts this process's row (its connection id as the first session) and
  * bounds the parent's lock waits to 1 s. Returns 0 or DBFORK_ESQL (err). */

@@ -16,6 +16,27 @@
 /* No caller's struct is longer than this: a bigger size is garbage. */
 #define STRUCT_SIZE_MAX 65536
 
+int job_check_shared(const dbfork_options *conn, const char *name, double dead_after) {
+  if (dead_after != 0 && (dead_after < 2 || dead_after > 3600 || dead_after != dead_after))
+    return job_refuse(conn, "option --dead-after: %g is not within 2 .. 3600 seconds", dead_after);
+  if (dead_after != 0 && !name)
+    return job_refuse(conn, "option --dead-after: only for a shared job (--job)");
+  if (name) {
+    size_t k, len = strlen(name);
+    if (len < 1 || len > 64)
+      return job_refuse(conn, "option --job: '%s' is not 1 to 64 characters long", name);
+    for (k = 0; k < len; k++) {
+      char ch = name[k];
+      if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '_' || ch == '.' || ch == '-'))
+        return job_refuse(conn,
+                          "option --job: '%s' has '%c' at column %zu (only A-Z a-z 0-9 _ . -)",
+                          name, ch, k + 1);
+    }
+  }
+  return 0;
+}
+
 int job_own(job_strings *ss, const char **s) {
   char *c;
   if (!*s) return 0;

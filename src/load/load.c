@@ -136,6 +136,15 @@ int dbfork_load_new(dbfork_load **out, const dbfork_options *conn_in,
   if (csv_dialect_parse(&d, lo->fields_terminated_by, lo->fields_enclosed_by, lo->fields_escaped_by,
                         lo->lines_terminated_by, err, sizeof err))
     return job_refuse(conn, "bad CSV dialect options: %s", err);
+  if (job_check_shared(conn, lo->job_name, lo->dead_after)) return DBFORK_EINVAL;
+  if (lo->job_name && (lo->restart || lo->reload || lo->truncate || lo->no_resume))
+    return job_refuse(conn,
+                      "option --job: not with %s (a shared job is its name: to load the file "
+                      "again, or into an emptied table, use a new --job name)",
+                      lo->restart    ? "--restart"
+                      : lo->reload   ? "--reload"
+                      : lo->truncate ? "--truncate"
+                                     : "--no-resume");
   if (conn->workers < 0 || conn->workers > 4096)
     return job_refuse(conn, "option workers=%d out of range 1..4096", conn->workers);
   if (!(l = calloc(1, sizeof *l))) return DBFORK_ENOMEM;
@@ -147,7 +156,7 @@ int dbfork_load_new(dbfork_load **out, const dbfork_options *conn_in,
       own(l, &l->lo.fields_enclosed_by) || own(l, &l->lo.fields_escaped_by) ||
       own(l, &l->lo.lines_terminated_by) || own(l, &l->lo.method) || own(l, &l->lo.on_duplicate) ||
       own(l, &l->lo.character_set) || own(l, &l->lo.bad_values) || own(l, &l->lo.set) ||
-      own(l, &l->lo.progress_table)) {
+      own(l, &l->lo.progress_table) || own(l, &l->lo.job_name)) {
     dbfork_load_free(l);
     return DBFORK_ENOMEM;
   }
@@ -164,6 +173,7 @@ int dbfork_load_new(dbfork_load **out, const dbfork_options *conn_in,
   l->c.chunk_bytes = lo->chunk_size;
   l->c.skip_lines = lo->skip_lines;
   l->c.max_errors = lo->max_errors;
+  l->c.job_shared = lo->job_name != NULL;
   l->st.workers = l->po.workers;
   *out = l;
   return 0;
@@ -276,6 +286,11 @@ static int start_workers(dbfork_load *l) {
   if (l->c.no_resume && l->c.max_errors &&
       !(l->c.shared = load_shared_new(2u * (unsigned)o.workers + 8)))
     return load_set_err(l, DBFORK_ENOMEM, "cannot map the shared --max-errors budget");
+  if (l->c.job_shared) {
+    o.on_connect = load_share_on_connect;
+    o.on_connect_arg = l;
+    if ((rc = load_share_begin(l))) return rc;
+  }
   if ((rc = job_pool_start(&l->pool, &o, l->err, sizeof l->err))) return rc;
   memset(&jc, 0, sizeof jc);
   jc.pool = l->pool;
@@ -288,6 +303,7 @@ static int start_workers(dbfork_load *l) {
   rc = job_new(&l->job, &jc);
   if (rc) return load_set_err(l, rc, "cannot create the job: %s", dbfork_strerror(rc));
   load_enter(l, LOAD_RUNNING);
+  load_share_start(l);
   return job_start(l->job);
 }
 
@@ -421,6 +437,7 @@ void dbfork_load_free(dbfork_load *l) {
   free(l->c.dup_sql);
   free(l->c.load_sql);
   free(l->prior);
+  free(l->later);
   free(l->iobuf);
   free(l->ready);
   free(l->multi);

@@ -83,6 +83,11 @@ typedef struct load_conf {
   char job_key[17];           /* the hash of the file's path and the table: names the job's lock and
                                  its first job id */
   struct load_shared *shared; /* no_resume with max_errors: the budget (budget.c) */
+  /* job_name: a job several processes share (share.c) */
+  int job_shared;
+  char procs[300];   /* the process table, quoted */
+  char proc_id[120]; /* this process's row in it */
+  double dead_after;
 } load_conf;
 
 /* A part committed by an earlier run, as its progress row says. */
@@ -153,6 +158,16 @@ struct dbfork_load {
     int worst; /* 0 ok, else the worst ending of a part so far (CHUNK_END_*) */
   } * multi;
   size_t nmulti, capmulti;
+
+  /* job_name (share.c): parts another process held or had committed when
+   * a worker claimed them, looked at again once the plan has ended */
+  load_part *later;
+  size_t nlater, caplater;
+  double rescan_at;
+  int rescans;
+  uv_timer_t later_timer;
+  int later_timer_on;
+  job_hosts hosts;
 };
 
 /* load.c */
@@ -236,6 +251,29 @@ int load_part_split(dbfork_load *l, const load_part *p, load_part *a, load_part 
  * uncommitted halves (of halves ...). Writes at most max to out; returns
  * how many, or < 0 (l->err). */
 int load_plan_parts(dbfork_load *l, const csv_chunk *c, load_part *out, size_t max);
+/* The same for part *root given its chunk's committed parts rows[0, n)
+ * (sorted by part): 0 if one of them covers it. */
+int load_plan_parts_of(dbfork_load *l, const load_part *root, load_done *rows, size_t n,
+                       load_part *out, size_t max);
+
+/* share.c: a job several processes share (options job_name). Each returns
+ * 0 or a DBFORK_E* code with l->err set, unless said otherwise. */
+/* prepare: the job's row made or found and checked against this process's
+ * file and options, what the job committed so far read (l->prior) */
+int load_share_prepare(dbfork_load *l);
+/* the plan row of a chunk: stored, or checked against the stored one */
+int load_share_plan(dbfork_load *l, const csv_chunk *c);
+/* a part a worker found held or committed elsewhere */
+int load_share_later(dbfork_load *l, const load_part *p);
+/* the plan has ended: fills l->pend with what is left of the parts held
+ * elsewhere before (1), JOB_NEXT_LATER, 0 when nothing is left, or < 0 */
+int load_share_tail(dbfork_load *l, job *j);
+/* pool side: this process's row, its heartbeat, the workers' sessions */
+int load_share_begin(dbfork_load *l);
+void load_share_start(dbfork_load *l);
+int load_share_on_connect(dbfork_worker *w, void *arg);
+/* the end: the job's totals into the stats, the row marked ended, timers closed */
+void load_share_end(dbfork_load *l);
 void load_part_from_chunk(load_part *p, const csv_chunk *c);
 /* Grows *arr (of elements of `elem` bytes, *cap of them) to hold `need`,
  * doubling; 0 or -1 (out of memory, *arr untouched). */

@@ -74,6 +74,11 @@ static int op_next(job *j, job_part **out) {
     int rc = load_plan_next(l, &c), n;
     uint64_t left = 0;
     size_t i;
+    if (rc == 0 && l->c.job_shared) {
+      /* the plan has ended: what other processes held */
+      if ((rc = load_share_tail(l, j)) != 1) return rc;
+      break;
+    }
     if (rc <= 0) return rc;
     l->st.chunks++;
     n = load_plan_parts(l, &c, l->pend, sizeof l->pend / sizeof l->pend[0]);
@@ -125,6 +130,7 @@ static long op_encode(job *j, const job_part *p, void *buf, size_t cap) {
   if (cap < LOAD_PART_SIZE || p->desc_len != sizeof lp) return DBFORK_EINVAL;
   memcpy(&lp, p->desc, sizeof lp);
   lp.part = p->part;
+  lp.retry = p->failures > 0;
   load_part_encode(&lp, buf);
   return LOAD_PART_SIZE;
 }
@@ -225,6 +231,12 @@ static int op_ended(job *j, const job_part *p, const dbfork_result *r, int actio
   load_shared_settle(l->c.shared, lp.chunk, lp.part, action == JOB_DONE);
   switch (action) {
     case JOB_DONE:
+      if (r->len > 1 && (((const unsigned char *)r->data)[1] & LOAD_REPLY_ELSEWHERE)) {
+        /* held or committed by another process: looked at again at the end */
+        struct load_multi *m = multi_find(l, lp.chunk);
+        if (m && !--m->open) *m = l->multi[--l->nmulti];
+        return load_share_later(l, &lp);
+      }
       rc = take_reply(l, &lp, r, p->failures);
       chunk_part_closed(l, lp.chunk, rc ? CHUNK_END_FAILED : CHUNK_END_OK);
       break;
@@ -275,6 +287,13 @@ static void op_finished(job *j, int status) {
     l->nmulti--;
   }
   if (status && !l->err[0]) load_set_err(l, status, "%s", job_error(j));
+  if (!status && l->nlater)
+    status = load_set_err(l, DBFORK_EINCOMPLETE,
+                          "shared job '%s': %zu parts of the file are not committed yet (another "
+                          "process runs them, or one of this process's kept failing): run it "
+                          "again to take part in them",
+                          l->lo.job_name, l->nlater);
+  load_share_end(l);
   l->status = status;
   l->st.status = status;
   load_enter(l, LOAD_ENDED);

@@ -379,6 +379,21 @@ static int uncovered(dbfork_load *l, const load_part *p, size_t lo, size_t hi, l
   return uncovered(l, &b, lo, hi, out, max, n);
 }
 
+int load_plan_parts_of(dbfork_load *l, const load_part *root, load_done *rows, size_t n,
+                       load_part *out, size_t max) {
+  load_done *keep = l->prior;
+  size_t nkeep = l->nprior, i, k = 0;
+  int rc;
+  for (i = 0; i < n; i++)
+    if (job_part_covers(rows[i].part, root->part)) return 0; /* committed, whole or above */
+  l->prior = rows;
+  l->nprior = n;
+  rc = uncovered(l, root, 0, n, out, max, &k);
+  l->prior = keep;
+  l->nprior = nkeep;
+  return rc < 0 ? rc : (int)k;
+}
+
 int load_plan_parts(dbfork_load *l, const csv_chunk *c, load_part *out, size_t max) {
   size_t lo = 0, hi, n = 0;
   load_part root;

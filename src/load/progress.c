@@ -27,6 +27,7 @@
 
 #include "load_job_sql.h"      /* generated from sql/load_job.sql */
 #include "load_plan_sql.h"     /* generated from sql/load_plan.sql */
+#include "load_process_sql.h"  /* generated from sql/load_process.sql */
 #include "load_progress_sql.h" /* generated from sql/load_progress.sql */
 
 static int q_ll(MYSQL *m, const char *sql, long long *out) {
@@ -101,11 +102,12 @@ int load_tables_names(dbfork_load *l) {
       char *out;
       size_t len;
       const char *plain, *suffix;
-    } t[3] = {{c->t.progress, sizeof c->t.progress, c->tprogress_plain, ""},
+    } t[4] = {{c->t.progress, sizeof c->t.progress, c->tprogress_plain, ""},
               {c->t.plan, sizeof c->t.plan, base, "_plan"},
-              {c->jobs, sizeof c->jobs, base, "_job"}};
+              {c->jobs, sizeof c->jobs, base, "_job"},
+              {c->procs, sizeof c->procs, base, "_process"}};
     int i;
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
       snprintf(name, sizeof name, "%s%s", t[i].plain, t[i].suffix);
       if (snprintf(full, sizeof full, "%s.%s", c->tdb_plain, name) >= (int)sizeof full) why[0] = 0;
       if (strchr(name, '.') || load_quote_ident(full, t[i].out, t[i].len, why, sizeof why))
@@ -267,11 +269,12 @@ int load_tables_prepare(dbfork_load *l) {
   load_conf *c = &l->c;
   struct {
     const char *def, *dflt, *quoted;
-  } t[3] = {{DBFORK_LOAD_JOB_SQL, "dbfork_load_job", c->jobs},
+  } t[4] = {{DBFORK_LOAD_JOB_SQL, "dbfork_load_job", c->jobs},
             {DBFORK_LOAD_PLAN_SQL, "dbfork_load_plan", c->t.plan},
-            {DBFORK_LOAD_PROGRESS_SQL, "dbfork_load_progress", c->t.progress}};
+            {DBFORK_LOAD_PROGRESS_SQL, "dbfork_load_progress", c->t.progress},
+            {DBFORK_LOAD_PROCESS_SQL, "dbfork_load_process", c->procs}};
   int i, rc;
-  for (i = 0; i < 3; i++) {
+  for (i = 0; i < (c->job_shared ? 4 : 3); i++) {
     char *sql, what[400];
     /* Created if missing only: an account without CREATE may use tables
      * that someone made for it. */
@@ -412,9 +415,10 @@ int load_job_complete(dbfork_load *l) {
   snprintf(sql, sizeof sql,
            "UPDATE %s SET completed_at = CURRENT_TIMESTAMP(6), file_hash = %llu, file_size = "
            "%llu, rows_loaded = (SELECT IFNULL(SUM(records), 0) FROM %s WHERE job_id='%s') WHERE "
-           "job_id='%s'",
+           "job_id='%s'%s",
            c->jobs, (unsigned long long)l->file_hash, (unsigned long long)l->st.file_bytes,
-           c->t.progress, c->t.job_id, c->t.job_id);
+           c->t.progress, c->t.job_id, c->t.job_id,
+           c->job_shared ? " AND completed_at IS NULL" : ""); /* the first process's stays */
   /* The parent's session may have been lost since the last plan row (a
    * server restart): the update is one autocommit statement, safe again. */
   if (mysql_query(l->m, sql) &&
@@ -472,6 +476,7 @@ const load_done *load_prior_find(const dbfork_load *l, uint64_t chunk, uint64_t 
 int load_plan_store(dbfork_load *l, const csv_chunk *ch) {
   char vals[128];
   int rc, tries;
+  if (l->c.job_shared) return load_share_plan(l, ch);
   snprintf(vals, sizeof vals, "%llu, %llu, %llu, %llu", (unsigned long long)ch->off,
            (unsigned long long)ch->len, (unsigned long long)ch->first_line,
            (unsigned long long)ch->records);

@@ -102,6 +102,7 @@ int load_prepare_job(dbfork_load *l) {
     return o->truncate ? load_job_start(l, l->c.job_key, 1, NULL, 0, 1) : 0;
   }
   if ((rc = load_tables_names(l)) || (rc = load_tables_prepare(l))) return rc;
+  if (l->c.job_shared) return load_share_prepare(l); /* no lock: the processes share the job */
   if ((rc = load_job_find(l, &j))) return rc;
   if (j.found) set_job_id(l, j.id); /* for the lock's message */
   if ((rc = load_job_lock(l))) return rc;

@@ -31,16 +31,19 @@ void load_part_encode(const load_part *p, unsigned char out[LOAD_PART_SIZE]) {
                          p->records, p->first_record, p->first_line, p->first_col};
   int i;
   out[0] = LOAD_WIRE_VERSION;
-  out[1] = p->no_eol ? LOAD_PART_NO_EOL : 0;
+  out[1] = (unsigned char)((p->no_eol ? LOAD_PART_NO_EOL : 0) | (p->retry ? LOAD_PART_RETRY : 0));
   out[2] = out[3] = 0;
   for (i = 0; i < 8; i++) put64(out + 4 + 8 * i, v[i]);
 }
 
 int load_part_decode(load_part *p, const void *buf, size_t len) {
   const unsigned char *s = buf;
-  if (len != LOAD_PART_SIZE || s[0] != LOAD_WIRE_VERSION || (s[1] & ~LOAD_PART_NO_EOL)) return -1;
+  if (len != LOAD_PART_SIZE || s[0] != LOAD_WIRE_VERSION ||
+      (s[1] & ~(LOAD_PART_NO_EOL | LOAD_PART_RETRY)))
+    return -1;
   memset(p, 0, sizeof *p); /* padding too: decoded parts compare with memcmp */
   p->no_eol = s[1] & LOAD_PART_NO_EOL;
+  p->retry = (s[1] & LOAD_PART_RETRY) != 0;
   p->chunk = get64(s + 4);
   p->part = get64(s + 12);
   p->offset = get64(s + 20);
@@ -55,7 +58,8 @@ int load_part_decode(load_part *p, const void *buf, size_t len) {
 
 int load_reply_open(load_reply_reader *r, load_reply_head *h, const void *buf, size_t len) {
   const unsigned char *s = buf;
-  if (!buf || len < HEAD_SIZE || s[0] != LOAD_WIRE_VERSION || (s[1] & ~LOAD_REPLY_RECOVERED))
+  if (!buf || len < HEAD_SIZE || s[0] != LOAD_WIRE_VERSION ||
+      (s[1] & ~(LOAD_REPLY_RECOVERED | LOAD_REPLY_ELSEWHERE)))
     return -1;
   h->flags = s[1];
   h->entries = get32(s + 4);
@@ -192,7 +196,7 @@ int load_reply_finish(load_reply_writer *w, const load_reply_head *h) {
   int i;
   if (w->oom || !o || w->len < HEAD_SIZE) return -1;
   o[0] = LOAD_WIRE_VERSION;
-  o[1] = (unsigned char)(h->flags & LOAD_REPLY_RECOVERED);
+  o[1] = (unsigned char)(h->flags & (LOAD_REPLY_RECOVERED | LOAD_REPLY_ELSEWHERE));
   o[2] = o[3] = 0;
   put32(o + 4, w->entries);
   for (i = 0; i < 8; i++) put64(o + 8 + 8 * i, v[i]);

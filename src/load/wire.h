@@ -36,7 +36,9 @@
 #define LOAD_PART_SIZE 68
 
 #define LOAD_PART_NO_EOL 0x01
+#define LOAD_PART_RETRY 0x02 /* an earlier attempt of this part was lost (its COMMIT may be in) */
 #define LOAD_REPLY_RECOVERED 0x01
+#define LOAD_REPLY_ELSEWHERE 0x02 /* shared job: another process holds or committed the chunk */
 
 typedef struct load_part {
   uint64_t chunk, part;    /* the job's chunk, and its heap part number (1 = whole) */
@@ -46,6 +48,7 @@ typedef struct load_part {
   uint64_t first_line;     /* 1-based physical line of byte `offset` */
   uint64_t first_col;      /* 1-based column of byte `offset` */
   int no_eol;              /* its last record has no terminator (end of file) */
+  int retry;               /* LOAD_PART_RETRY */
 } load_part;
 
 /* Writes LOAD_PART_SIZE bytes to out. */

@@ -421,11 +421,20 @@ int load_worker_task(dbfork_worker *w, const void *in, size_t len, void *arg) {
   if (!c->no_resume) {
     memset(&cr, 0, sizeof cr);
     cr.part = s->p.part;
-    rc = job_claim(w, &c->t, s->p.chunk, LOAD_PROGRESS_SELECT, claim_row, &cr);
+    rc = c->job_shared
+             ? job_claim_shared(w, &c->t, s->p.chunk, LOAD_PROGRESS_SELECT, claim_row, &cr)
+             : job_claim(w, &c->t, s->p.chunk, LOAD_PROGRESS_SELECT, claim_row, &cr);
+    /* A shared job: another process runs the chunk now, or committed it
+     * (or a part of it): nothing is loaded; the parent looks at the chunk
+     * again once its own plan has ended (share.c). */
+    if (rc == JOB_CLAIM_TAKEN && c->job_shared) return reply(s, 0, 0, LOAD_REPLY_ELSEWHERE);
     if (rc) return rc;
     switch (cr.overflow ? JOB_CLAIM_OVERLAP : job_claim_state(s->p.part, cr.parts, cr.n)) {
-      case JOB_CLAIM_DONE: return report_committed(s, &cr);
+      case JOB_CLAIM_DONE:
+        if (c->job_shared && !s->p.retry) return reply(s, 0, 0, LOAD_REPLY_ELSEWHERE);
+        return report_committed(s, &cr);
       case JOB_CLAIM_OVERLAP:
+        if (c->job_shared) return reply(s, 0, 0, LOAD_REPLY_ELSEWHERE);
         return dbfork_worker_fail(w, DBFORK_ETASK, 0, NULL,
                                   "%s: chunk %llu (lines from %llu): another run of this job "
                                   "committed a part of it cut differently meanwhile; rerun to "
