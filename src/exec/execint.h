@@ -162,8 +162,8 @@ struct dbfork_exec {
   job_part *ahead;  /* the next fresh chunk, cut ahead (parent.c) */
   double rescan_at; /* job_name: when the plan's unfinished chunks may be looked at again */
   int rescans;
-  int want_poke;       /* op_next said later while a cut waited for the job row's lock */
-  job_hosts hosts;     /* job_name: this process's row and heartbeat (hosts.c) */
+  int want_poke;      /* op_next said later while a cut waited for the job row's lock */
+  job_hosts hosts;    /* job_name: this process's row and heartbeat (hosts.c) */
   int taken_for_dead; /* another process of the job marked this one's row and KILLed it */
   uv_timer_t ahead_timer;
   int ahead_timer_init, ahead_timer_on;
