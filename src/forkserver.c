@@ -219,7 +219,8 @@ static void helper_main(int chan, pid_t parent) {
     int fds[2];
     uint8_t *payload;
     if (recv_head(chan, &h, fds) != 0) _exit(0); /* EOF: the program is gone */
-    if (!(payload = malloc(h.len ? h.len : 1)) || dbfork__read_full(chan, payload, h.len) != 0) _exit(0);
+    if (!(payload = malloc(h.len ? h.len : 1)) || dbfork__read_full(chan, payload, h.len) != 0)
+      _exit(0);
     /* reachable from a global: a worker runs on a stack of its own and uses
      * its configuration in here until it exits */
     helper_payload = payload;
@@ -340,7 +341,8 @@ static int fs_launch(dbfork_pool *p, int slot, dbfork__child *out) {
   fds[1] = p->shm_fd;
   pthread_mutex_lock(&fs_mu);
   if (fs_fd < 0 || fs_owner != getpid() || send_req(fs_fd, &h, fds, &b) != 0 ||
-      dbfork__wait_readable(fs_fd, FS_REPLY_MS) != 0 || dbfork__read_full(fs_fd, &reply, sizeof reply) != 0) {
+      dbfork__wait_readable(fs_fd, FS_REPLY_MS) != 0 ||
+      dbfork__read_full(fs_fd, &reply, sizeof reply) != 0) {
     /* The helper is gone, stopped or stuck: no more workers from it (a new
      * one forked now would come from a process that may run threads). */
     helper_lost();

@@ -330,8 +330,8 @@ static void spawned_worker(pid_t parent) {
   free(payload);
   o.log = NULL; /* the pool's: the worker never logs */
   o.log_arg = NULL;
-  shm = mmap(NULL, (size_t)h.nslots * sizeof *shm, PROT_READ | PROT_WRITE, MAP_SHARED,
-             SPAWN_SHM_FD, 0);
+  shm = mmap(NULL, (size_t)h.nslots * sizeof *shm, PROT_READ | PROT_WRITE, MAP_SHARED, SPAWN_SHM_FD,
+             0);
   if (shm == MAP_FAILED) {
     snprintf(why, sizeof why, "start_method spawn: cannot map the progress pages: %s",
              strerror(errno));
@@ -424,7 +424,8 @@ static void not_hooked(dbfork_pool *p, int slot, pid_t pid, int eof) {
   }
   if (w == pid)
     snprintf(how, sizeof how, "it exited (%s %d) without answering",
-             WIFSIGNALED(st) ? "signal" : "status", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+             WIFSIGNALED(st) ? "signal" : "status",
+             WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
   else
     snprintf(how, sizeof how, "%s (killed)",
              eof ? "it closed its socket without answering" : "no answer within 5 s");

@@ -222,17 +222,17 @@ int tu_start_method(void);
  * (pipes and memory the test set up, its atfork handlers). A forkserver
  * worker is forked from the helper and inherits no descriptor of the test;
  * a spawned one inherits nothing at all. */
-#define TU_NEEDS_FORK_INHERITANCE(why)                                     \
-  do {                                                                     \
-    if (tu_start_method() != DBFORK_START_FORK)                            \
+#define TU_NEEDS_FORK_INHERITANCE(why)                                      \
+  do {                                                                      \
+    if (tu_start_method() != DBFORK_START_FORK)                             \
       SKIP("start_method %s: %s", getenv("DBFORK_TEST_START_METHOD"), why); \
   } while (0)
 /* Skips the test under spawn only: its tasks' or initializers' arguments
  * point to data the test writes at run time (a table name in a static
  * buffer, a heap object), which a forked or forkserver worker shares but a
  * spawned one sees as the program started (docs/policies.md). */
-#define TU_NEEDS_PARENT_MEMORY(why)                                           \
-  do {                                                                        \
+#define TU_NEEDS_PARENT_MEMORY(why)                                                   \
+  do {                                                                                \
     if (tu_start_method() == DBFORK_START_SPAWN) SKIP("start_method spawn: %s", why); \
   } while (0)
 

@@ -66,8 +66,7 @@ TEST(caller_loop_runs_pool) {
 
   for (int i = 0; i < N; i++) {
     char sql[192];
-    snprintf(sql, sizeof sql, "INSERT INTO `%s` SELECT %d FROM DUAL WHERE SLEEP(0.01)=0", table,
-             i);
+    snprintf(sql, sizeof sql, "INSERT INTO `%s` SELECT %d FROM DUAL WHERE SLEEP(0.01)=0", table, i);
     CHECK_OK(dbfork_submit(pool, sql, strlen(sql), on_done, &ctx.t[i]));
   }
   /* The caller drives its own loop; the last completion stops it. */
