@@ -17,7 +17,7 @@ OUT=${BENCH_OUT:-$ROOT/bench/out}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 STARTS=${BENCH_STARTS:-30}
 PY_STARTS=${BENCH_PY_STARTS:-10}
-SRV=$OUT/server-starts
+SRV=$OUT/server
 die() {
   echo "bench/starts.sh: $*" >&2
   exit 1
@@ -25,30 +25,10 @@ die() {
 mkdir -p "$OUT"
 "$PY" -c 'import MySQLdb' 2>/dev/null || die "$PY has no MySQLdb (apt-get install python3-mysqldb)"
 
-echo "bench: building libdbfork (Release) and bench/tasks.c ..." >&2
-{
-  cmake -S "$ROOT" -B "$OUT/build" -DCMAKE_BUILD_TYPE=Release -DDBFORK_BUILD_TESTS=OFF &&
-    cmake --build "$OUT/build" --target dbfork -j2
-} >"$OUT/build.log" 2>&1 || {
-  tail -30 "$OUT/build.log" >&2
-  die "build failed (log: $OUT/build.log)"
-}
-# shellcheck disable=SC2046
-cc -O2 -Wall -Wextra -o "$OUT/tasks" "$ROOT/bench/tasks.c" -I"$ROOT/include" \
-  $(pkg-config --cflags libmariadb 2>/dev/null || pkg-config --cflags mysqlclient) \
-  -L"$OUT/build" -ldbfork -Wl,-rpath,"$OUT/build" \
-  $(pkg-config --libs libmariadb 2>/dev/null || pkg-config --libs mysqlclient) -lpthread ||
-  die "cannot compile bench/tasks.c"
-
-# shellcheck disable=SC2317  # called by the EXIT trap
-stop_server() { "$ROOT/tests/server.sh" stop "$SRV" >>"$OUT/server-starts.log" 2>&1 || true; }
-trap stop_server EXIT
-"$ROOT/tests/server.sh" start "$SRV" >"$OUT/server-starts.log" 2>&1 || {
-  cat "$OUT/server-starts.log" >&2
-  die "cannot start the throwaway server"
-}
-CNF=$SRV/client.cnf
-cnf() { awk -F= -v k="$1" '{gsub(/[ \t]/, "", $1)} $1 == k {sub(/^[ \t]*/, "", $2); print $2; exit}' "$CNF"; }
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
+bench_build
+bench_server
 CONN=(--socket "$(cnf socket)" --user "$(cnf user)" --password "$(cnf password)" --database "$(cnf database)")
 
 result() { awk -v k="$1" '$1 == "RESULT" && $2 == k {print $3}' "$2"; }

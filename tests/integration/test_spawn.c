@@ -111,6 +111,18 @@ TEST(spawned_worker_has_its_own_address_space_layout) {
   CHECK_EQ_INT(tu_status(m, "Aborted_clients"), ac0);
 }
 
+/* A pool of 2 whose workers the server sees as `user`, joined. */
+static void two_sessions_of(MYSQL *m, const dbfork_options *o, const char *user) {
+  dbfork_pool *p;
+  CHECK_OK(dbfork_pool_new(&p, o));
+  CHECK_OK(dbfork_pool_start(p));
+  CHECK_EQ_INT(
+      tu_query_ll(m, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '%s'", user),
+      2);
+  CHECK_OK(dbfork_pool_join(p));
+  dbfork_pool_free(p);
+}
+
 /* The configuration goes to every worker as it starts: a pool made after a
  * password change connects with the new one, and one made with the old
  * password fails (so the credentials are really the ones sent). */
@@ -130,24 +142,12 @@ TEST(credentials_changed_between_pools_are_used) {
   o.start_method = DBFORK_START_SPAWN;
   o.user = user;
   o.password = pw1;
-  CHECK_OK(dbfork_pool_new(&p, &o));
-  CHECK_OK(dbfork_pool_start(p));
-  CHECK_EQ_INT(
-      tu_query_ll(m, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '%s'", user),
-      2);
-  CHECK_OK(dbfork_pool_join(p));
-  dbfork_pool_free(p);
+  two_sessions_of(m, &o, user);
   CHECK_EQ_INT(tu_wait_sessions(m, tu_unique_name(), 0, 10000), 0);
 
   tu_exec(m, "ALTER USER '%s'@'localhost' IDENTIFIED BY '%s'", user, pw2);
   o.password = pw2;
-  CHECK_OK(dbfork_pool_new(&p, &o));
-  CHECK_OK(dbfork_pool_start(p));
-  CHECK_EQ_INT(
-      tu_query_ll(m, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '%s'", user),
-      2);
-  CHECK_OK(dbfork_pool_join(p));
-  dbfork_pool_free(p);
+  two_sessions_of(m, &o, user);
 
   o.password = pw1;
   o.max_start_failures = 1;
