@@ -4,6 +4,7 @@
 Run with the system python that has MySQLdb (Debian python3-mysqldb):
 
     /usr/bin/python3 bench/py_pool.py --cnf DIR/client.cnf [--n1 N] [--n N] [--runs R] [--starts S]
+        [--start-method fork|forkserver|spawn]
 
 Every worker opens its own MySQLdb connection in the Pool initializer (the
 usual pattern dbfork replaces), so the pool is the same shape as dbfork's.
@@ -14,7 +15,8 @@ usual pattern dbfork replaces), so the pool is the same shape as dbfork's.
              Barrier(3) the initializers wait on after connecting), ms
 
 Prints "RESULT <key> <value> <unit>" lines like bench/tasks.c; median of the
-runs. The start method is "fork" (the Linux default up to Python 3.13).
+runs. The start method is "fork" (the Linux default up to Python 3.13) unless
+--start-method says otherwise (bench/starts.sh runs all three).
 """
 import argparse
 import multiprocessing as mp
@@ -45,12 +47,13 @@ def main():
     ap.add_argument("--n", type=int, default=2000000, help="items for the default chunksize")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--starts", type=int, default=15)
+    ap.add_argument("--start-method", default="fork", choices=["fork", "forkserver", "spawn"])
     ap.add_argument("what", nargs="*", default=["all"])
     a = ap.parse_args()
     want = lambda w: "all" in a.what or w in a.what
-    ctx = mp.get_context("fork")
-    print("python %s, MySQLdb %s, start method fork"
-          % (sys.version.split()[0], MySQLdb.__version__), file=sys.stderr)
+    ctx = mp.get_context(a.start_method)
+    print("python %s, MySQLdb %s, start method %s"
+          % (sys.version.split()[0], MySQLdb.__version__, a.start_method), file=sys.stderr)
 
     if want("map"):
         with ctx.Pool(2, initializer=_init, initargs=(a.cnf,)) as pool:

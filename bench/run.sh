@@ -41,32 +41,11 @@ mkdir -p "$OUT"
 [ -x "$ROOT/tests/server.sh" ] || die "tests/server.sh not found: it starts the throwaway server"
 "$PY" -c 'import MySQLdb' 2>/dev/null || die "$PY has no MySQLdb (apt-get install python3-mysqldb)"
 
-# ---- build ----
-echo "bench: building libdbfork (Release) and bench/tasks.c ..." >&2
-{
-  cmake -S "$ROOT" -B "$OUT/build" -DCMAKE_BUILD_TYPE=Release -DDBFORK_BUILD_TESTS=OFF &&
-    cmake --build "$OUT/build" --target dbfork -j2
-} >"$OUT/build.log" 2>&1 || {
-  tail -30 "$OUT/build.log" >&2
-  die "build failed (log: $OUT/build.log)"
-}
-# shellcheck disable=SC2046
-cc -O2 -Wall -Wextra -o "$OUT/tasks" "$ROOT/bench/tasks.c" -I"$ROOT/include" \
-  $(pkg-config --cflags libmariadb 2>/dev/null || pkg-config --cflags mysqlclient) \
-  -L"$OUT/build" -ldbfork -Wl,-rpath,"$OUT/build" \
-  $(pkg-config --libs libmariadb 2>/dev/null || pkg-config --libs mysqlclient) -lpthread ||
-  die "cannot compile bench/tasks.c"
-
-# ---- the throwaway server ----
-# shellcheck disable=SC2317  # called by the EXIT trap
-stop_server() { "$ROOT/tests/server.sh" stop "$SRV" >>"$OUT/server.log" 2>&1 || true; }
-trap stop_server EXIT
-"$ROOT/tests/server.sh" start "$SRV" >"$OUT/server.log" 2>&1 || {
-  cat "$OUT/server.log" >&2
-  die "cannot start the throwaway server"
-}
-CNF=$SRV/client.cnf
-cnf() { awk -F= -v k="$1" '{gsub(/[ \t]/, "", $1)} $1 == k {sub(/^[ \t]*/, "", $2); print $2; exit}' "$CNF"; }
+# ---- build, and the throwaway server ----
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
+bench_build
+bench_server
 SOCK=$(cnf socket)
 USER_=$(cnf user)
 PASS=$(cnf password)

@@ -15,8 +15,10 @@
  *     -s S                pool starts; the median is kept      (default 30)
  *     --prefetch P        options.prefetch (default: the library's)
  *     --queue Q           options.queue_max (default: the library's)
- *     --start-method M    fork (default) or forkserver (dbfork_forkserver_start()
- *                         is then called first thing in main)
+ *     --start-method M    fork (default), forkserver (dbfork_forkserver_start()
+ *                         is then called first thing in main) or spawn (each
+ *                         worker an exec of this program: main() begins with
+ *                         the dbfork_child_main() hook)
  *
  * Output: one "RESULT <key> <value> <unit>" line per metric on stdout (what
  * run.sh parses), details on stderr. Every result is checked; a wrong or
@@ -546,6 +548,8 @@ static int want(int argc, char **argv, int first, const char *what) {
 int main(int argc, char **argv) {
   size_t n = 1000000, k = 1000, batches = 10000;
   int runs = 3, starts = 30, i, r;
+  /* A spawned worker (--start-method spawn) becomes the worker here. */
+  if (dbfork_child_main(&argc, &argv, &r)) return r;
   for (i = 1; i < argc && argv[i][0] == '-'; i++) {
     const char *a = argv[i];
 #define ARG \
@@ -566,8 +570,10 @@ int main(int argc, char **argv) {
       const char *m = ARG;
       if (!strcmp(m, "forkserver"))
         g_start_method = DBFORK_START_FORKSERVER;
+      else if (!strcmp(m, "spawn"))
+        g_start_method = DBFORK_START_SPAWN;
       else if (strcmp(m, "fork") != 0)
-        fprintf(stderr, "tasks: --start-method %s: fork or forkserver\n", m), exit(2);
+        fprintf(stderr, "tasks: --start-method %s: fork, forkserver or spawn\n", m), exit(2);
     } else if (!strcmp(a, "-n"))
       n = strtoull(ARG, NULL, 10);
     else if (!strcmp(a, "-k"))

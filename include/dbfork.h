@@ -58,7 +58,8 @@
  * dbfork's own locks are fork-safe (pthread_atfork), every signal is blocked
  * across fork() so no handler of the host runs in a worker, and a pool
  * started while the process runs more than one thread logs a warning once
- * per process (docs/policies.md, "Start methods").
+ * per process (docs/policies.md, "Start methods"). The forkserver and spawn
+ * start methods (options.start_method) avoid the problem.
  *
  * The worker side uses plain blocking calls. Finalizers registered with
  * dbfork_worker_atexit() run, highest priority first and then
@@ -284,8 +285,37 @@ typedef void (*dbfork_log_fn)(int level, const char *msg, void *arg);
  *   does not answer within 10 s, that worker's start fails (DBFORK_EPIPE, "the
  *   fork server is gone") and so does every later one, by the start-failure policy;
  *   dbfork_forkserver_start() then starts a new helper.
- * DBFORK_START_SPAWN: reserved for workers that are a fresh exec of the
- *   program itself. Not implemented in this release: DBFORK_EINVAL, as above.
+ * DBFORK_START_SPAWN: each worker is a fresh exec of the program itself
+ *   (posix_spawn of /proc/self/exe, argv[0] only: the program's arguments
+ *   may hold secrets) that enters the worker through dbfork_child_main() at
+ *   the top of main(). Nothing is inherited: no descriptor but stdio (and
+ *   the worker's own two), no lock, no memory, no atfork handler, no signal
+ *   disposition; each worker has its own ASLR layout. The worker is the pool
+ *   process's child, so exits (pidfd), signals, KILL of a dead worker's
+ *   session, limits, recycling and parent death work as with fork. Each
+ *   worker is sent the pool's whole configuration when it starts (strings,
+ *   credentials, limits: nothing is frozen), but only after its hook has
+ *   answered, so a program without it never receives the credentials.
+ *   Pointers in the options (init, on_connect, the task table's fn, and
+ *   init_arg, on_connect_arg, the task table's arg) are sent as (loaded
+ *   module, offset) and rebuilt in the worker, which runs the same program
+ *   with the same libraries. So a function must be the program's or a
+ *   loaded library's (not generated code, not from a library dlopen()ed
+ *   after main() started), and a data pointer must be NULL or point into a
+ *   module's static data (a static or global variable, a string literal, a
+ *   const table) — and the worker sees that data as the program has it when
+ *   its hook runs: initial values, not what the pool's process wrote there
+ *   since. Pass what changes at run time in the task payloads.
+ *   dbfork_pool_start() fails with DBFORK_EINVAL, and a log line naming
+ *   the field, for a pointer into no module (heap, stack, mmap'ed memory).
+ *   log and log_arg are the pool's only: a worker never logs. If this
+ *   program's main() did not call dbfork_child_main(), dbfork_pool_new()
+ *   fails with DBFORK_EINVAL and a log line that says what to add; a
+ *   spawned process that does not reach the hook within 5 s (a main() that
+ *   calls it only on some paths) is killed and the pool's start fails with
+ *   DBFORK_EINIT, the same words in dbfork_pool_last_error(). A start costs
+ *   an exec and the dynamic loader (a few ms), and runs the loop's thread
+ *   until the new process's hook answers.
  * A method is never replaced by another silently. */
 typedef enum dbfork_start_method {
   DBFORK_START_FORK = 0,
@@ -306,6 +336,30 @@ typedef enum dbfork_start_method {
  * (from the process as it is then, threads included). Not to be called in a
  * worker. Returns 0, or -errno if the socketpair or fork() failed. */
 DBFORK_EXTERN int dbfork_forkserver_start(void);
+
+/* The main() hook of DBFORK_START_SPAWN. Make it the first statement of
+ * main(), before the program starts threads, parses its arguments or opens
+ * anything:
+ *
+ *     int main(int argc, char **argv) {
+ *       int rc;
+ *       if (dbfork_child_main(&argc, &argv, &rc)) return rc;
+ *       ...
+ *
+ * In the program as the user started it, it records argv[0] (spawned
+ * workers run under that name) and that the hook is there, and returns 0,
+ * leaving argc and argv as they were. In a process a pool spawned (marked
+ * by the environment variable DBFORK_SPAWN_WORKER, which it removes, and
+ * by the pool's socket on descriptor 3), it does not return: it receives
+ * the pool's configuration and becomes the worker, which ends with _exit()
+ * after its finalizers; only if that cannot begin (the pool vanished, a
+ * pointer cannot be rebuilt: the pool is told why) does it return 1 with
+ * *exit_code = 3, for main() to return. argc and argv may be NULL (argv[0]
+ * is then not known and workers run as "dbfork-worker"); exit_code may be
+ * NULL. A variable DBFORK_SPAWN_WORKER that does not name this process's
+ * parent is removed and ignored. Calling it is harmless in a program that
+ * never uses spawn. */
+DBFORK_EXTERN int dbfork_child_main(int *argc, char ***argv, int *exit_code);
 
 /* ---------------------------------------------------------------------------
  * Options. Initialise with dbfork_options_init(), then set fields. Strings are

@@ -31,7 +31,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -77,95 +76,7 @@ typedef struct req_head {
   uint32_t len; /* payload bytes that follow */
 } req_head;
 
-/* ---- the configuration on the wire: pure codec ----
- * [dbfork_options][ntasks x dbfork_task_def][13 strings][ntasks names],
- * each string as u32 length (UINT32_MAX for NULL) and its bytes. */
-#define NSTR 13
-static const char **str_field(dbfork_options *o, int i) {
-  const char **f[NSTR] = {&o->host,        &o->unix_socket, &o->user,          &o->password,
-                          &o->database,    &o->charset,     &o->defaults_file, &o->defaults_group,
-                          &o->ssl_mode,    &o->ssl_ca,      &o->ssl_cert,      &o->ssl_key,
-                          &o->program_name};
-  return f[i];
-}
-
-static int put_str(dbfork__bytes *b, const char *s) {
-  uint32_t n = s ? (uint32_t)strlen(s) : UINT32_MAX;
-  if (dbfork__bytes_add(b, &n, sizeof n)) return DBFORK_ENOMEM;
-  return s ? dbfork__bytes_add(b, s, n) : 0;
-}
-
-static int conf_encode(dbfork__bytes *b, const dbfork_options *o) {
-  dbfork_options c = *o;
-  unsigned int i;
-  int rc = 0;
-  rc |= dbfork__bytes_add(b, &c, sizeof c);
-  for (i = 0; i < o->ntasks; i++) rc |= dbfork__bytes_add(b, &o->tasks[i], sizeof o->tasks[i]);
-  for (i = 0; i < NSTR; i++) rc |= put_str(b, *str_field(&c, (int)i));
-  for (i = 0; i < o->ntasks; i++) rc |= put_str(b, o->tasks[i].name);
-  return rc ? DBFORK_ENOMEM : 0;
-}
-
-static const char *get_str(const uint8_t **p, const uint8_t *end, int *bad) {
-  uint32_t n;
-  char *s;
-  if ((size_t)(end - *p) < sizeof n) return *bad = 1, NULL;
-  memcpy(&n, *p, sizeof n);
-  *p += sizeof n;
-  if (n == UINT32_MAX) return NULL;
-  if ((size_t)(end - *p) < n || !(s = malloc((size_t)n + 1))) return *bad = 1, NULL;
-  memcpy(s, *p, n);
-  s[n] = 0;
-  *p += n;
-  return s;
-}
-
-/* Decodes into *o (strings and table malloc'ed: the worker's for its life).
- * 0, or -1 on a malformed payload. */
-static int conf_decode(dbfork_options *o, const uint8_t *p, size_t len) {
-  const uint8_t *end = p + len;
-  dbfork_task_def *t;
-  unsigned int i;
-  int bad = 0;
-  if (len < sizeof *o) return -1;
-  memcpy(o, p, sizeof *o);
-  p += sizeof *o;
-  if (o->ntasks == 0 || o->ntasks > 65535 || (size_t)(end - p) < o->ntasks * sizeof *t) return -1;
-  if (!(t = calloc(o->ntasks, sizeof *t))) return -1;
-  memcpy(t, p, o->ntasks * sizeof *t);
-  p += o->ntasks * sizeof *t;
-  for (i = 0; i < NSTR; i++) *str_field(o, (int)i) = get_str(&p, end, &bad);
-  for (i = 0; i < o->ntasks; i++) t[i].name = get_str(&p, end, &bad);
-  o->tasks = t;
-  o->loop = NULL; /* the parent's; never the worker's */
-  return bad || p != end ? -1 : 0;
-}
-
 /* ---- the helper ---- */
-static int read_full(int fd, void *buf, size_t n) {
-  uint8_t *b = buf;
-  while (n) {
-    ssize_t r = read(fd, b, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return -1;
-    b += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t n) {
-  const uint8_t *b = buf;
-  while (n) {
-    ssize_t r = send(fd, b, n, MSG_NOSIGNAL);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return -1;
-    b += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
-
 /* Receives the head with its two descriptors (IPC socket, progress memfd). */
 static int recv_head(int fd, req_head *h, int fds[2]) {
   char cbuf[CMSG_SPACE(2 * sizeof(int))];
@@ -193,7 +104,7 @@ static void worker_from_helper(int chan, const req_head *h, const uint8_t *paylo
   dbfork__shm *shm;
   int close_fds[1];
   prctl(PR_SET_NAME, host_comm, 0, 0, 0);
-  if (conf_decode(&o, payload, h->len) != 0) _exit(4);
+  if (dbfork__conf_decode(&o, payload, h->len) != h->len) _exit(4);
   shm = mmap(NULL, shm_len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
   if (shm == MAP_FAILED) _exit(4);
   close(fds[1]);
@@ -253,7 +164,7 @@ static void helper_serve(int chan, const req_head *h, const uint8_t *payload, in
   }
   close(fds[0]);
   close(fds[1]);
-  if (write_full(chan, &reply, sizeof reply) != 0) _exit(0);
+  if (dbfork__write_full(chan, &reply, sizeof reply) != 0) _exit(0);
 }
 
 /* The host's descriptors in the helper: its sockets neutralised (a dead
@@ -308,7 +219,8 @@ static void helper_main(int chan, pid_t parent) {
     int fds[2];
     uint8_t *payload;
     if (recv_head(chan, &h, fds) != 0) _exit(0); /* EOF: the program is gone */
-    if (!(payload = malloc(h.len ? h.len : 1)) || read_full(chan, payload, h.len) != 0) _exit(0);
+    if (!(payload = malloc(h.len ? h.len : 1)) || dbfork__read_full(chan, payload, h.len) != 0)
+      _exit(0);
     /* reachable from a global: a worker runs on a stack of its own and uses
      * its configuration in here until it exits */
     helper_payload = payload;
@@ -392,20 +304,7 @@ static int send_req(int fd, const req_head *h, const int fds[2], const dbfork__b
   do r = sendmsg(fd, &m, MSG_NOSIGNAL);
   while (r < 0 && errno == EINTR);
   if (r != (ssize_t)sizeof *h) return -1;
-  return write_full(fd, b->p, b->len);
-}
-
-/* Waits up to FS_REPLY_MS for the helper's reply: 0, or -1 on timeout. */
-static int wait_reply(int fd) {
-  struct pollfd pf = {fd, POLLIN, 0};
-  uint64_t until = dbfork__now_ms() + FS_REPLY_MS;
-  for (;;) {
-    uint64_t now = dbfork__now_ms();
-    int r = now >= until ? 0 : poll(&pf, 1, (int)(until - now));
-    if (r > 0) return 0;
-    if (r == 0) return -1;
-    if (errno != EINTR) return -1;
-  }
+  return dbfork__write_full(fd, b->p, b->len);
 }
 
 /* Under fs_mu. The helper is our child: kill it if it still runs, and reap
@@ -425,7 +324,7 @@ static int fs_launch(dbfork_pool *p, int slot, dbfork__child *out) {
   req_head h;
   int sv[2], fds[2], rc;
   int32_t reply = 0;
-  if ((rc = conf_encode(&b, p->o)) != 0 || b.len > REQ_MAX) {
+  if ((rc = dbfork__conf_encode(&b, p->o)) != 0 || b.len > REQ_MAX) {
     free(b.p);
     return rc ? rc : DBFORK_EINVAL;
   }
@@ -442,7 +341,8 @@ static int fs_launch(dbfork_pool *p, int slot, dbfork__child *out) {
   fds[1] = p->shm_fd;
   pthread_mutex_lock(&fs_mu);
   if (fs_fd < 0 || fs_owner != getpid() || send_req(fs_fd, &h, fds, &b) != 0 ||
-      wait_reply(fs_fd) != 0 || read_full(fs_fd, &reply, sizeof reply) != 0) {
+      dbfork__wait_readable(fs_fd, FS_REPLY_MS) != 0 ||
+      dbfork__read_full(fs_fd, &reply, sizeof reply) != 0) {
     /* The helper is gone, stopped or stuck: no more workers from it (a new
      * one forked now would come from a process that may run threads). */
     helper_lost();

@@ -79,6 +79,13 @@ int dbfork__bytes_reserve(dbfork__bytes *b, size_t more);
 /* Appends n bytes; 0 or DBFORK_ENOMEM. */
 int dbfork__bytes_add(dbfork__bytes *b, const void *p, size_t n);
 
+/* Blocking I/O on a socket (send with MSG_NOSIGNAL): 0, or -1 on error or
+ * EOF. wait_readable: 0 once fd is readable (data, EOF or error), -1 after
+ * ms without. For workers and helpers not (yet) on the pool's loop. */
+int dbfork__read_full(int fd, void *buf, size_t n);
+int dbfork__write_full(int fd, const void *buf, size_t n);
+int dbfork__wait_readable(int fd, unsigned int ms);
+
 /* Resident set size of a process (0: the caller) in bytes, 0 if unknown. */
 size_t dbfork__rss_bytes(pid_t pid);
 
@@ -94,6 +101,19 @@ typedef struct dbfork__conf {
 
 int dbfork__conf_init(dbfork__conf *c, const dbfork_options *in, char *why, size_t whylen);
 void dbfork__conf_free(dbfork__conf *c);
+
+/* ---- confwire.c: the configuration for a worker that is not a fork() of
+ * the pool's process (forkserver, spawn) ----
+ * encode appends *o (a dbfork__conf's options: o->tasks is the table) to b:
+ * 0 or DBFORK_ENOMEM. decode fills *o from p (strings and table malloc'ed,
+ * the worker's for its life; o->loop NULL; pointers as the parent had them)
+ * and returns the bytes it used, 0 on a malformed payload. Strings on the
+ * wire are u32 length (UINT32_MAX: NULL) and bytes; get_str sets *bad on
+ * a short buffer or no memory. */
+int dbfork__conf_encode(dbfork__bytes *b, const dbfork_options *o);
+size_t dbfork__conf_decode(dbfork_options *o, const uint8_t *p, size_t len);
+int dbfork__wire_put_str(dbfork__bytes *b, const char *s);
+const char *dbfork__wire_get_str(const uint8_t **p, const uint8_t *end, int *bad);
 
 /* ---- mysql.c ---- */
 void dbfork__mysql_library_init(void);

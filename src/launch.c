@@ -4,9 +4,9 @@
  * libuv's platform functions or SQLite's sqlite3_vfs). Two strategies are
  * built: fork() from the process that runs the pool (here), and a fork
  * server started early, single-threaded, so safe to fork from
- * (forkserver.c). Spawn (exec of the program itself, with a main() hook that
- * calls the worker's entry point) would be a further dbfork__launcher
- * table. What every strategy shares is in the dispatcher.
+ * (forkserver.c); and spawn, an exec of the program itself whose main()
+ * hook enters the worker (spawn.c). What every strategy shares is in the
+ * dispatcher.
  */
 #include "parent.h"
 
@@ -76,8 +76,8 @@ static int count_threads(void) {
  * OpenSSL's state) stays held forever in the worker. dbfork's own locks are
  * safe (mysql.c's atfork handlers, the control connection held across
  * fork; the pool's mutex is never touched in a worker), the host's are not:
- * say so once per process, as Python 3.12+ does, with the way out (the
- * forkserver method, built; spawn, issue 12, is not). */
+ * say so once per process, as Python 3.12+ does, with the ways out (the
+ * forkserver and spawn methods). */
 static atomic_int warned_threads;
 
 static int fork_start(dbfork_pool *p) {
@@ -86,9 +86,10 @@ static int fork_start(dbfork_pool *p) {
     dbfork__log(p, DBFORK_LOG_WARN,
                 "start_method fork: this process runs %d threads; a lock another thread "
                 "holds at fork() stays held in the worker, which may then hang. Create and "
-                "start the pool before the other threads start, or call "
-                "dbfork_forkserver_start() at the top of main() and use start_method "
-                "forkserver (docs/policies.md, \"Start methods\")",
+                "start the pool before the other threads start, or use start_method "
+                "forkserver (dbfork_forkserver_start() at the top of main()) or spawn "
+                "(dbfork_child_main() at the top of main()) (docs/policies.md, \"Start "
+                "methods\")",
                 n);
   return 0;
 }
@@ -96,7 +97,6 @@ static int fork_start(dbfork_pool *p) {
 const dbfork__launcher dbfork__launch_fork = {"fork", fork_start, launch_fork, NULL};
 
 const dbfork__launcher *dbfork__launcher_for(int start_method, char *why, size_t whylen) {
-  static const char *const names[] = {"fork", "forkserver", "spawn"};
   if (start_method == DBFORK_START_FORK) return &dbfork__launch_fork;
   if (start_method == DBFORK_START_FORKSERVER) {
     if (dbfork__forkserver_running()) return &dbfork__launch_forkserver;
@@ -105,10 +105,19 @@ const dbfork__launcher *dbfork__launcher_for(int start_method, char *why, size_t
              "dbfork_forkserver_start() near the top of main(), before any thread starts");
     return NULL;
   }
-  snprintf(why, whylen,
-           "start_method %s is not implemented in libdbfork %s: use DBFORK_START_FORK "
-           "(docs/policies.md, \"Start methods\")",
-           start_method > 0 && start_method < 3 ? names[start_method] : "?", dbfork_version());
+  if (start_method == DBFORK_START_SPAWN) {
+    /* A worker is this program run again: its main() must enter the worker
+     * through the hook, and a program that went through the hook itself
+     * has it (a spawned worker that still misses it fails its start). */
+    if (dbfork__spawn_hooked()) return &dbfork__launch_spawn;
+    snprintf(why, whylen,
+             "start_method spawn: this program's main() did not call dbfork_child_main(): "
+             "make this the first statement of main(): "
+             "int rc; if (dbfork_child_main(&argc, &argv, &rc)) return rc;");
+    return NULL;
+  }
+  snprintf(why, whylen, "start_method %d is not implemented in libdbfork %s", start_method,
+           dbfork_version());
   return NULL;
 }
 

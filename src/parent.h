@@ -124,7 +124,7 @@ struct dbfork_pool {
   dbfork_pool_stats st;
   dbfork__ctl *ctl;
   dbfork__shm *shm; /* one per slot, shared with the workers */
-  int shm_fd;       /* the memfd behind shm (forkserver: sent to the helper), or -1 */
+  int shm_fd;       /* the memfd behind shm (forkserver, spawn: passed on), or -1 */
   int batching;     /* what publish_batching() last told the workers */
 };
 
@@ -200,9 +200,9 @@ int dbfork__io_run(dbfork_pool *p, int mode); /* 0 default, 1 once, 2 nowait */
  * One function per start strategy behind one dispatcher. A strategy makes
  * a process that runs dbfork__worker_main() for `slot` and returns its pid,
  * the parent's end of its IPC socket and, if the kernel has one, a pidfd.
- * Later strategies (a fork server started early, spawn = exec of the program
- * with a main() hook) slot in here: tasks cross as indexes into the pool's
- * table, never as pointers. */
+ * Strategies: fork (launch.c), a fork server started early (forkserver.c),
+ * spawn = exec of the program with a main() hook (spawn.c). Tasks cross as
+ * indexes into the pool's table, never as pointers. */
 typedef struct dbfork__child {
   pid_t pid;
   int fd;    /* parent's end of the IPC socket, CLOEXEC */
@@ -218,6 +218,8 @@ struct dbfork__launcher {
 extern const dbfork__launcher dbfork__launch_fork;
 extern const dbfork__launcher dbfork__launch_forkserver; /* forkserver.c */
 int dbfork__forkserver_running(void);
+extern const dbfork__launcher dbfork__launch_spawn; /* spawn.c */
+int dbfork__spawn_hooked(void); /* dbfork_child_main() ran in this process, as the program */
 /* The launcher for options.start_method, or NULL with why filled in when
  * this library does not implement it (never another method instead). */
 const dbfork__launcher *dbfork__launcher_for(int start_method, char *why, size_t whylen);

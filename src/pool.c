@@ -154,8 +154,8 @@ int dbfork_pool_new(dbfork_pool **out, const dbfork_options *opts) {
   p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
   p->ctl = dbfork__ctl_new();
   p->shm_fd = -1;
-  if (p->o->start_method == DBFORK_START_FORKSERVER) {
-    /* The helper's workers map it from a descriptor it is sent. */
+  if (p->o->start_method != DBFORK_START_FORK) {
+    /* The helper's workers, and spawned ones, map it from a descriptor. */
     p->shm_fd = memfd_create("dbfork-progress", MFD_CLOEXEC);
     if (p->shm_fd >= 0 && ftruncate(p->shm_fd, (off_t)((size_t)p->nslots * sizeof *p->shm)) == 0)
       p->shm = mmap(NULL, (size_t)p->nslots * sizeof *p->shm, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -211,18 +211,20 @@ int dbfork_pool_start(dbfork_pool *p) {
   }
   dbfork__pool_set_phase(p, DBFORK__PHASE_RUNNING);
   rc = p->launcher->start ? p->launcher->start(p) : 0;
-  for (i = 0; i < p->nslots && !rc; i++) {
-    rc = dbfork__spawn(p, i);
-    if (rc) {
+  for (i = 0; i < p->nslots && !rc; i++) rc = dbfork__spawn(p, i);
+  if (rc) {
+    /* The launcher's detail (spawn: what main() lacks), if it gave one. */
+    if (!p->last_error[0]) {
       dbfork__err e;
-      dbfork__err_set(&e, rc, 0, NULL, "cannot fork worker %d: %s", i, dbfork_strerror(rc));
+      dbfork__err_set(&e, rc, 0, NULL, "cannot start worker %d: %s", i > 0 ? i - 1 : 0,
+                      dbfork_strerror(rc));
       dbfork__set_last_error(p, &e);
-      dbfork_pool_terminate(p);
-      pthread_mutex_lock(&p->mu);
-      p->result = DBFORK_EINIT;
-      pthread_mutex_unlock(&p->mu);
-      return rc;
     }
+    dbfork_pool_terminate(p);
+    pthread_mutex_lock(&p->mu);
+    p->result = DBFORK_EINIT;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
   }
   /* A close or stop while we wait (from a callback on the loop, or a close
    * from another thread) ends the wait too: the workers it makes leave are

@@ -386,9 +386,10 @@ void dbfork__spawn_or_fail(dbfork_pool *p, int slot) {
   rc = dbfork__spawn(p, slot);
   if (rc) {
     dbfork__err e;
+    /* DBFORK_EINIT: the launcher has put its own detail there (spawn) */
     dbfork__err_set(&e, DBFORK_EINIT, 0, NULL, "cannot start worker %d: %s", slot,
                     dbfork_strerror(rc));
-    dbfork__set_last_error(p, &e);
+    if (rc != DBFORK_EINIT) dbfork__set_last_error(p, &e);
     p->consecutive_start_failures++;
     if (p->consecutive_start_failures >= p->o->max_start_failures)
       dbfork__pool_set_phase(p, DBFORK__PHASE_FAILED);

@@ -4,8 +4,11 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -278,4 +281,41 @@ void dbfork__conf_free(dbfork__conf *c) {
   free(c->tasks);
   c->tasks = NULL;
   c->ntasks = 0;
+}
+
+/* ---- blocking I/O on a socket to a worker or helper not yet on a loop ---- */
+int dbfork__read_full(int fd, void *buf, size_t n) {
+  uint8_t *b = buf;
+  while (n) {
+    ssize_t r = read(fd, b, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    b += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+int dbfork__write_full(int fd, const void *buf, size_t n) {
+  const uint8_t *b = buf;
+  while (n) {
+    ssize_t r = send(fd, b, n, MSG_NOSIGNAL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    b += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+int dbfork__wait_readable(int fd, unsigned int ms) {
+  struct pollfd pf = {fd, POLLIN, 0};
+  uint64_t until = dbfork__now_ms() + ms;
+  for (;;) {
+    uint64_t now = dbfork__now_ms();
+    int r = now >= until ? 0 : poll(&pf, 1, (int)(until - now));
+    if (r > 0) return 0;
+    if (r == 0) return -1;
+    if (errno != EINTR) return -1;
+  }
 }

@@ -593,24 +593,27 @@ int tu_wait_session_gone(MYSQL *m, unsigned long id, int timeout_ms) {
   }
 }
 
-/* DBFORK_TEST_START_METHOD=fork|forkserver runs a test with that start
- * method (the suites' parameterised runs, tests/CMakeLists.txt). The fork
- * server is started the first time a test fills options: after the test
- * has set up the static data its tasks point to (table names), which the
- * helper's copy of memory must already hold (docs/policies.md). */
+/* DBFORK_TEST_START_METHOD=fork|forkserver|spawn runs a test with that
+ * start method (the suites' parameterised runs, tests/CMakeLists.txt). The
+ * fork server is started the first time a test fills options: after the
+ * test has set up the static data its tasks point to (table names), which
+ * the helper's copy of memory must already hold (docs/policies.md). Spawn
+ * needs nothing here: testutil's main() calls the hook. */
 int tu_start_method(void) {
   const char *m = getenv("DBFORK_TEST_START_METHOD");
   if (!m || !*m || !strcmp(m, "fork")) return DBFORK_START_FORK;
-  if (strcmp(m, "forkserver") != 0) FAIL("DBFORK_TEST_START_METHOD=%s: not fork or forkserver", m);
+  if (!strcmp(m, "spawn")) return DBFORK_START_SPAWN;
+  if (strcmp(m, "forkserver") != 0)
+    FAIL("DBFORK_TEST_START_METHOD=%s: not fork, forkserver or spawn", m);
   return DBFORK_START_FORKSERVER;
 }
 
 static void start_method_from_env(dbfork_options *o) {
-  int rc;
-  if (tu_start_method() == DBFORK_START_FORK) return;
-  if ((rc = dbfork_forkserver_start()) != 0)
+  int rc, m = tu_start_method();
+  if (m == DBFORK_START_FORK) return;
+  if (m == DBFORK_START_FORKSERVER && (rc = dbfork_forkserver_start()) != 0)
     FAIL("dbfork_forkserver_start: %s", dbfork_strerror(rc));
-  o->start_method = DBFORK_START_FORKSERVER;
+  o->start_method = m;
 }
 
 void tu_options(dbfork_options *o) {

@@ -214,16 +214,26 @@ int tu_wait_session_gone(MYSQL *m, unsigned long id, int timeout_ms);
 void tu_options(dbfork_options *o);
 /* The start method the suite runs with: DBFORK_START_FORKSERVER under
  * DBFORK_TEST_START_METHOD=forkserver (the "@forkserver" ctest runs; the
- * fork server is then started by the first tu_options()), else
- * DBFORK_START_FORK. */
+ * fork server is then started by the first tu_options()),
+ * DBFORK_START_SPAWN under =spawn ("@spawn"), else DBFORK_START_FORK. */
 int tu_start_method(void);
 /* Skips the test (exit 77, with why) unless workers are fork()ed from the
  * test process itself: for tests whose tasks use what only fork() passes on
  * (pipes and memory the test set up, its atfork handlers). A forkserver
- * worker is forked from the helper and inherits no descriptor of the test. */
-#define TU_NEEDS_FORK_INHERITANCE(why)                                                    \
-  do {                                                                                    \
-    if (tu_start_method() != DBFORK_START_FORK) SKIP("start_method forkserver: %s", why); \
+ * worker is forked from the helper and inherits no descriptor of the test;
+ * a spawned one inherits nothing at all. */
+#define TU_NEEDS_FORK_INHERITANCE(why)                                      \
+  do {                                                                      \
+    if (tu_start_method() != DBFORK_START_FORK)                             \
+      SKIP("start_method %s: %s", getenv("DBFORK_TEST_START_METHOD"), why); \
+  } while (0)
+/* Skips the test under spawn only: its tasks' or initializers' arguments
+ * point to data the test writes at run time (a table name in a static
+ * buffer, a heap object), which a forked or forkserver worker shares but a
+ * spawned one sees as the program started (docs/policies.md). */
+#define TU_NEEDS_PARENT_MEMORY(why)                                                   \
+  do {                                                                                \
+    if (tu_start_method() == DBFORK_START_SPAWN) SKIP("start_method spawn: %s", why); \
   } while (0)
 
 /* VmRSS of the calling process in KiB, -1 if unknown. */

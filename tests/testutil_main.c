@@ -5,4 +5,10 @@
  */
 #include "testutil.h"
 
-int main(int argc, char **argv) { return tu_main(argc, argv); }
+/* The hook first: under DBFORK_TEST_START_METHOD=spawn every worker is an
+ * exec of the test binary that becomes the worker here. */
+int main(int argc, char **argv) {
+  int rc;
+  if (dbfork_child_main(&argc, &argv, &rc)) return rc;
+  return tu_main(argc, argv);
+}

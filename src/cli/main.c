@@ -42,6 +42,10 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  int rc;
+  /* A worker of a pool started with start_method spawn is this program run
+   * again: it becomes the worker here, before anything else runs. */
+  if (dbfork_child_main(&argc, &argv, &rc)) return rc;
   if (argc < 2) {
     usage(stderr);
     return EXIT_USAGE;

@@ -42,8 +42,11 @@ static void print_handle(uv_handle_t *h, void *arg) {
 
 TEST(caller_loop_runs_pool) {
   MYSQL *mon = tu_connect();
-  tu_exec(mon, "DROP TABLE IF EXISTS t_caller_loop");
-  tu_exec(mon, "CREATE TABLE t_caller_loop (i INT PRIMARY KEY)");
+  /* The test's own table: its @forkserver and @spawn runs may run beside it. */
+  char table[96];
+  snprintf(table, sizeof table, "t_%s", tu_unique_name());
+  tu_exec(mon, "DROP TABLE IF EXISTS `%s`", table);
+  tu_exec(mon, "CREATE TABLE `%s` (i INT PRIMARY KEY)", table);
 
   uv_loop_t loop;
   CHECK_OK(uv_loop_init(&loop));
@@ -53,7 +56,7 @@ TEST(caller_loop_runs_pool) {
   CHECK_OK(uv_timer_start(&timer, on_tick, 5, 5));
 
   dbfork_options o;
-  it_options(&o, "dbf_caller_loop", 2);
+  it_options(&o, tu_unique_name(), 2);
   o.loop = &loop;
   dbfork_pool *pool = NULL;
   CHECK_OK(dbfork_pool_new(&pool, &o));
@@ -62,9 +65,8 @@ TEST(caller_loop_runs_pool) {
   CHECK_OK(dbfork_pool_start(pool));
 
   for (int i = 0; i < N; i++) {
-    char sql[128];
-    snprintf(sql, sizeof sql, "INSERT INTO t_caller_loop SELECT %d FROM DUAL WHERE SLEEP(0.01)=0",
-             i);
+    char sql[192];
+    snprintf(sql, sizeof sql, "INSERT INTO `%s` SELECT %d FROM DUAL WHERE SLEEP(0.01)=0", table, i);
     CHECK_OK(dbfork_submit(pool, sql, strlen(sql), on_done, &ctx.t[i]));
   }
   /* The caller drives its own loop; the last completion stops it. */
@@ -82,7 +84,7 @@ TEST(caller_loop_runs_pool) {
   }
   /* The caller's timer kept running between completions on the same loop. */
   CHECK(ctx.ticks_at_last > ctx.ticks_at_first);
-  CHECK_EQ_INT(tu_query_ll(mon, "SELECT COUNT(*) FROM t_caller_loop"), N);
+  CHECK_EQ_INT(tu_query_ll(mon, "SELECT COUNT(*) FROM `%s`", table), N);
 
   dbfork_worker_stats ws[2];
   CHECK_EQ_INT(dbfork_pool_stats_get(pool, NULL, ws, 2), 2);

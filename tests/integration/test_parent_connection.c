@@ -83,6 +83,7 @@ static int close_inherited_task(dbfork_worker *w, const void *in, size_t len, vo
 }
 
 TEST(parent_connection_survives_worker_mysql_close) {
+  TU_NEEDS_PARENT_MEMORY("the task gets the parent's MYSQL handle, a heap object");
   long long id0;
   MYSQL *mon = tu_connect();
   MYSQL *p = open_parent(&id0);
@@ -196,6 +197,7 @@ static int rows_output(size_t i, const dbfork_result *r, void *ud) {
 }
 
 TEST(parent_connection_never_receives_worker_rows) {
+  TU_NEEDS_PARENT_MEMORY("the task gets the parent's MYSQL handle, a heap object");
   long long id0;
   MYSQL *mon = tu_connect();
   MYSQL *p = open_parent(&id0);

@@ -52,6 +52,8 @@ static void on_done(const dbfork_result *r, void *ud) {
 enum { T_INSERT, T_COUNT, T_TAG, T_NOOP };
 
 TEST(tasks_are_chosen_per_submit_by_index) {
+  TU_NEEDS_PARENT_MEMORY(
+      "the tasks' table name is written at run time (it_spawn has a table by index)");
   MYSQL *m = tu_connect();
   static const char tag[] = "the tag task's own arg";
   dbfork_task_def tasks[] = {

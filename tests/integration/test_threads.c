@@ -201,6 +201,7 @@ static int einit_seen(job *j) { return __atomic_load_n(&j->n_einit, __ATOMIC_REL
  * submit: accepted tasks complete once (ok, or DBFORK_EINIT), later submits
  * are refused with DBFORK_EINIT. */
 TEST(pool_fails_while_threads_submit) {
+  TU_NEEDS_PARENT_MEMORY("the initializer gets a heap object shared with the test");
   MYSQL *m = tu_connect();
   job *j = new_job(m, MAX_TASKS);
   dbfork_options o;
