@@ -153,7 +153,8 @@
  * a KILL refused is logged. A process taken for dead that comes back stops
  * (DBFORK_ECANCELED, or the lost session's DBFORK_ESQL) without writing
  * anything twice. dbfork_exec_job_report and dbfork_exec_job_forget (below)
- * read and clear a shared job from anywhere. Not built yet: shared loads.
+ * read and clear a shared job from anywhere. Loads share a job the same way
+ * (dbfork/load.h, "One job, many processes").
  *
  * Errors. Functions return 0 or a negative DBFORK_E* code (dbfork.h);
  * dbfork_exec_last_error() holds one line naming the option, the statement,
