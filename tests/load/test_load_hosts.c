@@ -44,9 +44,8 @@ static void check_exact(lt_env *e, const lt_sum *want) {
   CHECK_EQ_INT(tu_query_ll(e->m, "SELECT COUNT(DISTINCT chunk_no) FROM dbfork_load_progress"),
                tu_query_ll(e->m, "SELECT COUNT(*) FROM dbfork_load_plan"));
   CHECK_EQ_INT(tu_query_ll(e->m, "SELECT SUM(records) FROM dbfork_load_progress"), NROWS);
-  CHECK_EQ_INT(tu_query_ll(e->m,
-                           "SELECT COUNT(*) FROM dbfork_load_job WHERE completed_at IS NOT NULL"),
-               1);
+  CHECK_EQ_INT(
+      tu_query_ll(e->m, "SELECT COUNT(*) FROM dbfork_load_job WHERE completed_at IS NOT NULL"), 1);
 }
 
 static void start_share(lt_proc *p, lt_env *e, const char *job) {
