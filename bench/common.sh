@@ -1,7 +1,7 @@
 # bench/common.sh — sourced by bench/run.sh and bench/starts.sh: the Release
-# build of libdbfork and bench/tasks.c (OUT/build, OUT/tasks), and the
-# throwaway server (tests/server.sh) at SRV, stopped at exit, whose client
-# option file becomes CNF. Needs ROOT, OUT, SRV and a die() function.
+# build of libdbfork, bench/tasks.c and bench/cpu_of.c (OUT/build, OUT/tasks,
+# OUT/cpu_of), and the throwaway server (tests/server.sh) at SRV, stopped at
+# exit, whose client option file becomes CNF. Needs ROOT, OUT, SRV and a die() function.
 
 bench_build() {
   echo "bench: building libdbfork (Release) and bench/tasks.c ..." >&2
@@ -18,6 +18,7 @@ bench_build() {
     -L"$OUT/build" -ldbfork -Wl,-rpath,"$OUT/build" \
     $(pkg-config --libs libmariadb 2>/dev/null || pkg-config --libs mysqlclient) -lpthread ||
     die "cannot compile bench/tasks.c"
+  cc -O2 -Wall -Wextra -o "$OUT/cpu_of" "$ROOT/bench/cpu_of.c" || die "cannot compile bench/cpu_of.c"
 }
 
 # shellcheck disable=SC2317  # called by the EXIT trap

@@ -13,6 +13,9 @@ usual pattern dbfork replaces), so the pool is the same shape as dbfork's.
   map_def    Pool.map(f, range(n)) at the default chunksize, items/s
   start      from Pool() creation until both workers have connected (a
              Barrier(3) the initializers wait on after connecting), ms
+  recycle    Pool(2, maxtasksperchild=1).map(f, range(recycle), chunksize=1)
+             from Pool() creation to the last result: every task a new
+             worker and connection, tasks/s
 
 Prints "RESULT <key> <value> <unit>" lines like bench/tasks.c; median of the
 runs. The start method is "fork" (the Linux default up to Python 3.13) unless
@@ -47,6 +50,7 @@ def main():
     ap.add_argument("--n", type=int, default=2000000, help="items for the default chunksize")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--starts", type=int, default=15)
+    ap.add_argument("--recycle", type=int, default=200, help="tasks for the recycle run")
     ap.add_argument("--start-method", default="fork", choices=["fork", "forkserver", "spawn"])
     ap.add_argument("what", nargs="*", default=["all"])
     a = ap.parse_args()
@@ -99,6 +103,20 @@ def main():
         print("RESULT py_start_ms %.3f ms" % statistics.median(v))
         print("RESULT py_start_min_ms %.3f ms" % v[0])
         print("RESULT py_start_max_ms %.3f ms" % v[-1])
+
+    if want("recycle"):
+        v = []
+        for r in range(a.runs):
+            t0 = time.perf_counter()
+            with ctx.Pool(2, initializer=_init, initargs=(a.cnf,), maxtasksperchild=1) as pool:
+                out = pool.map(f, range(a.recycle), chunksize=1)
+                t = time.perf_counter() - t0
+                assert out == [x * 2 for x in range(a.recycle)]
+                pool.close()
+                pool.join()
+            v.append(a.recycle / t)
+            print("py: recycle run %d: %.1f tasks/s" % (r + 1, v[-1]), file=sys.stderr)
+        print("RESULT py_recycle_tasks_per_s %.1f tasks/s" % statistics.median(v))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
  * Built and run by bench/run.sh (see bench/README.md); uses only the public
  * API plus the client library (for the raw-connect reference number).
  *
- *   tasks [options] [what...]     what: map submit batch start machine all (default all)
+ *   tasks [options] [what...]     what: map submit batch start recycle machine all
+ *                                 (default all)
  *     --socket S --user U --password P --database D   connection (explicit)
  *     --defaults-file F   also read only this option file (else the usual ones)
  *     --no-defaults       read no option file at all
@@ -13,6 +14,11 @@
  *     -b B                batched tasks per run                (default 10000)
  *     -r R                throughput runs; the median is kept  (default 3)
  *     -s S                pool starts; the median is kept      (default 30)
+ *     --no-start-refs     start: skip the reference figures measured beside
+ *                         each start (raw connect, fork+exit, a bare pre-fork),
+ *                         so the process's CPU time is the starts' alone
+ *     --recycle-tasks T   tasks per recycle run (max_tasks_per_worker=1, so
+ *                         every task is a new worker and connection; default 200)
  *     --prefetch P        options.prefetch (default: the library's)
  *     --queue Q           options.queue_max (default: the library's)
  *     --start-method M    fork (default), forkserver (dbfork_forkserver_start()
@@ -410,6 +416,8 @@ static double floor_prefork_ms(double *cpu, double *flt) {
   return t;
 }
 
+static int g_start_refs = 1; /* --no-start-refs clears it */
+
 static void run_start(int runs) {
   double *tot = calloc((size_t)runs, sizeof *tot), *newt = calloc((size_t)runs, sizeof *newt);
   double *tofork = calloc((size_t)runs, sizeof *tofork);
@@ -470,9 +478,11 @@ static void run_start(int runs) {
     tofork[r] = tf ? (tf - t0) * 1e3 : 0;
     conn[r] = tf && ti ? (ti - tf) * 1e3 : 0;
     hello[r] = ti ? (t2 - ti) * 1e3 : 0;
-    raw[r] = raw_connect_ms();
-    fk[r] = fork_exit_ms();
-    fl[r] = floor_prefork_ms(flcpu + r * 2, flflt + r * 2);
+    if (g_start_refs) {
+      raw[r] = raw_connect_ms();
+      fk[r] = fork_exit_ms();
+      fl[r] = floor_prefork_ms(flcpu + r * 2, flflt + r * 2);
+    }
   }
   {
     double mn, mx;
@@ -492,13 +502,53 @@ static void run_start(int runs) {
   printf("RESULT start_parent_minflt %.0f faults\n", median(pflt, runs));
   printf("RESULT start_worker_cpu_ms %.3f ms\n", median(wcpu, runs * 2));
   printf("RESULT start_worker_minflt %.0f faults\n", median(wflt, runs * 2));
+  if (!g_start_refs) goto done;
   printf("RESULT floor_start_ms %.3f ms\n", median(fl, runs));
   printf("RESULT floor_worker_cpu_ms %.3f ms\n", median(flcpu, runs * 2));
   printf("RESULT floor_worker_minflt %.0f faults\n", median(flflt, runs * 2));
   printf("RESULT raw_connect_ms %.3f ms\n", median(raw, runs));
   printf("RESULT fork_exit_wait_ms %.3f ms\n", median(fk, runs));
+done:
   free(tot), free(newt), free(tofork), free(conn), free(hello), free(raw), free(fk), free(stop);
   free(pflt), free(pcpu), free(wcpu), free(wflt), free(fl), free(flcpu), free(flflt);
+}
+
+/* ---- (d) recycle: max_tasks_per_worker=1, every task a new worker ----
+ * Each worker runs one task and is replaced, so tasks/s is the cost of a
+ * worker's whole life: start (by the start method), connect, one task,
+ * finalizer and exit. Checked: every result right, and the pool started
+ * (at least) one worker per task. */
+static double run_recycle(size_t n) {
+  dbfork_options o;
+  dbfork_pool *p;
+  dbfork_pool_stats ps;
+  echo_ctx c;
+  double t0, t;
+  int rc;
+  base_options(&o);
+  o.task = task_echo;
+  o.max_tasks_per_worker = 1;
+  t0 = now_s();
+  rc = dbfork_pool_new(&p, &o);
+  if (rc) die("dbfork_pool_new", rc);
+  rc = dbfork_pool_start(p);
+  if (rc) {
+    fprintf(stderr, "tasks: start: %s\n", dbfork_pool_last_error(p));
+    die("dbfork_pool_start", rc);
+  }
+  memset(&c, 0, sizeof c);
+  rc = dbfork_map(p, n, echo_in, echo_out, &c);
+  if (rc) die("dbfork_map", rc);
+  t = now_s() - t0;
+  rc = dbfork_pool_stats_get(p, &ps, NULL, 0);
+  if (rc < 0) die("dbfork_pool_stats_get", rc);
+  if (c.bad || c.got != n || ps.workers_started < n) {
+    fprintf(stderr, "tasks: recycle: %zu bad results, %zu of %zu delivered, %llu workers started\n",
+            c.bad, c.got, n, (unsigned long long)ps.workers_started);
+    exit(1);
+  }
+  pool_down(p);
+  return (double)n / t;
 }
 
 /* ---- the machine's unit costs, which pool start is made of ---- */
@@ -547,6 +597,7 @@ static int want(int argc, char **argv, int first, const char *what) {
 
 int main(int argc, char **argv) {
   size_t n = 1000000, k = 1000, batches = 10000;
+  size_t recycle_n = 200;
   int runs = 3, starts = 30, i, r;
   /* A spawned worker (--start-method spawn) becomes the worker here. */
   if (dbfork_child_main(&argc, &argv, &r)) return r;
@@ -584,6 +635,10 @@ int main(int argc, char **argv) {
       runs = atoi(ARG);
     else if (!strcmp(a, "-s"))
       starts = atoi(ARG);
+    else if (!strcmp(a, "--no-start-refs"))
+      g_start_refs = 0;
+    else if (!strcmp(a, "--recycle-tasks"))
+      recycle_n = strtoull(ARG, NULL, 10);
     else if (!strcmp(a, "--prefetch"))
       g_prefetch = (unsigned)atoi(ARG);
     else if (!strcmp(a, "--queue"))
@@ -595,7 +650,7 @@ int main(int argc, char **argv) {
     }
 #undef ARG
   }
-  if (runs < 1 || starts < 1 || !n || !k || !batches) {
+  if (runs < 1 || starts < 1 || !n || !k || !batches || !recycle_n) {
     fprintf(stderr, "tasks: counts must be positive\n");
     return 2;
   }
@@ -639,6 +694,15 @@ int main(int argc, char **argv) {
     pool_down(p);
   }
   if (want(argc, argv, i, "start")) run_start(starts);
+  if (want(argc, argv, i, "recycle")) {
+    double *v = calloc((size_t)runs, sizeof *v);
+    for (r = 0; r < runs; r++) {
+      v[r] = run_recycle(recycle_n);
+      fprintf(stderr, "tasks: recycle run %d: %.1f tasks/s\n", r + 1, v[r]);
+    }
+    printf("RESULT recycle_tasks_per_s %.1f tasks/s\n", median(v, runs));
+    free(v);
+  }
   if (want(argc, argv, i, "machine")) run_machine();
   return 0;
 }
