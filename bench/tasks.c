@@ -160,13 +160,16 @@ static int task_batch(dbfork_worker *w, const void *in, size_t len, void *arg) {
   return 0;
 }
 
-static dbfork_pool *pool_up(dbfork_task_fn task, dbfork_init_fn init) {
+/* A started pool of base_options() running `task`; max_tasks: options'
+ * max_tasks_per_worker (0 = never recycle). */
+static dbfork_pool *pool_up(dbfork_task_fn task, dbfork_init_fn init, unsigned max_tasks) {
   dbfork_options o;
   dbfork_pool *p;
   int rc;
   base_options(&o);
   o.task = task;
   o.init = init;
+  o.max_tasks_per_worker = max_tasks;
   rc = dbfork_pool_new(&p, &o);
   if (rc) die("dbfork_pool_new", rc);
   rc = dbfork_pool_start(p);
@@ -519,23 +522,12 @@ done:
  * finalizer and exit. Checked: every result right, and the pool started
  * (at least) one worker per task. */
 static double run_recycle(size_t n) {
-  dbfork_options o;
   dbfork_pool *p;
   dbfork_pool_stats ps;
   echo_ctx c;
-  double t0, t;
+  double t0 = now_s(), t;
   int rc;
-  base_options(&o);
-  o.task = task_echo;
-  o.max_tasks_per_worker = 1;
-  t0 = now_s();
-  rc = dbfork_pool_new(&p, &o);
-  if (rc) die("dbfork_pool_new", rc);
-  rc = dbfork_pool_start(p);
-  if (rc) {
-    fprintf(stderr, "tasks: start: %s\n", dbfork_pool_last_error(p));
-    die("dbfork_pool_start", rc);
-  }
+  p = pool_up(task_echo, NULL, 1);
   memset(&c, 0, sizeof c);
   rc = dbfork_map(p, n, echo_in, echo_out, &c);
   if (rc) die("dbfork_map", rc);
@@ -660,7 +652,7 @@ int main(int argc, char **argv) {
     die("dbfork_forkserver_start", r);
 
   if (want(argc, argv, i, "map") || want(argc, argv, i, "submit")) {
-    dbfork_pool *p = pool_up(task_echo, NULL);
+    dbfork_pool *p = pool_up(task_echo, NULL, 0);
     double *v = calloc((size_t)runs, sizeof *v);
     run_map(p, n / 10 < 10000 ? n / 10 + 1 : 10000); /* warm-up */
     if (want(argc, argv, i, "map")) {
@@ -681,7 +673,7 @@ int main(int argc, char **argv) {
     pool_down(p);
   }
   if (want(argc, argv, i, "batch")) {
-    dbfork_pool *p = pool_up(task_batch, NULL);
+    dbfork_pool *p = pool_up(task_batch, NULL, 0);
     double *v = calloc((size_t)runs, sizeof *v);
     run_batch(p, batches / 10 + 1, k); /* warm-up */
     for (r = 0; r < runs; r++) {
