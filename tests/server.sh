@@ -14,8 +14,11 @@
 #          makes sure database dbfork_test and user dbfork@localhost
 #          (password dbfork-test-pw, ALL on *.*) exist. A running server: no-op.
 #          With DBFORK_SERVER_PORT=N in the environment it also listens on TCP
-#          at 127.0.0.1:N (and the user exists @127.0.0.1 too): for the
-#          benchmarks that stand in for several hosts (bench/hosts.sh).
+#          at 127.0.0.1:N (and the user exists @127.0.0.1 too): for the tests
+#          and benchmarks that stand in for several hosts. DBFORK_SERVER_PORT
+#          =auto picks a free port in 20000-32767. The port is written to
+#          DIR/port, and a later start or restart of DIR (with the variable
+#          or without it) listens on the same port again.
 # stop     clean shutdown (mariadb-admin shutdown as the socket-authenticated
 #          admin), waits for the pid to vanish (bounded), SIGKILL as a last
 #          resort. Not running: no-op.
@@ -146,7 +149,7 @@ launch() {
   # holds on an inherited descriptor (flock FILE cmd), and must not die with
   # the caller's process group.
   local net=(--skip-networking)
-  [ -n "${DBFORK_SERVER_PORT:-}" ] && net=(--port="$DBFORK_SERVER_PORT" --bind-address=127.0.0.1)
+  [ -n "$PORT" ] && net=(--port="$PORT" --bind-address=127.0.0.1)
   setsid "$MARIADBD" --no-defaults "${userarg[@]}" \
     --datadir="$DATA" --socket="$SOCK" --pid-file="$PIDFILE" --log-error="$ERRLOG" \
     --tmpdir="$DIR/tmp" "${net[@]}" --skip-name-resolve \
@@ -163,6 +166,18 @@ launch() {
 
 # True if pid $1 exists and is not a zombie.
 alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
+# wait_ready, but returns 1 instead of dying when mariadbd exited at start.
+wait_ready_or_fail() {
+  local deadline=$((SECONDS + START_TIMEOUT))
+  while [ $SECONDS -lt $deadline ]; do
+    if answers; then return 0; fi
+    alive "$LAUNCH_PID" || return 1
+    sleep 0.2
+  done
+  log_tail
+  die "mariadbd did not answer on $SOCK within ${START_TIMEOUT}s (see $ERRLOG)"
+}
 
 wait_ready() {
   local deadline=$((SECONDS + START_TIMEOUT))
@@ -206,6 +221,30 @@ EOF
   )
 }
 
+# The TCP port of this start ("" for none): DIR/port of an earlier start,
+# else DBFORK_SERVER_PORT (auto: a port nothing on 127.0.0.1 answers on).
+PORT=
+pick_port() {
+  local want=${DBFORK_SERVER_PORT:-} p i
+  PORT_PICKED=0
+  if [ -s "$DIR/port" ]; then
+    PORT=$(cat "$DIR/port")
+  elif [ "$want" = auto ]; then
+    for i in $(seq 50); do
+      p=$((20000 + (RANDOM * 32768 + RANDOM) % 12768))
+      if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        PORT=$p
+        PORT_PICKED=1
+        break
+      fi
+    done
+    [ -n "$PORT" ] || die "no free TCP port found on 127.0.0.1 in 20000-32767"
+  else
+    PORT=$want
+  fi
+  case $PORT in '' | *[!0-9]*) [ -z "$PORT" ] || die "DBFORK_SERVER_PORT=$PORT: not a port number" ;; esac
+}
+
 do_start() {
   if server_pid >/dev/null && answers; then
     bootstrap
@@ -225,10 +264,23 @@ do_start() {
     do_stop
   fi
   init_datadir
+  pick_port
   launch
-  wait_ready
+  if [ "$PORT_PICKED" = 1 ]; then
+    if ! wait_ready_or_fail; then
+      # auto: another program took the port between the check and the bind
+      echo "server.sh: mariadbd exited at start on port $PORT; trying another port" >&2
+      PORT=
+      DBFORK_SERVER_PORT=auto pick_port
+      launch
+      wait_ready
+    fi
+  else
+    wait_ready
+  fi
+  [ -z "$PORT" ] || echo "$PORT" >"$DIR/port"
   bootstrap
-  echo "server.sh: started (pid $(server_pid), socket $SOCK, data $DATA)"
+  echo "server.sh: started (pid $(server_pid), socket $SOCK${PORT:+, 127.0.0.1:$PORT}, data $DATA)"
 }
 
 do_stop() {

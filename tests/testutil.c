@@ -344,6 +344,137 @@ static const char *env_or(const char *name, const char *dflt) {
   return v && *v ? v : dflt;
 }
 
+const char *tu_tcp_port(void) {
+  static char port[16];
+  const char *dir = getenv("DBFORK_TEST_SERVER_DIR");
+  char path[4096];
+  FILE *f;
+  if (port[0]) return port;
+  if (getenv("DBFORK_TEST_PORT") && *getenv("DBFORK_TEST_PORT")) {
+    snprintf(port, sizeof port, "%s", getenv("DBFORK_TEST_PORT"));
+    return port;
+  }
+  if (!dir || !*dir) FAIL("tu_tcp_port: DBFORK_TEST_SERVER_DIR is not set (run through ctest)");
+  snprintf(path, sizeof path, "%s/port", dir);
+  if (!(f = fopen(path, "r")))
+    FAIL(
+        "tu_tcp_port: %s: %s: the test server listens on no TCP port (start it with "
+        "DBFORK_SERVER_PORT=auto tests/server.sh start %s, or give an external server's "
+        "port with -DDBFORK_TEST_EXTERNAL_PORT=N)",
+        path, strerror(errno), dir);
+  if (!fgets(port, sizeof port, f) || atoi(port) <= 0) {
+    fclose(f);
+    FAIL("tu_tcp_port: %s holds no port number", path);
+  }
+  fclose(f);
+  port[strcspn(port, "\r\n")] = 0;
+  return port;
+}
+
+int tu_cli_conn(char **argv, char *pwbuf, size_t pwlen, int tcp) {
+  int n = 0;
+  argv[n++] = (char *)"--no-defaults";
+  if (tcp) {
+    argv[n++] = (char *)"-h";
+    argv[n++] = (char *)"127.0.0.1";
+    argv[n++] = (char *)"-P";
+    argv[n++] = (char *)tu_tcp_port();
+    argv[n++] = (char *)"--protocol=TCP";
+  } else {
+    argv[n++] = (char *)"-S";
+    argv[n++] = (char *)env_or("DBFORK_TEST_SOCKET", "");
+  }
+  argv[n++] = (char *)"-u";
+  argv[n++] = (char *)env_or("DBFORK_TEST_USER", "dbfork");
+  snprintf(pwbuf, pwlen, "--password=%s", env_or("DBFORK_TEST_PASSWORD", ""));
+  argv[n++] = pwbuf;
+  return n;
+}
+
+void tu_check_tcp_sessions(MYSQL *m, const char *proc_table, long long min) {
+  long long all = tu_query_ll(m,
+                              "SELECT COUNT(*) FROM information_schema.PROCESSLIST p JOIN %s t ON "
+                              "FIND_IN_SET(p.ID, t.sessions) WHERE t.ended_at IS NULL",
+                              proc_table);
+  long long other = tu_query_ll(m,
+                                "SELECT COUNT(*) FROM information_schema.PROCESSLIST p JOIN %s t "
+                                "ON FIND_IN_SET(p.ID, t.sessions) WHERE t.ended_at IS NULL AND "
+                                "p.HOST NOT LIKE '127.0.0.1:%%'",
+                                proc_table);
+  if (all < min || other != 0)
+    FAIL(
+        "the sessions of %s: %lld open (want at least %lld), %lld of them not over TCP from "
+        "127.0.0.1",
+        proc_table, all, min, other);
+}
+
+/* Transactions of the process's workers that hold a claim and have done
+ * some of its chunk's work: row locks (the plan row) and rows modified.
+ * Not the control session's (the first in the list), whose heartbeat or
+ * job-row updates lock rows for a moment without holding up any chunk; and
+ * not a claim alone, which may be of a chunk another process has already
+ * committed (the claim then finds it done and ends), holding up nothing. */
+static long long locks_of(MYSQL *m, const char *proc_table, pid_t pid) {
+  return tu_query_ll(m,
+                     "SELECT COUNT(*) FROM information_schema.INNODB_TRX x JOIN %s t ON "
+                     "FIND_IN_SET(x.trx_mysql_thread_id, t.sessions) WHERE t.pid = %ld AND "
+                     "t.ended_at IS NULL AND x.trx_rows_locked > 0 AND x.trx_rows_modified > 0 "
+                     "AND x.trx_mysql_thread_id <> SUBSTRING_INDEX(t.sessions, ',', 1)",
+                     proc_table, (long)pid);
+}
+
+/* SIGSTOP or SIGCONT to a process and to its children (its workers). */
+void tu_signal_tree(pid_t pid, int sig) {
+  long kids[64];
+  int i, n = tu_children(pid, kids, 64);
+  kill(pid, sig);
+  for (i = 0; i < n; i++) kill((pid_t)kids[i], sig);
+}
+
+int tu_freeze_holding(MYSQL *m, const char *proc_table, const pid_t *pids, int npids,
+                      int timeout_ms) {
+  long long deadline = tu_now_ms() + timeout_ms;
+  int tries = 0, i;
+  while (tu_now_ms() < deadline) {
+    for (i = 0; i < npids && locks_of(m, proc_table, pids[i]) <= 0; i++) {
+    }
+    if (i == npids) {
+      /* InnoDB refreshes what INNODB_TRX shows only when its last read is
+       * over 100 ms old: polled faster, it shows the same stale picture
+       * for ever (transactions of sessions long gone). */
+      tu_sleep_ms(150);
+      continue;
+    }
+    tu_signal_tree(pids[i], SIGSTOP);
+    tries++;
+    tu_sleep_ms(300); /* a COMMIT sent just before the stop has ended by now */
+    if (locks_of(m, proc_table, pids[i]) > 0) return i;
+    tu_signal_tree(pids[i], SIGCONT);
+  }
+  {
+    char *procs =
+        tu_query_str(m,
+                     "SELECT GROUP_CONCAT(CONCAT(pid, ':', sessions, ':', chunks_done, ':', "
+                     "ended_at IS NULL) SEPARATOR ' ') FROM %s",
+                     proc_table);
+    char *trx =
+        tu_query_str(m,
+                     "SELECT GROUP_CONCAT(CONCAT(trx_mysql_thread_id, ':', trx_rows_locked, ':', "
+                     "trx_rows_modified, ':', "
+                     "trx_state, ':', trx_started, ':', IFNULL(p.COMMAND, 'gone'), ':', "
+                     "IFNULL(p.HOST, '-'), ':', IFNULL(p.STATE, '-')) SEPARATOR ' ') FROM "
+                     "information_schema.INNODB_TRX LEFT JOIN information_schema.PROCESSLIST p "
+                     "ON p.ID = trx_mysql_thread_id");
+    FAIL(
+        "tu_freeze_holding: no process held a row lock when frozen (%d tries in %d ms; "
+        "processes pid:sessions:chunks:running %s; transactions "
+        "id:rows_locked:rows_modified:state:started:"
+        "command:host:state %s)",
+        tries, timeout_ms, procs ? procs : "none", trx ? trx : "none");
+  }
+  return -1;
+}
+
 MYSQL *tu_connect(void) {
   const char *sock = getenv("DBFORK_TEST_SOCKET");
   const char *user = env_or("DBFORK_TEST_USER", "dbfork");

@@ -167,6 +167,41 @@ const char *tu_unique_name(void);
  * Exits with a clear message when the server cannot be reached. */
 MYSQL *tu_connect(void);
 
+/* The test server's TCP port on 127.0.0.1 as a string, for tests in which
+ * processes stand in for remote hosts: DBFORK_TEST_PORT if set (an external
+ * server), else DBFORK_TEST_SERVER_DIR/port, written by tests/server.sh
+ * (the fixture starts it with DBFORK_SERVER_PORT=auto). Fails the test when
+ * the server listens on no port. */
+const char *tu_tcp_port(void);
+
+/* Appends the connection arguments of a dbfork command to argv:
+ * --no-defaults, the server (-S socket; or, when tcp is set, -h 127.0.0.1
+ * -P tu_tcp_port() --protocol=TCP), -u and --password= (written to pwbuf).
+ * Returns how many it appended (at most TU_CLI_CONN_ARGS). */
+#define TU_CLI_CONN_ARGS 8
+int tu_cli_conn(char **argv, char *pwbuf, size_t pwlen, int tcp);
+
+/* Fails the test unless the open sessions listed in `proc_table` (a shared
+ * job's process table: dbfork_load_process, dbfork_exec_process, column
+ * sessions) are at least `min` and all connected over TCP from 127.0.0.1,
+ * as the server's processlist shows them. */
+void tu_check_tcp_sessions(MYSQL *m, const char *proc_table, long long min);
+
+/* Freezes one process of a shared job, whichever of pids[0..npids) is
+ * first seen holding a chunk: SIGSTOP on it and on its workers at a moment
+ * when one of its worker sessions (proc_table's row with its pid, column
+ * sessions, the control session excepted) has a transaction that holds row
+ * locks and has modified rows (a claim with some of its chunk's work done),
+ * as INNODB_TRX shows it 300 ms after the stop. The frozen process then
+ * holds a chunk the others cannot take until its sessions are KILLed.
+ * Resumes and tries again while the one it stopped holds none; returns the
+ * index of the frozen process, or fails the test after timeout_ms. */
+int tu_freeze_holding(MYSQL *m, const char *proc_table, const pid_t *pids, int npids,
+                      int timeout_ms);
+
+/* kill(sig) on a process and on each of its children (its workers). */
+void tu_signal_tree(pid_t pid, int sig);
+
 /* printf-style SQL; fails the test on error. Any result set is discarded. */
 void tu_exec(MYSQL *m, const char *fmt, ...) DBFORK_PRINTF(2, 3);
 

@@ -26,6 +26,7 @@ typedef struct et_env {
   MYSQL *m;
   char db[80];
   char dir[64];
+  int tcp; /* the CLI connects over TCP to 127.0.0.1 (tu_cli_conn) */
 } et_env;
 
 static char et__dir[64];
@@ -117,13 +118,7 @@ static inline void et_vstart(et_proc *p, const et_env *e, const char *command, v
   memset(p, 0, sizeof *p);
   p->argv[n++] = getenv("DBFORK_CLI");
   p->argv[n++] = (char *)command;
-  p->argv[n++] = (char *)"--no-defaults";
-  p->argv[n++] = (char *)"-S";
-  p->argv[n++] = getenv("DBFORK_TEST_SOCKET");
-  p->argv[n++] = (char *)"-u";
-  p->argv[n++] = getenv("DBFORK_TEST_USER");
-  snprintf(p->pw, sizeof p->pw, "--password=%s", getenv("DBFORK_TEST_PASSWORD"));
-  p->argv[n++] = p->pw;
+  n += tu_cli_conn(p->argv + n, p->pw, sizeof p->pw, e->tcp);
   et_spawn(p, e, n, ap);
 }
 

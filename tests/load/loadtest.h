@@ -342,6 +342,7 @@ typedef struct lt_env {
   char db[80];    /* ld_<unique> */
   char dir[64];   /* a fresh temporary directory */
   char path[200]; /* dir/data.csv */
+  int tcp;        /* the CLI connects over TCP to 127.0.0.1 (tu_cli_conn) */
 } lt_env;
 
 static char lt__cleanup_dir[64];
@@ -420,14 +421,7 @@ static inline int lt__argv(const lt_env *e, char **argv, char *tablebuf, size_t 
     argv[n++] = (char *)"--table";
     argv[n++] = tablebuf;
   }
-  argv[n++] = (char *)"--no-defaults";
-  argv[n++] = (char *)"-S";
-  argv[n++] = getenv("DBFORK_TEST_SOCKET");
-  argv[n++] = (char *)"-u";
-  argv[n++] = getenv("DBFORK_TEST_USER");
-  snprintf(pwbuf, pwlen, "--password=%s",
-           getenv("DBFORK_TEST_PASSWORD") ? getenv("DBFORK_TEST_PASSWORD") : "");
-  argv[n++] = pwbuf;
+  n += tu_cli_conn(argv + n, pwbuf, pwlen, e->tcp);
   while ((a = va_arg(ap, const char *)) != NULL) {
     if (n >= LT_MAXARGS - 1) FAIL("too many arguments");
     argv[n++] = (char *)a;
