@@ -504,6 +504,36 @@ DBFORK_EXTERN const char *dbfork_load_last_error(const dbfork_load *l);
  * Owned by the load. */
 DBFORK_EXTERN dbfork_pool *dbfork_load_pool(dbfork_load *l);
 
+/* ---------------------------------------------------------------------------
+ * Shared loads from anywhere (`dbfork job`). conn: the connection options
+ * (as for dbfork_load_new; the pool fields are ignored); progress_db: the
+ * database of the load tables under their default names (dbfork_load_job,
+ * _plan, _progress, _process), NULL for conn's database. Jobs kept under
+ * another progress_table name are not seen here.
+ * ------------------------------------------------------------------------- */
+
+/* The loads shared with job_name in that database (name NULL: one line
+ * each under a header, or a JSON array: kind "load", name, id, table,
+ * chunks committed, live processes (a heartbeat in the last 10 s), state
+ * running / stopped / completed), or one job's report (its file, size and
+ * chunk size, table, chunks cut and committed, records and bytes done; per
+ * process: workers, chunks and rows done, rate, heartbeat age, state
+ * running / silent / ended / killed; an ETA from the bytes left and the
+ * live processes' rates), as text or with `json` 1 as JSON. *out is
+ * malloc'ed (free() it). Returns 0; or, with one line in err: DBFORK_EINVAL
+ * (a bad name), DBFORK_ECONNECT, DBFORK_ENOENT (no such job, or no load
+ * tables there), DBFORK_ESQL. */
+DBFORK_EXTERN int dbfork_load_job_report(const dbfork_options *conn, const char *progress_db,
+                                         const char *name, int json, char **out, char *err,
+                                         size_t errlen);
+
+/* Forgets shared load `name`: its rows in the four load tables (the rows
+ * it loaded stay in the table). Refused (DBFORK_EBUSY) while one of its
+ * processes has a heartbeat younger than 10 s. Returns 0, DBFORK_ENOENT,
+ * or as dbfork_load_job_report. */
+DBFORK_EXTERN int dbfork_load_job_forget(const dbfork_options *conn, const char *progress_db,
+                                         const char *name, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -377,4 +377,53 @@ int job_hosts_busy(job_hosts *h, unsigned int err);
 /* Stops the heartbeat and marks the row ended with the final counts. */
 void job_hosts_end(job_hosts *h, uint64_t chunks, uint64_t rows);
 
+/* ------------------------------------------- reports from anywhere */
+
+/* What `dbfork job` reads (report.c): one layer's tables ("exec" or
+ * "load": dbfork_<layer>_job, _plan, _progress, _process) in one database,
+ * on a connection of its own, the text or JSON grown in out. */
+typedef struct job_q {
+  MYSQL *m;
+  const char *layer;
+  char db[140]; /* the tables' database, quoted */
+  char *err;
+  size_t errlen;
+  char *out;
+  size_t len, cap;
+  int oom;
+} job_q;
+
+/* A process of a job counts as live with a heartbeat in the last 10 s and
+ * neither ended nor killed: SQL over the process table aliased `a`. */
+#define JOB_LIVE_SQL(a)                                    \
+  a ".ended_at IS NULL AND " a ".killed_by IS NULL AND " a \
+    ".heartbeat_at > NOW(6) - "                            \
+    "INTERVAL 10 SECOND"
+
+/* Connects with conn, checks name (NULL: none) and that the four tables are
+ * in progress_db (NULL: conn's database). Returns 0, or DBFORK_EINVAL,
+ * DBFORK_ECONNECT, DBFORK_ENOENT (no such tables), DBFORK_ESQL with err
+ * set; job_q_close() it either way. */
+int job_q_open(job_q *q, const char *layer, const dbfork_options *conn, const char *progress_db,
+               const char *name, char *err, size_t errlen);
+void job_q_close(job_q *q);
+/* Closes; on rc 0 hands the text to *out (malloc'ed), else frees it. */
+int job_q_finish(job_q *q, int rc, char **out);
+void job_q_add(job_q *q, const char *fmt, ...) DBFORK_PRINTF(2, 3);
+/* Adds s as a JSON string (quoted, escaped). */
+void job_q_add_json(job_q *q, const char *s);
+/* Sets err to "what: the server's error" and returns code. */
+int job_q_fail(job_q *q, int code, const char *what);
+/* The job's processes from the process table: a table under a header line
+ * (text), or ,"processes":[...] (JSON); *rate sums the live ones' rows/s. */
+int job_q_processes(job_q *q, const char *id, int json, double *rate);
+/* Every job of the layer that a process shared (one line each under a
+ * header, or a JSON array): kind, name, id, the job row's table_col, chunks
+ * committed, live processes, state (completed, running, stopped), the job
+ * row's started_col; ordered by started_col. */
+int job_q_list(job_q *q, const char *table_col, const char *started_col, int json);
+/* Deletes the job's rows from the four tables, refused (DBFORK_EBUSY)
+ * while one of its processes is live; DBFORK_ENOENT if it had no job row. */
+int job_q_forget(job_q *q, const char *name, const char *id);
+
 #endif /* DBFORK_JOB_H */

@@ -261,6 +261,8 @@ int load_plan_parts_of(dbfork_load *l, const load_part *root, load_done *rows, s
 /* prepare: the job's row made or found and checked against this process's
  * file and options, what the job committed so far read (l->prior) */
 int load_share_prepare(dbfork_load *l);
+/* The job_id of shared job `name` (jobs.c). */
+void load_name_job_id(const char *name, char out[17]);
 /* the plan row of a chunk: stored, or checked against the stored one */
 int load_share_plan(dbfork_load *l, const csv_chunk *c);
 /* a part a worker found held or committed elsewhere */

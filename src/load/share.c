@@ -72,7 +72,7 @@ int load_share_prepare(dbfork_load *l) {
   MYSQL_RES *r;
   MYSQL_ROW row;
   int rc;
-  job_name_id("load_job_name", l->lo.job_name, c->t.job_id);
+  load_name_job_id(l->lo.job_name, c->t.job_id);
   snprintf(l->st.job_id, sizeof l->st.job_id, "%s", c->t.job_id);
   fingerprint(l, key);
   load_sql_string(l->m, e1, c->path, strlen(c->path));
