@@ -379,8 +379,8 @@ DBFORK_EXTERN void dbfork_exec_free(dbfork_exec *x);
  * ------------------------------------------------------------------------- */
 
 /* The jobs shared with job_name in that database (name NULL: one line or
- * JSON object each: name, id, table, chunks committed, live processes,
- * state), or one job's report (its table, statements, chunks cut and
+ * JSON object each: kind "exec", name, id, table, chunks committed, live
+ * processes, state), or one job's report (its table, statements, chunks cut and
  * committed, keys done; per process: workers, chunks and rows done, rate,
  * heartbeat age, state running / silent / ended / killed; an ETA from the
  * table's row estimate and the live processes' rates), as text or with
